@@ -1,0 +1,84 @@
+"""The ``darekana`` command as a person runs it: real processes, real pictures, real bundles."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import DATASETS
+
+
+def darekana(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot.launcher", *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+
+
+def test_recognize_prints_names(trained_bundle: Path, held_back: list[Path]):
+    picture = held_back[0]
+    done = darekana("recognize", str(picture), "--bundle", str(trained_bundle))
+    assert done.returncode == 0, done.stderr
+    assert str(picture) in done.stdout
+    assert "1. " in done.stdout
+    assert any(word in done.stdout for word in ("%)", "not sure", "don't know"))
+
+
+def test_recognize_json_and_annotate(trained_bundle: Path, held_back: list[Path], tmp_path: Path):
+    pictures = [str(p) for p in held_back[:2]]
+    out = tmp_path / "annotated.png"
+    done = darekana("recognize", *pictures, "--bundle", str(trained_bundle), "--json", "--annotate", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["picture"] for r in rows] == pictures
+    face = rows[0]["faces"][0]
+    assert {"box", "label", "name", "confidence", "verdict", "candidates", "model"} <= face.keys()
+    for i in (1, 2):  # one annotated file per picture when several are given
+        assert Image.open(tmp_path / f"annotated-{i}.png").size == Image.open(pictures[i - 1]).size
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty"), (b"just some text\n", "not an image"), (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "corrupt"),
+])
+def test_bad_picture_is_one_line_and_nonzero(trained_bundle: Path, tmp_path: Path, content: bytes, message: str):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(content)
+    done = darekana("recognize", str(bad), "--bundle", str(trained_bundle))
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert message in done.stderr
+
+
+def test_missing_bundle_is_one_line_and_nonzero(tmp_path: Path, held_back: list[Path]):
+    done = darekana("recognize", str(held_back[0]), "--bundle", str(tmp_path / "nowhere"))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "no model bundle" in done.stderr
+
+
+def test_evaluate_json_with_unknown_characters(trained_bundle: Path, held_back: list[Path], tmp_path: Path):
+    data = tmp_path / "mixed"
+    for path in held_back[:30]:
+        (data / path.parent.name).mkdir(parents=True, exist_ok=True)
+        (data / path.parent.name / path.name).symlink_to(path)
+    strangers = sorted((DATASETS / "hololive-20" / "gawr_gura").glob("*.jpg"))[:15]
+    (data / "gawr_gura").mkdir()
+    for path in strangers:
+        (data / "gawr_gura" / path.name).symlink_to(path)
+    done = darekana("train", "evaluate", str(trained_bundle), str(data), "--json", "--report", str(tmp_path / "rep"))
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["n"] == 30 and figures["unknown_n"] == 15
+    assert figures["top1"] >= 0.7 and figures["top5"] >= figures["top1"]
+    assert 0 <= figures["unknown_rejection_rate"] <= 1 and 0 <= figures["known_false_rejection_rate"] <= 1
+    assert set(figures["per_class"]) <= {p.parent.name for p in held_back}
+    assert (tmp_path / "rep" / "confusion.png").is_file() and (tmp_path / "rep" / "report.md").is_file()
+
+
+def test_fit_refuses_a_folder_without_characters(tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    done = darekana("train", "fit", str(tmp_path / "empty"), "--out", str(tmp_path / "b"))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "no pictures found" in done.stderr

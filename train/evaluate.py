@@ -1,0 +1,71 @@
+"""Scoring a bundle on a folder of faces (or of whole pictures), including characters it does not know."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from recognizer.engine import Decision, Recognizer
+from recognizer.images import ImageError, load_image
+
+from .data import Dataset, iter_batches, scan
+from .report import classification_figures
+
+
+def decisions_for(recognizer: Recognizer, dataset: Dataset, pictures: bool = False, batch: int = 64,
+                  ) -> tuple[list[Decision], list[int]]:
+    """A decision per readable sample (and their indices). ``pictures``: detect faces first and take the
+    most likely one, as a user's picture would be handled; otherwise each file is one face crop."""
+    decisions, kept = [], []
+    order = np.arange(len(dataset.samples))
+    for idx in tqdm(list(iter_batches(order, batch)), desc="evaluating", unit="batch", leave=False):
+        crops, used = [], []
+        for i in idx:
+            try:
+                image = load_image(dataset.samples[i].path)
+            except ImageError as exc:
+                dataset.skipped.append((str(dataset.samples[i].path), str(exc)))
+                continue
+            if pictures:
+                faces = recognizer.recognize(image).faces
+                decisions.append(max(faces, key=lambda f: f.detector_score or 0.0).decision)
+                kept.append(int(i))
+            else:
+                crops.append(image)
+                used.append(int(i))
+        decisions += recognizer.classify(crops)
+        kept += used
+    return decisions, kept
+
+
+def score(decisions: list[Decision], truth: list[str], known: list[str]) -> dict[str, Any]:
+    """Figures over ``decisions`` whose true labels are ``truth``; labels outside ``known`` should be unknown."""
+    index = {label: i for i, label in enumerate(known)}
+    known_rows = [i for i, t in enumerate(truth) if t in index]
+    unknown_rows = [i for i, t in enumerate(truth) if t not in index]
+    targets = np.array([index[truth[i]] for i in known_rows], dtype=np.int64)
+    ranked = np.array([[index[c.label] for c in decisions[i].candidates] for i in known_rows], dtype=np.int64)
+    figures = classification_figures(targets, ranked.reshape(len(known_rows), -1), known)
+    verdicts = np.array([d.verdict for d in decisions])
+    figures["verdicts"] = {v: int((verdicts[known_rows] == v).sum()) for v in ("confident", "unsure", "unknown")}
+    figures["known_false_rejection_rate"] = float((verdicts[known_rows] == "unknown").mean()) if known_rows else 0.0
+    confident = verdicts[known_rows] == "confident"
+    figures["confident_precision"] = float((ranked[confident, 0] == targets[confident]).mean()) if confident.any() else 0.0
+    if unknown_rows:
+        figures["unknown_n"] = len(unknown_rows)
+        figures["unknown_rejection_rate"] = float((verdicts[unknown_rows] == "unknown").mean())
+        figures["unknown_not_confident_rate"] = float((verdicts[unknown_rows] != "confident").mean())
+    return figures
+
+
+def evaluate(bundle: str | Path, folders: list[str | Path], pictures: bool = False) -> dict[str, Any]:
+    recognizer = Recognizer(bundle)
+    dataset = scan(folders)
+    decisions, kept = decisions_for(recognizer, dataset, pictures)
+    figures = score(decisions, [dataset.samples[i].label for i in kept], [l.id for l in recognizer.manifest.labels])
+    figures["skipped"] = len(dataset.skipped)
+    figures["bundle"] = recognizer.version
+    return figures

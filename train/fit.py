@@ -1,0 +1,160 @@
+"""``darekana train fit``: from folders of labeled faces to a finished, evaluated model bundle.
+
+Steps: scan and de-duplicate → load → leak-free split → fine-tune → export the network to ONNX → embed every
+split *with the exported model* (what production will run) → fit the fallback SVM and class prototypes →
+choose thresholds on validation → measure the crop framing → write the manifest → score the test split
+with ``recognizer.Recognizer`` → report. The bundle is built in ``OUT.partial`` and renamed into place
+only when complete, so a crash never leaves a half bundle where a good one is expected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tqdm import tqdm
+
+from recognizer.backbones import build_backbone, load_pretrained
+from recognizer.bundle import MODEL_FILE, Manifest, write_manifest
+from recognizer.detect import Framing, measure_framing
+from recognizer.engine import Recognizer, l2_normalize, softmax
+from recognizer.images import load_image
+from recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
+
+from .calibrate import choose_thresholds, outputs
+from .data import Dataset, Split, load_pixels, scan, split
+from .evaluate import score
+from .export import export_fallback, export_network, export_prototypes
+from .fallback import fit_svm, prototypes
+from .finetune import FinetuneConfig, Trainer
+from .report import plot_history, write_report
+
+SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared/weights/mobilenet_v2-imagenet-features.pth"
+
+
+@dataclass
+class FitConfig:
+    arch: str = "mobilenet_v2"
+    pretrained: str = "auto"  # URL, file, "none", or "auto": the offline MobileNetV2 trunk when present
+    img_size: int = 128
+    val: float = 0.15
+    test: float = 0.15
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+
+@dataclass
+class FitResult:
+    bundle: Path
+    report: dict[str, Any]
+
+
+def darekana_version() -> str:
+    try:
+        return version("darekana")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def resolve_pretrained(arch: str, pretrained: str) -> str | None:
+    if pretrained == "auto":
+        return str(SHARED_WEIGHTS) if arch == "mobilenet_v2" and SHARED_WEIGHTS.is_file() else None
+    return None if pretrained == "none" else pretrained
+
+
+def fit(folders: list[str | Path], out: str | Path, config: FitConfig = FitConfig()) -> FitResult:
+    out = Path(out)
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    started = time.perf_counter()
+    random.seed(config.finetune.seed)
+
+    dataset = scan(folders)
+    pixels = load_pixels(dataset, config.img_size)
+    tqdm.write(dataset.summary())
+    parts = split(dataset, config.val, config.test, config.finetune.seed)
+    y = dataset.targets
+    _write_split(staging / "split.json", dataset, parts)
+
+    net = build_backbone(config.arch, len(dataset.labels))
+    source = resolve_pretrained(config.arch, config.pretrained)
+    if source:
+        load_pretrained(net, source)
+    config.finetune.freeze_stem = source is not None
+    trainer = Trainer(net, IMAGENET_MEAN, IMAGENET_STD, config.finetune, staging / "checkpoints")
+    history = trainer.fit(pixels[parts.train], y[parts.train], pixels[parts.val], y[parts.val])
+
+    export_network(net, config.img_size, staging)
+    logits, unit = _embed(staging / MODEL_FILE, pixels)
+    svm = fit_svm(unit[parts.train], y[parts.train])
+    export_fallback(svm, unit.shape[1], staging)
+    centres = prototypes(unit[parts.train], y[parts.train], len(dataset.labels))
+    export_prototypes(centres, staging)
+    val = outputs(softmax(logits[parts.val]), svm.predict_proba(unit[parts.val]), unit[parts.val], centres)
+    thresholds, calibration = choose_thresholds(val, y[parts.val])
+
+    manifest = Manifest(
+        architecture=config.arch, input_size=config.img_size, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        labels=dataset.labels, framing=_framing(dataset, parts.train), thresholds=thresholds,
+        embedding_dim=int(unit.shape[1]), created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        darekana_version=darekana_version(),
+        training={"data": [str(Path(f).resolve()) for f in folders], "pretrained": source or "none",
+                  "faces": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
+                  "skipped": len(dataset.skipped), "duplicates": dataset.duplicates,
+                  "finetune": asdict(config.finetune), "best_epoch": history.best_epoch,
+                  "seconds": round(time.perf_counter() - started, 1)},
+        metrics={"calibration": calibration})
+    write_manifest(staging, manifest)
+
+    report = _test_report(staging, logits[parts.test], unit[parts.test], dataset, parts.test)
+    report["history"] = [asdict(h) for h in history.history]
+    report["training_seconds"] = round(time.perf_counter() - started, 1)
+    manifest.metrics.update({"test_top1": report["top1"], "test_top5": report["top5"], "test_n": report["n"]})
+    write_manifest(staging, manifest)
+    write_report(report, staging / "report", f"{out.name}: held-back test split")
+    plot_history(report["history"], staging / "report" / "training.png")
+
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    return FitResult(out, report)
+
+
+def _write_split(path: Path, dataset: Dataset, parts: Split) -> None:
+    """Which file went where: evaluation and retraining reuse the same held-back faces."""
+    names = {part: [str(dataset.samples[i].path) for i in getattr(parts, part)] for part in ("train", "val", "test")}
+    path.write_text(json.dumps(names, indent=1), encoding="utf-8")
+
+
+def _embed(model: Path, pixels: np.ndarray, batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    logits, embeddings = [], []
+    for start in tqdm(range(0, len(pixels), batch), desc="embedding", unit="batch", leave=False):
+        lo, emb = session.run(["logits", "embedding"], {"image": normalize(pixels[start:start + batch],
+                                                                          IMAGENET_MEAN, IMAGENET_STD)})
+        logits.append(lo)
+        embeddings.append(emb)
+    return np.concatenate(logits), l2_normalize(np.concatenate(embeddings))
+
+
+def _framing(dataset: Dataset, train: np.ndarray, sample: int = 300) -> Framing:
+    """The training crops' framing, read off a sample of them; the default when faces are too few."""
+    chosen = np.random.default_rng(0).permutation(train)[:sample]
+    crops = (load_image(dataset.samples[i].path) for i in chosen)
+    return measure_framing(crops) or Framing()
+
+
+def _test_report(bundle: Path, logits: np.ndarray, unit: np.ndarray, dataset: Dataset, test: np.ndarray,
+                 ) -> dict[str, Any]:
+    recognizer = Recognizer(bundle)
+    decisions = recognizer.decide(logits, unit)
+    return score(decisions, [dataset.samples[i].label for i in test], [l.id for l in dataset.labels])
