@@ -4,9 +4,9 @@ Detection uses ``animeface`` (nagadomi's animeface-2009, the detector that built
 dataset). Large pictures are downscaled for the detector and boxes mapped back. Faces come in reading
 order: rows top to bottom, left to right within a row::
 
-    >>> picture = load_image("group.png")
+    >>> picture = load_image("../shared/datasets/animeface-10/000_hatsune_miku/SFpLpPSK_400x400.jpg")
     >>> [(f.box, round(f.score, 2)) for f in detect_faces(picture)]
-    [(Box(x=52, y=80, w=61, h=61), 1.0), (Box(x=240, y=75, w=67, h=67), 0.99)]
+    [(Box(x=115, y=101, w=116, h=116), 1.0)]
 
 A dataset's crops frame a face in their own way (nagadomi's crops are ~2.6 face boxes wide with the hair
 above; the Danbooru crops of hololive-20 are ~1.4 boxes, centred). :func:`measure_framing` reads that

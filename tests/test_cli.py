@@ -82,3 +82,27 @@ def test_fit_refuses_a_folder_without_characters(tmp_path: Path):
     done = darekana("train", "fit", str(tmp_path / "empty"), "--out", str(tmp_path / "b"))
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "no pictures found" in done.stderr
+
+
+def test_evaluate_on_characters_the_bundle_does_not_know(trained_bundle: Path, tmp_path: Path):
+    data = tmp_path / "strangers"
+    (data / "gawr_gura").mkdir(parents=True)
+    for path in sorted((DATASETS / "hololive-20" / "gawr_gura").glob("*.jpg"))[:10]:
+        (data / "gawr_gura" / path.name).symlink_to(path)
+    done = darekana("train", "evaluate", str(trained_bundle), str(data), "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["n"] == 0 and figures["unknown_n"] == 10
+    assert 0 <= figures["unknown_rejection_rate"] <= 1
+
+
+def test_evaluate_whole_pictures_detects_faces_first(trained_bundle: Path, held_back: list[Path], tmp_path: Path):
+    data = tmp_path / "pictures"
+    faces = [p for p in held_back if p.name.startswith("face_")][:12]
+    for path in faces:
+        (data / path.parent.name).mkdir(parents=True, exist_ok=True)
+        (data / path.parent.name / path.name).symlink_to(path)
+    done = darekana("train", "evaluate", str(trained_bundle), str(data), "--pictures", "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["n"] == len(faces) and figures["top1"] >= 0.6

@@ -37,7 +37,7 @@ def outputs(primary: np.ndarray, fallback: np.ndarray, unit_embeddings: np.ndarr
 
 
 def choose_thresholds(val: Outputs, targets: np.ndarray, false_rejection: float = 0.05,
-                      precision: float = 0.97) -> tuple[Thresholds, dict[str, float]]:
+                      precision: float = 0.99) -> tuple[Thresholds, dict[str, float]]:
     """``primary``: the routing threshold with the best validation top-1 (the lowest on ties: the network
     is the stronger model). ``similarity``: rejects ``false_rejection`` of known validation faces.
     ``confident``: the lowest probability above which answers are right at least ``precision`` of the time."""

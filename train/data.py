@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
-from tqdm import tqdm
+from .progress import progress
 
 from recognizer.bundle import Label
 from recognizer.images import ImageError, load_image
@@ -97,7 +97,7 @@ def load_pixels(dataset: Dataset, size: int, desc: str = "loading faces") -> np.
     """All faces resized to ``size``² as one uint8 array (N, size, size, 3); unreadable ones are dropped
     from ``dataset`` in place and added to its ``skipped`` list."""
     kept, pixels = [], []
-    for sample in tqdm(dataset.samples, desc=desc, unit="img", leave=False):
+    for sample in progress(dataset.samples, desc, "img"):
         try:
             pixels.append(resize_square(load_image(sample.path), size))
             kept.append(sample)

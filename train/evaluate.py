@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from recognizer.engine import Decision, Recognizer
 from recognizer.images import ImageError, load_image
 
 from .data import Dataset, iter_batches, scan
+from .progress import progress
 from .report import classification_figures
 
 
@@ -21,7 +21,7 @@ def decisions_for(recognizer: Recognizer, dataset: Dataset, pictures: bool = Fal
     most likely one, as a user's picture would be handled; otherwise each file is one face crop."""
     decisions, kept = [], []
     order = np.arange(len(dataset.samples))
-    for idx in tqdm(list(iter_batches(order, batch)), desc="evaluating", unit="batch", leave=False):
+    for idx in progress(list(iter_batches(order, batch)), "evaluating", "batch"):
         crops, used = [], []
         for i in idx:
             try:
@@ -47,8 +47,10 @@ def score(decisions: list[Decision], truth: list[str], known: list[str]) -> dict
     known_rows = [i for i, t in enumerate(truth) if t in index]
     unknown_rows = [i for i, t in enumerate(truth) if t not in index]
     targets = np.array([index[truth[i]] for i in known_rows], dtype=np.int64)
-    ranked = np.array([[index[c.label] for c in decisions[i].candidates] for i in known_rows], dtype=np.int64)
-    figures = classification_figures(targets, ranked.reshape(len(known_rows), -1), known)
+    k = len(decisions[0].candidates) if decisions else 1
+    ranked = np.array([[index[c.label] for c in decisions[i].candidates] for i in known_rows],
+                      dtype=np.int64).reshape(len(known_rows), k)
+    figures = classification_figures(targets, ranked, known)
     verdicts = np.array([d.verdict for d in decisions])
     figures["verdicts"] = {v: int((verdicts[known_rows] == v).sum()) for v in ("confident", "unsure", "unknown")}
     figures["known_false_rejection_rate"] = float((verdicts[known_rows] == "unknown").mean()) if known_rows else 0.0

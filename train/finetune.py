@@ -21,9 +21,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from recognizer.backbones import Backbone, MobileNetV2, ResNet
+
+from .progress import progress, say
 
 
 @dataclass
@@ -124,7 +125,7 @@ class Trainer:
             loss = self._epoch(pixels, targets, optimizer, schedule, generator, f"epoch {epoch}/{cfg.epochs}")
             accuracy = float((self.logits(val_x).argmax(1) == val_y).mean()) if len(val_y) else 0.0
             result.history.append(EpochLog(epoch, loss, accuracy, time.perf_counter() - t0))
-            tqdm.write(f"epoch {epoch}: loss {loss:.3f}, validation top-1 {accuracy:.4f}")
+            say(f"epoch {epoch}: loss {loss:.3f}, validation top-1 {accuracy:.4f}")
             torch.save(self.net.state_dict(), self.checkpoints / "last.pt")
             if accuracy > result.best_val_accuracy:
                 result.best_epoch, result.best_val_accuracy, stale = epoch, accuracy, 0
@@ -132,7 +133,7 @@ class Trainer:
             else:
                 stale += 1
                 if stale >= cfg.patience:
-                    tqdm.write(f"early stop: no gain in {cfg.patience} epochs")
+                    say(f"early stop: no gain in {cfg.patience} epochs")
                     break
         self.net.load_state_dict(torch.load(self.checkpoints / "best.pt", weights_only=True))
         result.seconds = time.perf_counter() - started
@@ -145,7 +146,7 @@ class Trainer:
             module.eval()  # frozen BatchNorm keeps its pretrained statistics
         order = torch.randperm(len(pixels), generator=generator)
         total, seen = 0.0, 0
-        bar = tqdm(range(0, len(order), self.config.batch_size), desc=desc, unit="batch", leave=False)
+        bar = progress(range(0, len(order), self.config.batch_size), desc, "batch")
         for start in bar:
             idx = order[start:start + self.config.batch_size]
             if len(idx) < 2:  # BatchNorm cannot train on a single sample

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from tqdm import tqdm
 
-from recognizer.backbones import build_backbone, load_pretrained
-from recognizer.bundle import MODEL_FILE, Manifest, write_manifest
+from recognizer.backbones import Backbone, build_backbone, load_pretrained
+from recognizer.bundle import MODEL_FILE, Manifest, Thresholds, write_manifest
 from recognizer.detect import Framing, measure_framing
 from recognizer.engine import Recognizer, l2_normalize, softmax
 from recognizer.images import load_image
@@ -35,7 +33,8 @@ from .data import Dataset, Split, load_pixels, scan, split
 from .evaluate import score
 from .export import export_fallback, export_network, export_prototypes
 from .fallback import fit_svm, prototypes
-from .finetune import FinetuneConfig, Trainer
+from .finetune import FinetuneConfig, FinetuneResult, Trainer
+from .progress import progress, say
 from .report import plot_history, write_report
 
 SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared/weights/mobilenet_v2-imagenet-features.pth"
@@ -70,37 +69,26 @@ def resolve_pretrained(arch: str, pretrained: str) -> str | None:
     return None if pretrained == "none" else pretrained
 
 
-def fit(folders: list[str | Path], out: str | Path, config: FitConfig = FitConfig()) -> FitResult:
+def fit(folders: list[str | Path], out: str | Path, config: FitConfig | None = None) -> FitResult:
+    config = config or FitConfig()
     out = Path(out)
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     started = time.perf_counter()
-    random.seed(config.finetune.seed)
 
     dataset = scan(folders)
     pixels = load_pixels(dataset, config.img_size)
-    tqdm.write(dataset.summary())
+    say(dataset.summary())
     parts = split(dataset, config.val, config.test, config.finetune.seed)
-    y = dataset.targets
     _write_split(staging / "split.json", dataset, parts)
+    y = dataset.targets
 
-    net = build_backbone(config.arch, len(dataset.labels))
     source = resolve_pretrained(config.arch, config.pretrained)
-    if source:
-        load_pretrained(net, source)
-    config.finetune.freeze_stem = source is not None
-    trainer = Trainer(net, IMAGENET_MEAN, IMAGENET_STD, config.finetune, staging / "checkpoints")
-    history = trainer.fit(pixels[parts.train], y[parts.train], pixels[parts.val], y[parts.val])
-
+    net, history = _finetune(config, source, len(dataset.labels), pixels, y, parts, staging)
     export_network(net, config.img_size, staging)
     logits, unit = _embed(staging / MODEL_FILE, pixels)
-    svm = fit_svm(unit[parts.train], y[parts.train])
-    export_fallback(svm, unit.shape[1], staging)
-    centres = prototypes(unit[parts.train], y[parts.train], len(dataset.labels))
-    export_prototypes(centres, staging)
-    val = outputs(softmax(logits[parts.val]), svm.predict_proba(unit[parts.val]), unit[parts.val], centres)
-    thresholds, calibration = choose_thresholds(val, y[parts.val])
+    thresholds, calibration = _fit_fallback(logits, unit, y, parts, len(dataset.labels), staging)
 
     manifest = Manifest(
         architecture=config.arch, input_size=config.img_size, mean=IMAGENET_MEAN, std=IMAGENET_STD,
@@ -110,14 +98,15 @@ def fit(folders: list[str | Path], out: str | Path, config: FitConfig = FitConfi
         training={"data": [str(Path(f).resolve()) for f in folders], "pretrained": source or "none",
                   "faces": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
                   "skipped": len(dataset.skipped), "duplicates": dataset.duplicates,
-                  "finetune": asdict(config.finetune), "best_epoch": history.best_epoch,
-                  "seconds": round(time.perf_counter() - started, 1)},
+                  "finetune": asdict(config.finetune), "best_epoch": history.best_epoch},
         metrics={"calibration": calibration})
-    write_manifest(staging, manifest)
+    write_manifest(staging, manifest)  # the engine below loads the bundle, so it must be complete already
 
-    report = _test_report(staging, logits[parts.test], unit[parts.test], dataset, parts.test)
+    report = score(Recognizer(staging).decide(logits[parts.test], unit[parts.test]),
+                   [dataset.samples[i].label for i in parts.test], [label.id for label in dataset.labels])
     report["history"] = [asdict(h) for h in history.history]
     report["training_seconds"] = round(time.perf_counter() - started, 1)
+    manifest.training["seconds"] = report["training_seconds"]
     manifest.metrics.update({"test_top1": report["top1"], "test_top5": report["top5"], "test_n": report["n"]})
     write_manifest(staging, manifest)
     write_report(report, staging / "report", f"{out.name}: held-back test split")
@@ -129,6 +118,28 @@ def fit(folders: list[str | Path], out: str | Path, config: FitConfig = FitConfi
     return FitResult(out, report)
 
 
+def _finetune(config: FitConfig, source: str | None, n_classes: int, pixels: np.ndarray, y: np.ndarray,
+              parts: Split, staging: Path) -> tuple[Backbone, FinetuneResult]:
+    net = build_backbone(config.arch, n_classes)
+    if source:
+        load_pretrained(net, source)
+    # A network trained from scratch has no generic early layers worth keeping frozen.
+    settings = replace(config.finetune, freeze_stem=source is not None)
+    trainer = Trainer(net, IMAGENET_MEAN, IMAGENET_STD, settings, staging / "checkpoints")
+    return net, trainer.fit(pixels[parts.train], y[parts.train], pixels[parts.val], y[parts.val])
+
+
+def _fit_fallback(logits: np.ndarray, unit: np.ndarray, y: np.ndarray, parts: Split, n_classes: int,
+                  staging: Path) -> tuple[Thresholds, dict[str, float]]:
+    """Fallback SVM and prototypes from the training split; thresholds from the validation split."""
+    svm = fit_svm(unit[parts.train], y[parts.train])
+    export_fallback(svm, unit.shape[1], staging)
+    centres = prototypes(unit[parts.train], y[parts.train], n_classes)
+    export_prototypes(centres, staging)
+    val = outputs(softmax(logits[parts.val]), svm.predict_proba(unit[parts.val]), unit[parts.val], centres)
+    return choose_thresholds(val, y[parts.val])
+
+
 def _write_split(path: Path, dataset: Dataset, parts: Split) -> None:
     """Which file went where: evaluation and retraining reuse the same held-back faces."""
     names = {part: [str(dataset.samples[i].path) for i in getattr(parts, part)] for part in ("train", "val", "test")}
@@ -138,7 +149,7 @@ def _write_split(path: Path, dataset: Dataset, parts: Split) -> None:
 def _embed(model: Path, pixels: np.ndarray, batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     logits, embeddings = [], []
-    for start in tqdm(range(0, len(pixels), batch), desc="embedding", unit="batch", leave=False):
+    for start in progress(range(0, len(pixels), batch), "embedding", "batch"):
         lo, emb = session.run(["logits", "embedding"], {"image": normalize(pixels[start:start + batch],
                                                                           IMAGENET_MEAN, IMAGENET_STD)})
         logits.append(lo)
@@ -151,10 +162,3 @@ def _framing(dataset: Dataset, train: np.ndarray, sample: int = 300) -> Framing:
     chosen = np.random.default_rng(0).permutation(train)[:sample]
     crops = (load_image(dataset.samples[i].path) for i in chosen)
     return measure_framing(crops) or Framing()
-
-
-def _test_report(bundle: Path, logits: np.ndarray, unit: np.ndarray, dataset: Dataset, test: np.ndarray,
-                 ) -> dict[str, Any]:
-    recognizer = Recognizer(bundle)
-    decisions = recognizer.decide(logits, unit)
-    return score(decisions, [dataset.samples[i].label for i in test], [l.id for l in dataset.labels])

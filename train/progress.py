@@ -1,0 +1,22 @@
+"""Progress bars for long work, and lines that print between them.
+
+Bars draw only on a terminal: in logs (CI, benchmarks, ``nohup``) a redrawn bar is thousands of lines of
+noise, while the ``say`` lines still tell what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypeVar
+
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+
+def progress(items: Iterable[T], desc: str, unit: str = "it") -> tqdm:
+    return tqdm(items, desc=desc, unit=unit, leave=False, disable=None, dynamic_ncols=True)
+
+
+def say(line: str) -> None:
+    tqdm.write(line)
