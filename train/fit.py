@@ -86,7 +86,7 @@ def fit(folders: list[str | Path], out: str | Path, config: FitConfig | None = N
 
     source = resolve_pretrained(config.arch, config.pretrained)
     net, history = _finetune(config, source, len(dataset.labels), pixels, y, parts, staging)
-    export_network(net, config.img_size, staging)
+    export_network(net.cpu(), config.img_size, staging)
     logits, unit = _embed(staging / MODEL_FILE, pixels)
     thresholds, calibration = _fit_fallback(logits, unit, y, parts, len(dataset.labels), staging)
 
