@@ -160,7 +160,9 @@ class Trainer:
             result.history.append(EpochLog(epoch, loss, accuracy, time.perf_counter() - t0))
             say(f"epoch {epoch}: loss {loss:.3f}, validation top-1 {accuracy:.4f}")
             torch.save(self.net.state_dict(), self.checkpoints / "last.pt")
-            if accuracy > result.best_val_accuracy:
+            # Ties go to the later epoch: further into the one-cycle schedule, weights are better annealed,
+            # and a small validation split ties often.
+            if accuracy >= result.best_val_accuracy:
                 result.best_epoch, result.best_val_accuracy, stale = epoch, accuracy, 0
                 torch.save(self.net.state_dict(), self.checkpoints / "best.pt")
             else:

@@ -167,6 +167,8 @@ def _markdown(results: dict[str, Any], confusions: list[str], pairs: list[tuple[
               median_similarity: float) -> str:
     data = results["data"]
     mode = "quick" if results["config"]["quick"] else "full protocol"
+    if not results["strategy3"]:
+        mode += "; fine-tuning skipped"
     lines = [f"# The study re-run ({mode})", "",
              f"{len(data['names'])} characters; {data['train']} train, {data['val']} validation, {data['test']} "
              f"test faces (split keeps faces of one source picture together). Total time {results['seconds']:.0f} s.",
