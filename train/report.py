@@ -14,6 +14,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
+def confusion(targets: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts of (true, predicted) class pairs: rows are the true characters."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (targets, predicted), 1)
+    return matrix
+
+
 def classification_figures(targets: np.ndarray, ranked: np.ndarray, names: Sequence[str], top_pairs: int = 10,
                            ) -> dict[str, Any]:
     """top-1, top-5, per-character precision/recall and the most-confused pairs.
@@ -22,8 +29,7 @@ def classification_figures(targets: np.ndarray, ranked: np.ndarray, names: Seque
     """
     n_classes = len(names)
     predicted = ranked[:, 0]
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (targets, predicted), 1)
+    matrix = confusion(targets, predicted, n_classes)
     per_class = {}
     for c, name in enumerate(names):
         support, predicted_c = int(matrix[c].sum()), int(matrix[:, c].sum())

@@ -17,7 +17,7 @@ import numpy as np
 from recognizer.images import load_image
 
 from .data import Dataset, Split
-from .report import plot_confusion
+from .report import confusion, plot_confusion
 
 PUBLISHED = """The study's own figures (Guan & Ge, nagadomi's ~170-character set and a 7-character set):
 strategy 1, 0.2–0.55 test accuracy on the full set; strategy 2 (ImageNet ResNet-18 features), LR 0.71,
@@ -88,12 +88,6 @@ def plot_tuning(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
-
-
-def confusion(targets: np.ndarray, predicted: np.ndarray, n: int) -> np.ndarray:
-    matrix = np.zeros((n, n), dtype=np.int64)
-    np.add.at(matrix, (targets, predicted), 1)
-    return matrix
 
 
 def confused_pairs(matrices: list[np.ndarray], top: int = 5) -> list[tuple[int, int, int]]:
