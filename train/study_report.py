@@ -99,20 +99,30 @@ def confused_pairs(matrices: list[np.ndarray], top: int = 5) -> list[tuple[int, 
     return [(a, b, n) for n, a, b in sorted(pairs, reverse=True)[:top]]
 
 
-def plot_pairs(pairs: list[tuple[int, int, int]], dataset: Dataset, test: np.ndarray, names: list[str], path: Path,
-               per_side: int = 3) -> Path:
-    fig, axes = plt.subplots(len(pairs), 2 * per_side, figsize=(2 * per_side * 1.3, len(pairs) * 1.5), squeeze=False)
-    by_class: dict[int, list[Path]] = defaultdict(list)
-    targets = dataset.targets
-    for i in test:
-        by_class[int(targets[i])].append(dataset.samples[i].path)
+def plot_pairs(pairs: list[tuple[int, int, int]], dataset: Dataset, test: np.ndarray, predictions: list[np.ndarray],
+               names: list[str], path: Path, per_side: int = 3) -> Path:
+    """For each pair, faces of either character that a model took for the other (the mistakes themselves),
+    topped up with other test faces of that character when there are fewer mistakes than places."""
+    fig, axes = plt.subplots(len(pairs), 2 * per_side, figsize=(2 * per_side * 1.3, len(pairs) * 1.6), squeeze=False)
+    targets = dataset.targets[test]
     for row, (a, b, n) in enumerate(pairs):
-        for side, label in enumerate((a, b)):
+        for side, (label, other) in enumerate(((a, b), (b, a))):
+            mistaken = {int(i) for predicted in predictions for i in np.flatnonzero((targets == label) & (predicted == other))}
+            rest = [int(i) for i in np.flatnonzero(targets == label) if int(i) not in mistaken]
+            chosen = (sorted(mistaken) + rest)[:per_side]
             for k in range(per_side):
                 ax = axes[row, side * per_side + k]
                 ax.axis("off")
-                if k < len(by_class[label]):
-                    ax.imshow(load_image(by_class[label][k]))
+                if k < len(chosen):
+                    ax.imshow(load_image(dataset.samples[test[chosen[k]]].path))
+                    if chosen[k] in mistaken:
+                        ax.set_xlabel("taken for the other", fontsize=6)
+                        ax.axis("on")
+                        ax.set_xticks([])
+                        ax.set_yticks([])
+                        for spine in ax.spines.values():
+                            spine.set_edgecolor("red")
+                            spine.set_linewidth(2)
                 if k == 0:
                     ax.set_title(f"{names[label]}" + (f"  ({n} errors)" if side == 0 else ""), fontsize=7, loc="left")
     fig.tight_layout()
@@ -133,16 +143,16 @@ def write_study_report(results: dict[str, Any], dataset: Dataset, parts: Split, 
     plot_tuning(s1, out / "tuning-strategy1.png", "Strategy 1: hand-made features")
     plot_tuning(s2, out / "tuning-strategy2.png", f"Strategy 2: {results['strategy2']['features']}")
     best = {"strategy1": best_classical(s1), "strategy2": best_classical(s2)}
-    matrices = {key: confusion(targets, np.array(row["predicted"]), n) for key, row in best.items()}
     if results["strategy3"]:
-        best3 = max(results["strategy3"], key=lambda r: r["test_accuracy"])
-        matrices["strategy3"] = confusion(targets, np.array(best3["predicted"]), n)
+        best["strategy3"] = max(results["strategy3"], key=lambda r: r["test_accuracy"])
+    predictions = {key: np.array(row["predicted"]) for key, row in best.items()}
+    matrices = {key: confusion(targets, predicted, n) for key, predicted in predictions.items()}
     matrices["production"] = np.array(results["production"]["confusion_matrix"])
     for key, matrix in matrices.items():
         plot_confusion(matrix, names, out / f"confusion-{key}.png", f"Confusion matrix: {key}")
     pairs = confused_pairs(list(matrices.values()))
     if pairs:
-        plot_pairs(pairs, dataset, parts.test, names, out / "confused-pairs.png")
+        plot_pairs(pairs, dataset, parts.test, list(predictions.values()), names, out / "confused-pairs.png")
     similarity = np.array(results["colour_similarity"])
     upper = similarity[np.triu_indices(n, 1)]
     results["confused_pairs"] = [{"a": names[a], "b": names[b], "errors": e, "colour_similarity": float(similarity[a, b]),
