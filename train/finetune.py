@@ -179,14 +179,14 @@ class Trainer:
         self.net.train()
         for module in self.frozen:
             module.eval()  # frozen BatchNorm keeps its pretrained statistics
+        cfg = self.config
         order = torch.randperm(len(pixels), generator=generator)
         total, seen = 0.0, 0
-        bar = progress(range(0, len(order), self.config.batch_size), desc, "batch")
+        bar = progress(range(0, len(order), cfg.batch_size), desc, "batch")
         for start in bar:
-            idx = order[start:start + self.config.batch_size]
+            idx = order[start:start + cfg.batch_size]
             if len(idx) < 2:  # BatchNorm cannot train on a single sample
                 continue
-            cfg = self.config
             x = augment(normalize_batch(pixels[idx].to(self.device), self.mean, self.std), generator, cfg.min_area,
                         cfg.jitter)
             loss = F.cross_entropy(self.net(x.contiguous(memory_format=torch.channels_last)),

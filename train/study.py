@@ -30,7 +30,7 @@ from .classical import CLASSIFIERS, Tuned, grids, tune
 from .data import Dataset, Split, load_pixels, scan, split
 from .features import HANDMADE_DIM, HSV_BINS, extract, handmade, network_embedder
 from .finetune import FinetuneConfig, Trainer
-from .fit import SHARED_WEIGHTS, FitConfig, fit
+from .fit import SHARED_WEIGHTS, FitConfig, fit, resolve_pretrained
 from .progress import say
 from .study_report import write_study_report
 
@@ -76,10 +76,8 @@ def cached_weights(arch: str) -> str | None:
 
 
 def resolve(arch: str, pretrained: str) -> str | None:
-    if pretrained == "auto":
-        return cached_weights(arch) or (str(SHARED_WEIGHTS) if arch == "mobilenet_v2" and SHARED_WEIGHTS.is_file()
-                                        else None)
-    return None if pretrained == "none" else pretrained
+    """``train fit``'s choice of weights, except that ``auto`` first takes torchvision's from torch.hub's cache."""
+    return (pretrained == "auto" and cached_weights(arch)) or resolve_pretrained(arch, pretrained)
 
 
 def feature_backbone(config: StudyConfig) -> tuple[str, str | None]:
