@@ -9,11 +9,14 @@ import argparse
 import sys
 
 from dotenv import load_dotenv
+from sqlalchemy.exc import SQLAlchemyError
 
 from recognizer import cli as recognizer_cli
 from recognizer.bundle import BundleError
 from recognizer.images import ImageError
 from train import cli as train_cli
+
+from . import serve
 
 
 def parser() -> argparse.ArgumentParser:
@@ -21,6 +24,7 @@ def parser() -> argparse.ArgumentParser:
     commands = p.add_subparsers(dest="command", required=True)
     recognizer_cli.register(commands)
     train_cli.register(commands)
+    serve.register(commands)
     return p
 
 
@@ -31,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (BundleError, ImageError, FileNotFoundError, ValueError) as exc:
         print(f"darekana: {exc}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        print(f"darekana: database error: {str(getattr(exc, 'orig', None) or exc).splitlines()[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("darekana: interrupted", file=sys.stderr)

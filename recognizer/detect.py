@@ -84,14 +84,18 @@ def detect_faces(image: Image.Image, max_side: int = 1024, min_score: float = 0.
 
 
 def reading_order(faces: Iterable[DetectedFace]) -> list[DetectedFace]:
-    """Rows top to bottom (a face joins a row when its centre lies within the row's first box), then x."""
+    """Rows top to bottom, then left to right. A face joins the current row when at least half its height
+    overlaps the row's vertical span: faces side by side are rarely at exactly the same height."""
     rows: list[list[DetectedFace]] = []
     for face in sorted(faces, key=lambda f: f.box.center[1]):
-        first = rows[-1][0].box if rows else None
-        if first is not None and first.y <= face.box.center[1] <= first.y + first.h:
-            rows[-1].append(face)
-        else:
-            rows.append([face])
+        b = face.box
+        if rows:
+            top = min(f.box.y for f in rows[-1])
+            bottom = max(f.box.y + f.box.h for f in rows[-1])
+            if min(b.y + b.h, bottom) - max(b.y, top) >= b.h / 2:
+                rows[-1].append(face)
+                continue
+        rows.append([face])
     return [face for row in rows for face in sorted(row, key=lambda f: f.box.x)]
 
 

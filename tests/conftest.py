@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from recognizer.images import load_image
+
+if TYPE_CHECKING:
+    from bot.service import Service
 
 # ../shared/datasets, the project root's sibling (never copied into the repository).
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -37,3 +48,97 @@ def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def held_back(trained_bundle: Path) -> list[Path]:
     """The test split's faces: never seen in training or threshold calibration."""
     return [Path(p) for p in json.loads((trained_bundle / "split.json").read_text())["test"]]
+
+
+# --- the bot's storage and service -------------------------------------------------------------------
+
+# These machines run PostgreSQL on 127.0.0.1:5432 with trust authentication; each test gets a fresh
+# database there, dropped afterwards.
+POSTGRES_ADMIN_URL = os.environ.get("DAREKANA_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"darekana_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        pytest.fail(f"PostgreSQL is needed at {POSTGRES_ADMIN_URL} (set DAREKANA_TEST_POSTGRES): {exc}")
+    try:
+        yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'darekana.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def make_service(trained_bundle: Path, tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """Builds services on the test bundle: ``make_service(database_url=None, **settings)``; the database is
+    migrated first, a SQLite file in ``tmp_path`` unless a URL is given."""
+    from bot.service import Service
+    from bot.settings import Settings
+    from bot.storage import Store, open_database, upgrade
+    from recognizer.engine import Recognizer
+
+    made: list[Service] = []
+
+    def make(database_url: str | None = None, **settings: object) -> Service:
+        url = database_url or f"sqlite:///{tmp_path / 'service.sqlite3'}"
+        engine = open_database(url)
+        upgrade(engine)
+        service = Service(Recognizer(trained_bundle), Store(engine),
+                          Settings(bundle=trained_bundle, database_url=url, **settings))
+        made.append(service)
+        return service
+
+    yield make
+    for service in made:
+        service.close()
+
+
+def picture_bytes(relative: str) -> bytes:
+    """A file of ``../shared/datasets`` as bytes, e.g. ``picture_bytes("animeface-10/000_hatsune_miku/x.png")``."""
+    return (DATASETS / relative).read_bytes()
+
+
+GROUP_FACES = ("000_hatsune_miku/face_128_326_108.png", "000_hatsune_miku/face_531_113_29.png",
+               "001_kinomoto_sakura/face_245_245_32.png")
+
+
+def group_picture(side: int = 1024) -> bytes:
+    """A PNG with three real faces side by side (the detector finds all three), left to right as in
+    ``GROUP_FACES``."""
+    canvas = Image.new("RGB", (side, side * 2 // 3), (250, 250, 245))
+    cell = side // len(GROUP_FACES)
+    for i, relative in enumerate(GROUP_FACES):
+        crop = load_image(DATASETS / "animeface-10" / relative)
+        face = crop.resize((int(cell * 0.8), int(cell * 0.8 * crop.height / crop.width)))
+        canvas.paste(face, (i * cell + cell // 10, side // 8))
+    out = io.BytesIO()
+    canvas.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def known_picture(trained_bundle: Path, held_back: list[Path]) -> tuple[bytes, str]:
+    """A held-back face picture (bytes) in which the detector finds one face that the test bundle names
+    correctly, and that label. Tests of the bot check names against it."""
+    from recognizer.engine import Recognizer
+
+    recognizer = Recognizer(trained_bundle)
+    for path in held_back:
+        faces = recognizer.recognize(path.read_bytes()).faces
+        if len(faces) == 1 and not faces[0].whole_picture and faces[0].label == path.parent.name:
+            return path.read_bytes(), path.parent.name
+    pytest.fail("the test bundle names no held-back face correctly")

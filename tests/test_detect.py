@@ -124,6 +124,13 @@ def test_reading_order_slightly_lower_face_joins_the_row():
     assert reading_order([far_below, right_high]) == [right_high, far_below]
 
 
+def test_reading_order_faces_of_different_sizes_in_one_row():
+    # Measured on a real group picture: the detector's boxes for three faces side by side.
+    middle, right, left = (DetectedFace(Box(x, y, s, s), 0.9) for x, y, s in
+                           ((473, 242, 88), (794, 231, 116), (101, 274, 116)))
+    assert reading_order([middle, right, left]) == [left, middle, right]
+
+
 def test_reading_order_empty_and_single():
     assert reading_order([]) == []
     only = face(5, 5)

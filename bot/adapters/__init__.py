@@ -1,0 +1,1 @@
+"""Thin translations between platforms (Discord, X, HTTP) and :class:`bot.service.Service`."""

@@ -1,0 +1,98 @@
+"""``darekana serve``: the HTTP API and page always, Discord when its token is set, one service under
+both. ``darekana db``: the database's migrations by hand."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from .settings import Settings
+from .storage import current_revision, downgrade, open_database, upgrade
+
+log = logging.getLogger("darekana")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser("serve", help="run the HTTP API and page, and Discord when configured",
+                                description="Settings come from DAREKANA_* variables (see .env.example).")
+    serve.add_argument("--host", help="overrides DAREKANA_HTTP_HOST")
+    serve.add_argument("--port", type=int, help="overrides DAREKANA_HTTP_PORT")
+    serve.set_defaults(run=run_serve)
+    db = commands.add_parser("db", help="migrate the database (DAREKANA_DATABASE_URL)")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    db.add_argument("revision", nargs="?", help="target revision (upgrade: head by default)")
+    db.set_defaults(run=run_db)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    overrides = {k: v for k, v in {"http_host": args.host, "http_port": args.port}.items() if v is not None}
+    settings = Settings(**{**settings.__dict__, **overrides})
+    asyncio.run(serve(settings))
+    return 0
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """Runs until SIGINT/SIGTERM (or cancellation)."""
+    from aiohttp import web  # the platforms load only when serving, not for `darekana recognize`
+
+    from .adapters.http_api import make_app
+    from .service import Service
+
+    service = await Service.start(settings)
+    runner = web.AppRunner(make_app(service, settings), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    log.info("serving %s on http://%s:%d/ (database %s)", service.recognizer.version, settings.http_host,
+             settings.http_port, _safe_url(settings.database_url))
+    tasks = [asyncio.create_task(_stopped())]
+    client = None
+    if settings.discord_token:
+        from .adapters.discord_bot import make_client
+        client = make_client(service, settings)
+        tasks.append(asyncio.create_task(client.start(settings.discord_token)))
+    if ready:
+        ready.set()
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # a Discord login failure ends the process with its message
+    finally:
+        for task in tasks:
+            task.cancel()
+        if client is not None:
+            await client.close()
+        await runner.cleanup()
+        service.close()
+
+
+async def _stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def run_db(args: argparse.Namespace) -> int:
+    engine = open_database(Settings.from_env().database_url)
+    try:
+        if args.action == "upgrade":
+            upgrade(engine, args.revision or "head")
+        elif args.action == "downgrade":
+            if not args.revision:
+                raise ValueError("downgrade needs a revision (base for an empty database)")
+            downgrade(engine, args.revision)
+        print(f"database at revision {current_revision(engine) or 'base (empty)'}")
+    finally:
+        engine.dispose()
+    return 0

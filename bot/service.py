@@ -1,0 +1,275 @@
+"""The one place where the bot's behaviour lives. Discord, X and HTTP adapters only translate to and from
+these calls::
+
+    service = await Service.start(Settings.from_env())
+    reply = await service.whois(picture_bytes, Requester("http", "203.0.113.7"))
+    print(reply.text)                      # "1. Hatsune Miku (97%)"
+    await service.correct(reply.faces[0].id, "kagamine rin", Requester("discord", "1234"))
+
+Every failure a person can cause raises a :class:`bot.errors.ServiceError` whose message can be shown to
+them; nothing is stored then. What has been acknowledged has been committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from recognizer.annotate import annotate
+from recognizer.describe import describe, describe_face
+from recognizer.engine import Candidate, Recognition, Recognizer
+from recognizer.images import DecodeLimits, ImageError, decode_image
+
+from .characters import Match, resolve
+from .errors import BadRequest, NotFound, RateLimited
+from .export import dataset_zip
+from .fetch import FetchError, FetchLimits, fetch_picture
+from .limits import RateLimiter, WorkQueue
+from .metrics import Metrics
+from .settings import Settings, parse_rate
+from .storage import Store, open_database, upgrade
+from .storage.store import STATUSES, FaceRecord, Feedback, RecognitionRecord, Stats, StoredFace
+
+CROP_MAX_SIDE = 512  # stored crops: enough for retraining at any input size the bundles use
+ANNOTATED_MAX_SIDE = 1280
+
+
+@dataclass(frozen=True)
+class Requester:
+    platform: str  # "discord", "twitter", "http"
+    user_id: str
+
+
+@dataclass(frozen=True)
+class Place:
+    guild_id: str | None = None
+    channel_id: str | None = None  # also the HTTP client's address: rate limits apply per channel
+    message_id: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FaceAnswer:
+    id: int  # stored face id: what corrections refer to
+    number: int  # as numbered in the reply and on the annotated picture
+    box: tuple[int, int, int, int]
+    label: str
+    name: str
+    confidence: float
+    verdict: str
+    whole_picture: bool
+    candidates: list[Candidate]
+    line: str  # "Hatsune Miku (97%)", "not sure: maybe ...", "I don't know this character"
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "number": self.number, "box": list(self.box), "label": self.label,
+                "name": self.name, "confidence": round(self.confidence, 4), "verdict": self.verdict,
+                "whole_picture": self.whole_picture, "text": self.line,
+                "candidates": [{"label": c.label, "name": c.name, "probability": round(c.probability, 4)}
+                               for c in self.candidates]}
+
+
+@dataclass(frozen=True)
+class Reply:
+    recognition_id: int
+    faces: list[FaceAnswer]
+    lines: list[str]
+    faces_detected: int
+    width: int
+    height: int
+    bundle: str
+    annotated_png: bytes | None = field(default=None, repr=False)  # when there are several faces
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def to_dict(self) -> dict:
+        return {"recognition_id": self.recognition_id, "faces": [f.to_dict() for f in self.faces],
+                "text": self.text, "faces_detected": self.faces_detected, "width": self.width,
+                "height": self.height, "bundle": self.bundle}
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A stored correction or confirmation."""
+
+    id: int
+    face_id: int
+    kind: str
+    label: str
+    name: str
+    known: bool
+
+    @property
+    def text(self) -> str:
+        if self.kind == "confirmation":
+            return f"Thanks! Noted that this is {self.name}."
+        new = "" if self.known else " (a character I don't know yet: moderators will review it)"
+        return f"Thanks! Saved: this is {self.name}{new}."
+
+
+@dataclass(frozen=True)
+class _Recognized:
+    result: Recognition
+    sha256: str
+    crops: list[bytes]
+    annotated: bytes | None
+
+
+class Service:
+    def __init__(self, recognizer: Recognizer, store: Store, settings: Settings = Settings(),
+                 fetch_limits: FetchLimits | None = None):
+        self.recognizer, self.store, self.settings = recognizer, store, settings
+        self.decode_limits = DecodeLimits(max_bytes=int(settings.max_picture_mb * 1024 * 1024))
+        self.fetch_limits = fetch_limits or FetchLimits(max_bytes=self.decode_limits.max_bytes,
+                                                        timeout_s=settings.fetch_timeout_s)
+        self.user_limit = RateLimiter(*parse_rate(settings.user_rate))
+        self.channel_limit = RateLimiter(*parse_rate(settings.channel_rate))
+        self.queue = WorkQueue(settings.recognition_workers, settings.queue_size)
+        self.metrics = Metrics(lambda state: getattr(self.queue, state))
+        labels = [(label.id, label.name) for label in recognizer.manifest.labels]
+        store.sync_characters(labels)
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Service:
+        """Opens and migrates the database and loads the bundle (both block, so off the event loop)."""
+        def build() -> Service:
+            engine = open_database(settings.database_url)
+            upgrade(engine)
+            return cls(Recognizer(settings.bundle, threads=None), Store(engine), settings)
+        return await asyncio.to_thread(build)
+
+    def close(self) -> None:
+        self.queue.close()
+        self.store.engine.dispose()
+
+    async def whois(self, picture: bytes, who: Requester, where: Place = Place()) -> Reply:
+        """Recognises every face of ``picture``, stores the recognition and builds the reply."""
+        self._admit(who, where)
+        return await self._whois(picture, who, where)
+
+    async def whois_url(self, url: str, who: Requester, where: Place = Place()) -> Reply:
+        """The same for a picture behind an http(s) link, fetched safely (see :mod:`bot.fetch`)."""
+        self._admit(who, where)
+        try:
+            picture = await fetch_picture(url.strip(), self.fetch_limits)
+        except FetchError as exc:
+            self.metrics.requests.labels(who.platform, "bad_request").inc()
+            raise BadRequest(str(exc)) from None
+        return await self._whois(picture, who, where)
+
+    def _admit(self, who: Requester, where: Place) -> None:
+        try:
+            self.user_limit.check(f"{who.platform}:{who.user_id}")
+            if where.channel_id:
+                self.channel_limit.check(f"{who.platform}:{where.channel_id}")
+        except RateLimited:
+            self.metrics.requests.labels(who.platform, "rate_limited").inc()
+            raise
+
+    async def _whois(self, picture: bytes, who: Requester, where: Place) -> Reply:
+        if not picture:
+            self.metrics.requests.labels(who.platform, "bad_request").inc()
+            raise BadRequest("that file is empty")
+        try:
+            with self.metrics.seconds.time():
+                seen = await self.queue.run(self._recognize, picture)
+        except ImageError as exc:
+            self.metrics.requests.labels(who.platform, "bad_request").inc()
+            raise BadRequest(str(exc)) from None
+        except Exception as exc:
+            self.metrics.requests.labels(who.platform, type(exc).__name__.lower()).inc()
+            raise
+        record = _record(seen, who, where)
+        recognition_id, face_ids = await asyncio.to_thread(self.store.save_recognition, record)
+        self.metrics.requests.labels(who.platform, "ok").inc()
+        for face in seen.result.faces:
+            self.metrics.faces.labels(face.verdict).inc()
+        return _reply(seen, recognition_id, face_ids)
+
+    def _recognize(self, picture: bytes) -> _Recognized:
+        image = decode_image(picture, self.decode_limits)
+        result = self.recognizer.recognize(image)
+        crops = [_png(face.crop, CROP_MAX_SIDE) for face in result.faces if face.crop is not None]
+        annotated = _png(annotate(image, result), ANNOTATED_MAX_SIDE) if len(result.faces) > 1 else None
+        return _Recognized(result, hashlib.sha256(picture).hexdigest(), crops, annotated)
+
+    async def correct(self, face_id: int, name: str, who: Requester) -> Ack:
+        """Stores that face ``face_id`` is the character ``name`` (matched to a known one when it can be)."""
+        match = resolve(name, await asyncio.to_thread(self.store.characters))
+        return await self._feedback(face_id, "correction", match, who)
+
+    async def confirm(self, face_id: int, who: Requester) -> Ack:
+        """Stores that the answer given for face ``face_id`` was right."""
+        face = await asyncio.to_thread(self.store.face, face_id)
+        if face is None:
+            raise NotFound(f"there is no face {face_id}")
+        return await self._feedback(face_id, "confirmation", Match(face.label, face.name, True), who)
+
+    async def _feedback(self, face_id: int, kind: str, match: Match, who: Requester) -> Ack:
+        stored = await asyncio.to_thread(self.store.save_feedback, face_id, kind, match.label, match.name,
+                                         who.platform, who.user_id)
+        if stored is None:
+            raise NotFound(f"there is no face {face_id}")
+        self.metrics.feedback.labels(kind).inc()
+        return Ack(stored, face_id, kind, match.label, match.name, match.known)
+
+    async def face(self, face_id: int) -> StoredFace:
+        face = await asyncio.to_thread(self.store.face, face_id)
+        if face is None:
+            raise NotFound(f"there is no face {face_id}")
+        return face
+
+    async def pending(self, limit: int = 10) -> list[Feedback]:
+        return await asyncio.to_thread(self.store.feedback, ("pending",), limit)
+
+    async def review(self, correction_id: int, status: str, reviewer: Requester) -> None:
+        """A moderator accepts or rejects a correction (``status``: accepted, rejected or pending)."""
+        if status not in STATUSES:
+            raise BadRequest(f"a review is one of {', '.join(STATUSES)}")
+        if not await asyncio.to_thread(self.store.review, correction_id, status,
+                                       f"{reviewer.platform}:{reviewer.user_id}"):
+            raise NotFound(f"there is no correction {correction_id}")
+
+    async def stats(self) -> Stats:
+        return await asyncio.to_thread(self.store.stats)
+
+    async def export(self, statuses: tuple[str, ...] = ("accepted",)) -> tuple[bytes, int]:
+        """A zip of the crops with these review statuses (see :mod:`bot.export`) and how many it holds."""
+        unknown = set(statuses) - set(STATUSES)
+        if unknown or not statuses:
+            raise BadRequest(f"export statuses are among {', '.join(STATUSES)}")
+        return await asyncio.to_thread(lambda: dataset_zip(self.store.iter_feedback(tuple(statuses))))
+
+
+def _png(image: Image.Image, max_side: int) -> bytes:
+    image = image.copy()
+    image.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _record(seen: _Recognized, who: Requester, where: Place) -> RecognitionRecord:
+    result = seen.result
+    faces = [FaceRecord(number, tuple(face.box.as_list()), face.whole_picture, crop,
+                        face.label, face.name, face.confidence, face.verdict, face.model, face.similarity,
+                        [{"label": c.label, "name": c.name, "probability": c.probability} for c in face.candidates])
+             for number, (face, crop) in enumerate(zip(result.faces, seen.crops), start=1)]
+    return RecognitionRecord(who.platform, who.user_id, seen.sha256, result.bundle, result.width, result.height,
+                             result.faces_detected, faces, where.guild_id, where.channel_id, where.message_id,
+                             where.request_id)
+
+
+def _reply(seen: _Recognized, recognition_id: int, face_ids: list[int]) -> Reply:
+    result = seen.result
+    faces = [FaceAnswer(face_id, number, tuple(face.box.as_list()), face.label, face.name, face.confidence,
+                        face.verdict, face.whole_picture, face.candidates, describe_face(face))
+             for number, (face_id, face) in enumerate(zip(face_ids, result.faces), start=1)]
+    return Reply(recognition_id, faces, describe(result), result.faces_detected, result.width, result.height,
+                 result.bundle, seen.annotated)

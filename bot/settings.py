@@ -1,0 +1,58 @@
+"""Settings of the running bot, read from ``DAREKANA_*`` environment variables (``.env`` is loaded first
+by the launcher; the environment wins). Every field's default is what ``.env.example`` shows."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Mapping
+
+PREFIX = "DAREKANA_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    bundle: Path = Path("models/animeface-10")
+    database_url: str = "sqlite:///data/darekana.sqlite3"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    discord_token: str = ""
+    discord_moderator_role: str = ""  # a role name or id; Manage Messages always counts as moderator
+    moderator_token: str = ""  # bearer token for the HTTP API's moderator endpoints; empty disables them
+    recognition_workers: int = 1  # recognitions running at once (each uses the CPU fully)
+    queue_size: int = 16  # recognitions allowed to wait; beyond that the reply is "busy, try again"
+    user_rate: str = "6/60"  # requests per seconds, per user
+    channel_rate: str = "30/60"  # requests per seconds, per channel (or per HTTP client address)
+    max_picture_mb: float = 20.0
+    fetch_timeout_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            kind = type(getattr(cls, f.name)) if not isinstance(f.default, Path) else Path
+            try:
+                values[f.name] = kind(raw)
+            except ValueError:
+                raise ValueError(f"{PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+        settings = cls(**values)
+        parse_rate(settings.user_rate)
+        parse_rate(settings.channel_rate)
+        return settings
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """``"6/60"`` → (6 requests, 60.0 seconds)."""
+    try:
+        count, seconds = text.split("/")
+        rate = int(count), float(seconds)
+    except ValueError:
+        raise ValueError(f"rate {text!r} should look like 6/60 (requests/seconds)") from None
+    if rate[0] < 1 or rate[1] <= 0:
+        raise ValueError(f"rate {text!r} should allow at least one request in a positive time")
+    return rate

@@ -1,0 +1,193 @@
+"""The core service on a real bundle, real pictures and a real SQLite database: replies, stored records,
+corrections, limits, and bad input that changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.errors import BadRequest, Busy, NotFound, RateLimited
+from bot.service import Place, Requester, Service
+from conftest import group_picture
+from train.data import scan
+
+ALICE = Requester("discord", "1001")
+BOB = Requester("discord", "1002")
+
+
+def counts(service: Service) -> tuple[int, int, int]:
+    stats = service.store.stats()
+    return stats.recognitions, stats.faces, sum(stats.by_status.values())
+
+
+async def test_one_face_named_stored_with_its_crop(make_service, known_picture: tuple[bytes, str]):
+    service = make_service()
+    picture, label = known_picture
+    reply = await service.whois(picture, ALICE, Place("g", "c", "m"))
+    assert [f.label for f in reply.faces] == [label]
+    face = reply.faces[0]
+    assert reply.lines == [f"1. {face.line}"] and face.name in reply.text
+    assert reply.annotated_png is None  # one face: the text says it all
+    stored = service.store.face(face.id)
+    assert (stored.label, stored.number, stored.recognition_id) == (label, 1, reply.recognition_id)
+    crop = Image.open(io.BytesIO(_crop(service, face.id)))
+    assert crop.format == "PNG" and min(crop.size) > 32
+
+
+def _crop(service: Service, face_id: int) -> bytes:
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from bot.storage.models import Face
+    with Session(service.store.engine) as session:
+        return session.scalar(select(Face.crop_png).where(Face.id == face_id))
+
+
+async def test_group_picture_numbered_in_reading_order_with_annotated_picture(make_service):
+    service = make_service()
+    reply = await service.whois(group_picture(), ALICE)
+    assert [f.number for f in reply.faces] == [1, 2, 3]
+    assert [f.box[0] for f in reply.faces] == sorted(f.box[0] for f in reply.faces)
+    assert [line[:3] for line in reply.lines] == ["1. ", "2. ", "3. "]
+    annotated = Image.open(io.BytesIO(reply.annotated_png))
+    assert annotated.size == (1024, 682)
+    assert [f.id for f in service.store.faces_of(reply.recognition_id)] == [f.id for f in reply.faces]
+
+
+async def test_picture_without_faces_says_so(make_service):
+    service = make_service()
+    blank = io.BytesIO()
+    Image.new("RGB", (300, 200), (255, 255, 255)).save(blank, "PNG")
+    reply = await service.whois(blank.getvalue(), ALICE)
+    assert reply.faces_detected == 0
+    assert reply.lines[0].startswith("no anime face found")
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"hello, this is text", "not an image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, "PNG"),
+])
+async def test_bad_pictures_are_refused_and_store_nothing(make_service, data: bytes, message: str):
+    service = make_service()
+    with pytest.raises(BadRequest, match=message):
+        await service.whois(data, ALICE)
+    assert counts(service) == (0, 0, 0)
+
+
+async def test_too_large_picture_is_refused(make_service, known_picture: tuple[bytes, str]):
+    service = make_service(max_picture_mb=0.001)
+    with pytest.raises(BadRequest, match="larger than|too large"):
+        await service.whois(known_picture[0], ALICE)
+    assert counts(service) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x.png", "http://localhost/x.png", "file:///etc/passwd",
+                                 "http://169.254.169.254/latest/meta-data/"])
+async def test_links_to_this_machine_are_never_fetched(make_service, url: str):
+    service = make_service()
+    with pytest.raises(BadRequest, match="private or local|only http"):
+        await service.whois_url(url, ALICE)
+    assert counts(service) == (0, 0, 0)
+
+
+async def test_corrections_match_typed_names_and_keep_new_ones(make_service, known_picture: tuple[bytes, str]):
+    service = make_service()
+    face = (await service.whois(known_picture[0], ALICE)).faces[0]
+    ack = await service.correct(face.id, "  sakura   KINOMOTO ", BOB)
+    assert (ack.label, ack.name, ack.known) == ("001_kinomoto_sakura", "Kinomoto Sakura", True)
+    new = await service.correct(face.id, "Gawr Gura", ALICE)
+    assert (new.label, new.known) == ("gawr_gura", False) and "don't know yet" in new.text
+    confirmed = await service.confirm(face.id, Requester("http", "203.0.113.9"))
+    assert confirmed.label == face.label
+    rows = {(r.user_id, r.kind, r.label) for r in service.store.feedback()}
+    assert rows == {("1002", "correction", "001_kinomoto_sakura"), ("1001", "correction", "gawr_gura"),
+                    ("203.0.113.9", "confirmation", face.label)}
+
+
+@pytest.mark.parametrize("name, message", [("", "tell me"), ("   ", "tell me"), ("x" * 5000, "too long"),
+                                           ("rin\x00", "control"), ("kagamine", None)])
+async def test_bad_corrections_change_nothing(make_service, known_picture: tuple[bytes, str], name: str,
+                                              message: str | None):
+    service = make_service()
+    face = (await service.whois(known_picture[0], ALICE)).faces[0]
+    for brought in ("Kagamine Rin", "Kagamine Len"):  # "kagamine" could then be either
+        await service.correct(face.id, brought, Requester("discord", brought))
+    before = counts(service)
+    with pytest.raises(BadRequest, match=message or "could be Kagamine Len or Kagamine Rin"):
+        await service.correct(face.id, name, BOB)
+    assert counts(service) == before
+
+
+async def test_unknown_faces_and_corrections_are_not_found(make_service):
+    service = make_service()
+    with pytest.raises(NotFound, match="no face 424242"):
+        await service.correct(424242, "miku", ALICE)
+    with pytest.raises(NotFound):
+        await service.confirm(424242, ALICE)
+    with pytest.raises(NotFound, match="no correction"):
+        await service.review(424242, "accepted", ALICE)
+    with pytest.raises(BadRequest):
+        await service.review(1, "maybe", ALICE)
+    assert counts(service) == (0, 0, 0)
+
+
+async def test_reviewed_corrections_export_as_a_training_folder(make_service, tmp_path: Path):
+    service = make_service()
+    reply = await service.whois(group_picture(), ALICE)
+    first, second, third = (f.id for f in reply.faces)
+    accepted = [await service.correct(first, "miku", BOB), await service.confirm(third, BOB)]
+    rejected = await service.correct(second, "Rem", BOB)
+    for ack in accepted:
+        await service.review(ack.id, "accepted", ALICE)
+    await service.review(rejected.id, "rejected", ALICE)
+    data, count = await service.export()
+    assert count == 2
+    zipfile.ZipFile(io.BytesIO(data)).extractall(tmp_path)
+    assert (tmp_path / "manifest.csv").read_text().count("\n") == 3
+    dataset = scan([tmp_path])  # exactly what `darekana train fit` reads
+    assert sorted(s.label for s in dataset.samples) == sorted(["000_hatsune_miku", reply.faces[2].label])
+    assert len({s.group for s in dataset.samples}) == 1  # one source picture: kept in one split
+    with pytest.raises(BadRequest):
+        await service.export(("everything",))
+
+
+async def test_user_and_channel_rate_limits(make_service, known_picture: tuple[bytes, str]):
+    service = make_service(user_rate="2/60", channel_rate="3/60")
+    picture = known_picture[0]
+    for _ in range(2):
+        await service.whois(picture, ALICE, Place(channel_id="c1"))
+    with pytest.raises(RateLimited, match="try again in") as raised:
+        await service.whois(picture, ALICE, Place(channel_id="c1"))
+    assert 0 < raised.value.retry_after <= 60
+    await service.whois(picture, BOB, Place(channel_id="c1"))
+    with pytest.raises(RateLimited):
+        await service.whois(picture, Requester("discord", "1003"), Place(channel_id="c1"))
+    await service.whois(picture, Requester("discord", "1003"), Place(channel_id="c2"))
+    assert counts(service)[0] == 4
+
+
+async def test_a_burst_beyond_the_queue_is_told_busy(make_service, known_picture: tuple[bytes, str]):
+    service = make_service(recognition_workers=1, queue_size=1, user_rate="100/1")
+    results = await asyncio.gather(*(service.whois(known_picture[0], Requester("http", str(i)))
+                                     for i in range(5)), return_exceptions=True)
+    assert sum(isinstance(r, Busy) for r in results) == 3
+    assert all(not isinstance(r, Exception) or isinstance(r, Busy) for r in results)
+    assert counts(service)[0] == 2
+    assert (await service.whois(known_picture[0], ALICE)).faces  # the queue drained
+
+
+async def test_metrics_count_outcomes(make_service, known_picture: tuple[bytes, str]):
+    service = make_service()
+    await service.whois(known_picture[0], Requester("http", "a"))
+    with pytest.raises(BadRequest):
+        await service.whois(b"nope", Requester("http", "a"))
+    text = service.metrics.render().decode()
+    assert 'darekana_requests_total{outcome="ok",platform="http"} 1.0' in text
+    assert 'darekana_requests_total{outcome="bad_request",platform="http"} 1.0' in text
+    assert 'darekana_queue_jobs{state="waiting"} 0.0' in text

@@ -1,0 +1,157 @@
+"""The storage layer on a real SQLite file and on the machine's PostgreSQL: migrations, records, reviews."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from bot.launcher import main as darekana
+from bot.storage import Store, current_revision, downgrade, open_database, upgrade
+from bot.storage.models import Base
+from bot.storage.store import FaceRecord, RecognitionRecord
+
+TABLES = {"characters", "recognitions", "faces", "corrections"}
+
+
+def record(faces: int = 2, user: str = "u1") -> RecognitionRecord:
+    return RecognitionRecord(
+        platform="discord", user_id=user, picture_sha256="ab" * 32, bundle_version="animeface-10@t",
+        width=640, height=480, faces_detected=faces, guild_id="1", channel_id="2", message_id="3",
+        faces=[FaceRecord(n, (10 * n, 20, 30, 40), False, b"\x89PNG fake crop %d" % n, "000_hatsune_miku",
+                          "Hatsune Miku", 0.9, "confident", "primary", 0.8,
+                          [{"label": "000_hatsune_miku", "name": "Hatsune Miku", "probability": 0.9},
+                           {"label": "初音", "name": "初音ミク", "probability": 0.05}])
+               for n in range(1, faces + 1)])
+
+
+@pytest.fixture
+def store(database_url: str) -> Store:
+    engine = open_database(database_url)
+    upgrade(engine)
+    yield Store(engine)
+    engine.dispose()
+
+
+def test_upgrade_from_empty_gives_exactly_the_models_schema(database_url: str):
+    engine = open_database(database_url)
+    assert current_revision(engine) is None
+    upgrade(engine)
+    assert current_revision(engine) == "0001"
+    assert TABLES <= set(inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == [], f"migrations and bot/storage/models.py disagree: {diff}"
+    engine.dispose()
+
+
+def test_downgrade_then_upgrade_round_trip(database_url: str):
+    engine = open_database(database_url)
+    upgrade(engine)
+    Store(engine).save_recognition(record())
+    downgrade(engine, "base")
+    assert current_revision(engine) is None
+    assert not TABLES & set(inspect(engine).get_table_names())
+    upgrade(engine)
+    store = Store(engine)
+    assert store.stats().recognitions == 0
+    assert store.save_recognition(record())[0] >= 1
+    engine.dispose()
+
+
+def test_recognition_and_faces_round_trip(store: Store):
+    recognition_id, face_ids = store.save_recognition(record(faces=3))
+    assert len(face_ids) == 3 and len(set(face_ids)) == 3
+    faces = store.faces_of(recognition_id)
+    assert [f.number for f in faces] == [1, 2, 3] and [f.id for f in faces] == face_ids
+    face = store.face(face_ids[1])
+    assert (face.label, face.verdict, face.recognition_id) == ("000_hatsune_miku", "confident", recognition_id)
+    assert face.candidates[1] == {"label": "初音", "name": "初音ミク", "probability": 0.05}
+    assert store.face(10_000) is None
+
+
+def test_feedback_one_per_person_and_face_latest_wins(store: Store):
+    _, (face, _) = store.save_recognition(record())
+    first = store.save_feedback(face, "correction", "kagamine_rin", "Kagamine Rin", "discord", "u9")
+    again = store.save_feedback(face, "correction", "kagamine_len", "Kagamine Len", "discord", "u9")
+    other = store.save_feedback(face, "confirmation", "000_hatsune_miku", "Hatsune Miku", "http", "u9")
+    assert first == again != other
+    rows = store.feedback()
+    assert [(r.kind, r.label, r.predicted_label) for r in rows] == [
+        ("correction", "kagamine_len", "000_hatsune_miku"), ("confirmation", "000_hatsune_miku", "000_hatsune_miku")]
+    assert rows[0].crop_png == b"\x89PNG fake crop 1"
+    assert store.save_feedback(10_000, "correction", "x", "X", "http", "u9") is None
+    assert {c.label for c in store.characters()} >= {"kagamine_rin", "kagamine_len"}
+
+
+def test_review_moves_between_statuses_and_stats_count(store: Store):
+    _, faces = store.save_recognition(record(faces=2))
+    a = store.save_feedback(faces[0], "correction", "rem", "Rem", "discord", "u1")
+    b = store.save_feedback(faces[1], "correction", "ram", "Ram", "discord", "u1")
+    assert store.review(a, "accepted", "discord:mod") and store.review(b, "rejected", "discord:mod")
+    assert not store.review(10_000, "accepted", "discord:mod")
+    with pytest.raises(ValueError):
+        store.review(a, "maybe", "discord:mod")
+    assert [r.label for r in store.feedback(("accepted",))] == ["rem"]
+    assert store.feedback(("accepted",))[0].reviewer == "discord:mod"
+    stats = store.stats()
+    assert (stats.recognitions, stats.faces) == (1, 2)
+    assert stats.by_status == {"pending": 0, "accepted": 1, "rejected": 1}
+    assert stats.most_corrected == [("000_hatsune_miku", "rem", 1)]
+
+
+def test_sync_characters_keeps_names_people_brought(store: Store):
+    store.sync_characters([("000_hatsune_miku", "Hatsune Miku"), ("001_kagamine_rin", "Kagamine Rin")])
+    _, (face, _) = store.save_recognition(record())
+    store.save_feedback(face, "correction", "gawr_gura", "Gawr Gura", "http", "u1")
+    assert store.add_alias("000_hatsune_miku", "miku-chan") and not store.add_alias("nobody", "x")
+    store.sync_characters([("000_hatsune_miku", "Hatsune Miku")])
+    rows = {c.label: c for c in store.characters()}
+    assert rows["000_hatsune_miku"].in_bundle and rows["000_hatsune_miku"].aliases == ["miku-chan"]
+    assert not rows["001_kagamine_rin"].in_bundle and not rows["gawr_gura"].in_bundle
+
+
+def test_data_survives_reopening(database_url: str):
+    engine = open_database(database_url)
+    upgrade(engine)
+    _, (face, _) = Store(engine).save_recognition(record())
+    Store(engine).save_feedback(face, "correction", "rem", "Rem", "discord", "u1")
+    engine.dispose()
+    reopened = open_database(database_url)
+    upgrade(reopened)  # a restart runs migrations again: a no-op on an up-to-date database
+    assert [r.label for r in Store(reopened).feedback()] == ["rem"]
+    reopened.dispose()
+
+
+def test_concurrent_writers_lose_nothing(store: Store):
+    _, faces = store.save_recognition(record(faces=4))
+
+    def write(i: int) -> int | None:
+        return store.save_feedback(faces[i % 4], "correction", f"c{i}", f"C{i}", "http", f"user{i}")
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(write, range(40)))
+    assert None not in ids and len(set(ids)) == 40
+    assert len(store.feedback(limit=100)) == 40
+
+
+def test_db_command_upgrades_and_downgrades(database_url: str, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("DAREKANA_DATABASE_URL", database_url)
+    assert darekana(["db", "upgrade"]) == 0
+    assert "revision 0001" in capsys.readouterr().out
+    assert darekana(["db", "downgrade", "base"]) == 0
+    assert "base (empty)" in capsys.readouterr().out
+    assert darekana(["db", "downgrade"]) == 2
+    assert "needs a revision" in capsys.readouterr().err
+
+
+def test_db_command_reports_an_unreachable_database_in_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("DAREKANA_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    assert darekana(["db", "current"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("darekana: database error:") and err.count("\n") == 1
