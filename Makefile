@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
-#   make run    create .venv, install, train models/animeface-10 if missing, recognise a real picture
-#   make test   create .venv, install, run the test suite
+#   make run    create .venv, install, train models/animeface-10 if missing, serve the HTTP API and page
+#               (and Discord when DAREKANA_DISCORD_TOKEN is set in .env)
+#   make test   create .venv, install (and Debian's chromium for the page test), run the test suite
 VENV      := .venv
 PY        := $(VENV)/bin/python
 DAREKANA  := $(VENV)/bin/darekana
@@ -8,7 +9,7 @@ DATASETS  := ../shared/datasets
 BUNDLE    ?= models/animeface-10
 PICTURE   ?= $(DATASETS)/animeface-10/000_hatsune_miku/SFpLpPSK_400x400.jpg
 
-.PHONY: setup run test bench
+.PHONY: setup browser run recognize test bench
 
 setup: $(VENV)/.installed
 
@@ -21,12 +22,21 @@ $(VENV)/.installed: pyproject.toml
 $(BUNDLE)/manifest.json: | setup
 	$(DAREKANA) train fit $(DATASETS)/animeface-10 --out $(BUNDLE)
 
+# The page test drives Debian's Chromium; install it when missing (root, as on these machines).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get install -y -q chromium chromium-driver >/dev/null || \
+		 (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null))
+
 run: setup $(BUNDLE)/manifest.json
+	$(DAREKANA) serve
+
+recognize: setup $(BUNDLE)/manifest.json
 	mkdir -p runs
 	$(DAREKANA) recognize $(PICTURE) --bundle $(BUNDLE) --annotate runs/annotated.png
 	@echo "annotated picture: runs/annotated.png"
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -q
 
 bench: setup $(BUNDLE)/manifest.json

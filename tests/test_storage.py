@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,7 +15,7 @@ from bot.storage import Store, current_revision, downgrade, open_database, upgra
 from bot.storage.models import Base
 from bot.storage.store import FaceRecord, RecognitionRecord
 
-TABLES = {"characters", "recognitions", "faces", "corrections"}
+TABLES = {"characters", "recognitions", "faces", "corrections", "answers", "cursors"}
 
 
 def record(faces: int = 2, user: str = "u1") -> RecognitionRecord:
@@ -40,7 +41,7 @@ def test_upgrade_from_empty_gives_exactly_the_models_schema(database_url: str):
     engine = open_database(database_url)
     assert current_revision(engine) is None
     upgrade(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
     assert TABLES <= set(inspect(engine).get_table_names())
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
@@ -142,7 +143,7 @@ def test_db_command_upgrades_and_downgrades(database_url: str, monkeypatch: pyte
                                             capsys: pytest.CaptureFixture[str]):
     monkeypatch.setenv("DAREKANA_DATABASE_URL", database_url)
     assert darekana(["db", "upgrade"]) == 0
-    assert "revision 0001" in capsys.readouterr().out
+    assert "revision 0002" in capsys.readouterr().out
     assert darekana(["db", "downgrade", "base"]) == 0
     assert "base (empty)" in capsys.readouterr().out
     assert darekana(["db", "downgrade"]) == 2
@@ -155,3 +156,32 @@ def test_db_command_reports_an_unreachable_database_in_one_line(monkeypatch: pyt
     assert darekana(["db", "current"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("darekana: database error:") and err.count("\n") == 1
+
+
+def test_answers_are_claimed_once_and_map_posts_to_recognitions(store: Store):
+    recognition_id, _ = store.save_recognition(record())
+    claim = store.claim_answer("twitter", "mention-1", recognition_id)
+    assert claim is not None and store.claim_answer("twitter", "mention-1", recognition_id) is None
+    assert store.claim_answer("discord", "mention-1", None) is not None  # another platform's message
+    assert store.answered_recognition("twitter", "post-9") is None
+    store.answer_posted(claim, "post-9")
+    assert store.answered_recognition("twitter", "post-9") == recognition_id
+    assert store.answers_since("twitter", datetime.now(timezone.utc) - timedelta(hours=1)) == 1
+
+
+def test_cursors_round_trip(store: Store):
+    assert store.cursor("twitter:since_id") is None
+    store.set_cursor("twitter:since_id", "100")
+    store.set_cursor("twitter:since_id", "1860000000000000001")
+    assert store.cursor("twitter:since_id") == "1860000000000000001"
+
+
+def test_one_step_downgrade_keeps_the_first_revisions_data(database_url: str):
+    engine = open_database(database_url)
+    upgrade(engine)
+    Store(engine).save_recognition(record())
+    downgrade(engine, "0001")
+    assert current_revision(engine) == "0001" and "answers" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    assert Store(engine).stats().recognitions == 1
+    engine.dispose()

@@ -88,3 +88,27 @@ class Correction(Base):
     reviewer: Mapped[str | None] = mapped_column(String(ID))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     face: Mapped[Face] = relationship()
+
+
+class Answer(Base):
+    """A post the bot made (or is about to make) in answer to someone's message. Recorded before posting,
+    so a crash between the two never makes the bot answer one message twice; ``message_id`` is the bot's
+    own post, which people reply to with corrections."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("platform", "request_id", name="uq_answers_request"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(ID))  # the message answered
+    message_id: Mapped[str | None] = mapped_column(String(ID), index=True)  # the bot's post, once made
+    recognition_id: Mapped[int | None] = mapped_column(ForeignKey("recognitions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Cursor(Base):
+    """Where a poller got to (X's ``since_id``), so a restart neither misses nor repeats anything."""
+
+    __tablename__ = "cursors"
+    name: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .models import Character, Correction, Face, Recognition, utcnow
+from .models import Answer, Character, Correction, Cursor, Face, Recognition, utcnow
 
 STATUSES = ("pending", "accepted", "rejected")
 
@@ -217,3 +218,42 @@ class Store:
     def _remember_character(session: Session, label: str, name: str) -> None:
         if session.scalar(select(Character.id).where(Character.label == label)) is None:
             session.add(Character(label=label, name=name, aliases=[], in_bundle=False))
+
+    def claim_answer(self, platform: str, request_id: str, recognition_id: int | None) -> int | None:
+        """Records that the bot is about to answer message ``request_id``; None when it already did (or
+        started to), so the caller must not post."""
+        try:
+            with self._session.begin() as session:
+                row = Answer(platform=platform, request_id=request_id, recognition_id=recognition_id)
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:
+            return None
+
+    def answer_posted(self, answer_id: int, message_id: str) -> None:
+        with self._session.begin() as session:
+            session.get(Answer, answer_id).message_id = message_id
+
+    def answered_recognition(self, platform: str, message_id: str) -> int | None:
+        """The recognition the bot's post ``message_id`` answered, for corrections made in reply to it."""
+        with self._session() as session:
+            return session.scalar(select(Answer.recognition_id).where(
+                Answer.platform == platform, Answer.message_id == message_id))
+
+    def answers_since(self, platform: str, since: datetime) -> int:
+        """How many answers were posted (or claimed) since ``since``: what posting budgets count."""
+        with self._session() as session:
+            return session.scalar(select(func.count()).select_from(Answer).where(
+                Answer.platform == platform, Answer.created_at >= since))
+
+    def cursor(self, name: str) -> str | None:
+        with self._session() as session:
+            row = session.get(Cursor, name)
+            return row.value if row else None
+
+    def set_cursor(self, name: str, value: str) -> None:
+        with self._session.begin() as session:
+            row = session.get(Cursor, name) or Cursor(name=name)
+            row.value, row.updated_at = value, utcnow()
+            session.add(row)
