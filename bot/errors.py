@@ -16,6 +16,10 @@ class BadRequest(ServiceError):
     status = 400
 
 
+class Unauthorized(ServiceError):
+    status = 401
+
+
 class Forbidden(ServiceError):
     status = 403
 

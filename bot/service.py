@@ -32,7 +32,7 @@ from .limits import RateLimiter, WorkQueue
 from .metrics import Metrics
 from .settings import Settings, parse_rate
 from .storage import Store, open_database, upgrade
-from .storage.store import STATUSES, FaceRecord, Feedback, RecognitionRecord, Stats, StoredFace
+from .storage.store import STATUSES, CharacterRow, FaceRecord, Feedback, RecognitionRecord, Stats, StoredFace
 
 CROP_MAX_SIDE = 512  # stored crops: enough for retraining at any input size the bundles use
 ANNOTATED_MAX_SIDE = 1280
@@ -209,6 +209,8 @@ class Service:
         face = await asyncio.to_thread(self.store.face, face_id)
         if face is None:
             raise NotFound(f"there is no face {face_id}")
+        if face.verdict == "unknown":  # no name was given, so there is nothing to confirm
+            raise BadRequest("I didn't name this one: tell me who it is instead")
         return await self._feedback(face_id, "confirmation", Match(face.label, face.name, True), who)
 
     async def _feedback(self, face_id: int, kind: str, match: Match, who: Requester) -> Ack:
@@ -225,8 +227,17 @@ class Service:
             raise NotFound(f"there is no face {face_id}")
         return face
 
-    async def pending(self, limit: int = 10) -> list[Feedback]:
-        return await asyncio.to_thread(self.store.feedback, ("pending",), limit)
+    async def faces_of(self, recognition_id: int) -> list[StoredFace]:
+        return await asyncio.to_thread(self.store.faces_of, recognition_id)
+
+    async def characters(self) -> list[CharacterRow]:
+        return await asyncio.to_thread(self.store.characters)
+
+    async def feedback(self, statuses: tuple[str, ...] = ("pending",), limit: int | None = 10) -> list[Feedback]:
+        """Corrections and confirmations with these review statuses, oldest first."""
+        if not statuses or set(statuses) - set(STATUSES):
+            raise BadRequest(f"statuses are among {', '.join(STATUSES)}")
+        return await asyncio.to_thread(self.store.feedback, tuple(statuses), limit)
 
     async def review(self, correction_id: int, status: str, reviewer: Requester) -> None:
         """A moderator accepts or rejects a correction (``status``: accepted, rejected or pending)."""

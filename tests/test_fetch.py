@@ -19,7 +19,14 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from bot import fetch
-from bot.fetch import PRIVATE_MESSAGE, FetchError, FetchLimits, fetch_picture, is_public_address, open_session
+from bot.fetch import (
+    PRIVATE_MESSAGE,
+    FetchError,
+    FetchLimits,
+    fetch_picture,
+    is_public_address,
+    open_session,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -27,6 +34,7 @@ DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 PICTURE = DATASETS / "animeface-10" / "000_hatsune_miku" / "SFpLpPSK_400x400.jpg"
 # Stands in for a public server: tests that need one mark this loopback address public (see `public_stand_in`).
 STAND_IN = "127.0.0.2"
+DEFAULTS = FetchLimits()
 LOCAL = FetchLimits(allow_private=True, timeout_s=5.0)
 
 
@@ -179,7 +187,7 @@ class StaticResolver(AbstractResolver):
         pass
 
 
-async def refused(url: str, limits: FetchLimits = FetchLimits(), **kwargs: object) -> str:
+async def refused(url: str, limits: FetchLimits = DEFAULTS, **kwargs: object) -> str:
     with pytest.raises(FetchError) as caught:
         await fetch_picture(url, limits, **kwargs)  # type: ignore[arg-type]
     return str(caught.value)

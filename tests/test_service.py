@@ -13,7 +13,7 @@ from PIL import Image
 
 from bot.errors import BadRequest, Busy, NotFound, RateLimited
 from bot.service import Place, Requester, Service
-from conftest import group_picture
+from conftest import DATASETS, group_picture
 from train.data import scan
 
 ALICE = Requester("discord", "1001")
@@ -191,3 +191,18 @@ async def test_metrics_count_outcomes(make_service, known_picture: tuple[bytes, 
     assert 'darekana_requests_total{outcome="ok",platform="http"} 1.0' in text
     assert 'darekana_requests_total{outcome="bad_request",platform="http"} 1.0' in text
     assert 'darekana_queue_jobs{state="waiting"} 0.0' in text
+
+
+async def test_an_unknown_character_cannot_be_confirmed_only_named(make_service):
+    service = make_service(user_rate="1000/1")
+    strangers = sorted((DATASETS / "hololive-20").glob("*/*.jpg"))[::97][:40]  # characters the bundle never saw
+    for path in strangers:
+        face = (await service.whois(path.read_bytes(), ALICE)).faces[0]
+        if face.verdict == "unknown":
+            break
+    else:
+        pytest.fail("no face of an unseen character was rejected as unknown")
+    assert face.line == "I don't know this character"
+    with pytest.raises(BadRequest, match="didn't name"):
+        await service.confirm(face.id, BOB)
+    assert (await service.correct(face.id, "Gawr Gura", BOB)).label == "gawr_gura"

@@ -2,8 +2,8 @@
 and errors become JSON; the behaviour itself lives in the service.
 
     POST /api/v1/whois                          multipart field "image", or JSON {"url": ...}; ?annotate=1
-    POST /api/v1/faces/{id}/corrections         JSON {"label": "<character name>"}
-    POST /api/v1/faces/{id}/confirmations
+    POST /api/v1/faces/{id}/corrections         JSON {"label": "<character name>", "user": "<optional id>"}
+    POST /api/v1/faces/{id}/confirmations       optional JSON {"user": "<optional id>"}
     GET  /api/v1/characters
     GET  /api/v1/corrections?status=pending     moderators: Authorization: Bearer <moderator token>
     POST /api/v1/corrections/{id}/review        moderators: JSON {"status": "accepted" | "rejected"}
@@ -23,6 +23,7 @@ import hmac
 import json
 import logging
 import math
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,11 +31,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ..errors import BadRequest, Forbidden, NotFound, RateLimited, ServiceError
+from ..errors import BadRequest, Forbidden, NotFound, RateLimited, ServiceError, Unauthorized
 from ..metrics import CONTENT_TYPE
 from ..service import Ack, Place, Requester, Service
 from ..settings import Settings
-from ..storage.store import STATUSES, Feedback
+from ..storage.store import Feedback
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ MB = 1024 * 1024
 MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns: larger ones cannot exist, and PostgreSQL refuses them
 MAX_LISTED = 500
 HOW_TO_SEND = 'send a picture as the multipart form field "image", or JSON {"url": "https://..."}'
+# A browser's own id (the page makes one): with the address, at most 64 characters, the stored column's size.
+USER_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
 HTTP_MESSAGES = {404: "not found", 405: "method not allowed"}
 # The page loads nothing but its own files; a picture given by link is shown from that link.
 PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data: http: https:; object-src 'none'; "
@@ -53,23 +56,19 @@ SETTINGS = web.AppKey("settings", Settings)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class Unauthorized(ServiceError):
-    status = 401
-
-
 def make_app(service: Service, settings: Settings) -> web.Application:
     # The body limit leaves room for the multipart framing around the largest picture the service takes.
     app = web.Application(client_max_size=int(settings.max_picture_mb * MB) + MB, middlewares=[_errors])
     app[SERVICE], app[SETTINGS] = service, settings
     app.add_routes([
         web.post("/api/v1/whois", whois),
-        web.post(r"/api/v1/faces/{id}/corrections", correct),
-        web.post(r"/api/v1/faces/{id}/confirmations", confirm),
+        web.post("/api/v1/faces/{id}/corrections", correct),
+        web.post("/api/v1/faces/{id}/confirmations", confirm),
         web.get("/api/v1/characters", characters),
         web.get("/api/v1/corrections", corrections),
         web.get("/api/v1/corrections/stats", stats),
         web.get("/api/v1/corrections/export", export),
-        web.post(r"/api/v1/corrections/{id}/review", review),
+        web.post("/api/v1/corrections/{id}/review", review),
         web.get("/healthz", healthz),
         web.get("/metrics", metrics),
         web.get("/", page),
@@ -132,20 +131,23 @@ async def whois(request: web.Request) -> web.Response:
 
 async def correct(request: web.Request) -> web.Response:
     face_id = _id(request, "face")
-    label = (await _json(request)).get("label")
+    body = await _json(request)
+    label = body.get("label")
     if not isinstance(label, str):
         raise BadRequest('send the character\'s name as JSON {"label": "..."}')
-    ack = await request.app[SERVICE].correct(face_id, label, Requester("http", _client(request)))
+    ack = await request.app[SERVICE].correct(face_id, label, _person(request, body))
     return web.json_response(_ack(ack), status=201)
 
 
 async def confirm(request: web.Request) -> web.Response:
-    ack = await request.app[SERVICE].confirm(_id(request, "face"), Requester("http", _client(request)))
+    face_id = _id(request, "face")
+    body = await _json(request) if request.body_exists else {}
+    ack = await request.app[SERVICE].confirm(face_id, _person(request, body))
     return web.json_response(_ack(ack), status=201)
 
 
 async def characters(request: web.Request) -> web.Response:
-    rows = await asyncio.to_thread(request.app[SERVICE].store.characters)
+    rows = await request.app[SERVICE].characters()
     return web.json_response([dataclasses.asdict(row) for row in rows])
 
 
@@ -165,11 +167,7 @@ async def page(request: web.Request) -> web.FileResponse:
 
 async def corrections(request: web.Request) -> web.Response:
     _moderator(request)
-    statuses = _statuses(request, "pending")
-    if not statuses or set(statuses) - set(STATUSES):
-        raise BadRequest(f"statuses are among {', '.join(STATUSES)}")
-    limit = _limit(request)
-    rows = await asyncio.to_thread(request.app[SERVICE].store.feedback, statuses, limit)
+    rows = await request.app[SERVICE].feedback(_statuses(request, "pending"), _limit(request))
     return web.json_response([_feedback(row) for row in rows])
 
 
@@ -217,11 +215,26 @@ def _client(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
+def _person(request: web.Request, body: dict[str, Any]) -> Requester:
+    """Who gives feedback: the client's address, plus the id its browser sent if any, so that people
+    behind one address (a NAT, a proxy) each keep their own answer instead of replacing each other's."""
+    user = body.get("user")
+    if user is None:
+        return Requester("http", _client(request))
+    if not isinstance(user, str) or not USER_ID.fullmatch(user):
+        raise BadRequest('"user" is an id of at most 16 letters, digits, "-" or "_"')
+    return Requester("http", f"{_client(request)}/{user}")
+
+
 def _id(request: web.Request, what: str) -> int:
     raw = request.match_info["id"]
-    if not raw.isdecimal() or int(raw) > MAX_ID:
+    if not _number(raw) or int(raw) > MAX_ID:
         raise NotFound(f"there is no {what} {raw}")
     return int(raw)
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdecimal()  # int() would also read other scripts' digits
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
@@ -248,7 +261,7 @@ def _statuses(request: web.Request, default: str) -> tuple[str, ...]:
 
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit", "100")
-    if not raw.isdecimal() or not 1 <= int(raw) <= MAX_LISTED:
+    if not _number(raw) or not 1 <= int(raw) <= MAX_LISTED:
         raise BadRequest(f"limit is a number from 1 to {MAX_LISTED}")
     return int(raw)
 

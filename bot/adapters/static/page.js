@@ -3,8 +3,21 @@
 "use strict";
 
 const COLOURS = { confident: "rgb(46, 160, 67)", unsure: "rgb(219, 154, 4)", unknown: "rgb(207, 34, 46)" };
+const MAX_SHOWN_HEIGHT = 640;  // CSS pixels: the answers stay in view below the picture
 const $ = (id) => document.getElementById(id);
 let characterNames = [];  // every known character, for the name suggestions
+const USER = browserId();
+
+// This browser's own id, sent with feedback: people sharing one address each keep their own answers.
+function browserId() {
+  const fresh = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  try {
+    if (!localStorage.getItem("darekana-user")) localStorage.setItem("darekana-user", fresh);
+    return localStorage.getItem("darekana-user");
+  } catch {
+    return fresh;  // storage is off: this visit has its own id
+  }
+}
 
 async function api(path, options = {}) {
   let response;
@@ -29,19 +42,22 @@ function showError(text) {
 
 // --- sending a picture -------------------------------------------------------------------------------
 
+let latest = 0;  // only the last picture sent is shown, whichever answer arrives first
+
 async function recognise(request, source) {
+  const mine = ++latest;
   showError("");
   $("status").textContent = "Looking…";
-  $("result").setAttribute("aria-busy", "true");
   try {
     const reply = await api("api/v1/whois", request);
-    await show(reply, await loadPicture(source));
+    const picture = await loadPicture(source);
+    if (mine === latest) show(reply, picture);
   } catch (error) {
+    if (mine !== latest) return;
     $("result").hidden = true;
     showError(error.message);
   } finally {
-    $("status").textContent = "";
-    $("result").removeAttribute("aria-busy");
+    if (mine === latest) $("status").textContent = "";
   }
 }
 
@@ -62,8 +78,12 @@ function loadPicture(source) {
   const url = source instanceof Blob ? URL.createObjectURL(source) : source;
   return new Promise((resolve) => {
     const image = new Image();
-    image.onload = () => resolve(image);
-    image.onerror = () => resolve(null);
+    const done = (result) => {
+      if (source instanceof Blob) URL.revokeObjectURL(url);
+      resolve(result);
+    };
+    image.onload = () => done(image);
+    image.onerror = () => done(null);
     image.src = url;
   });
 }
@@ -71,35 +91,49 @@ function loadPicture(source) {
 // --- showing the answer ------------------------------------------------------------------------------
 
 function show(reply, picture) {
+  $("result").hidden = false;  // first: drawing needs the width it is shown in
   drawBoxes(reply, picture);
   $("summary").textContent = reply.faces_detected === 0 ? reply.text.split("\n")[0] : "";
   $("faces").replaceChildren(...reply.faces.map(faceItem));
-  $("result").hidden = false;
 }
 
+// Boxes and captions coloured as recognizer/annotate.py draws them, sized for the screen: the picture fits
+// the page (small ones enlarged up to 3 times) and is drawn at the screen's own resolution.
 function drawBoxes(reply, picture) {
   const canvas = $("picture");
+  const scale = Math.min(canvas.parentElement.clientWidth / reply.width, MAX_SHOWN_HEIGHT / reply.height, 3);
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.round(reply.width * scale * ratio);
+  canvas.height = Math.round(reply.height * scale * ratio);
+  canvas.style.width = `${reply.width * scale}px`;
   const context = canvas.getContext("2d");
-  canvas.width = reply.width;
-  canvas.height = reply.height;
+  context.scale(scale * ratio, scale * ratio);  // from here on, in the picture's own pixels
   if (picture) context.drawImage(picture, 0, 0, reply.width, reply.height);
-  const side = Math.max(reply.width, reply.height);
-  const line = Math.max(2, Math.round(side / 300));  // as recognizer/annotate.py sizes them
-  context.font = `bold ${Math.max(12, Math.round(side / 40))}px system-ui, sans-serif`;
+  const line = 2.5 / scale;
+  const size = 15 / scale;
+  context.font = `bold ${size}px system-ui, sans-serif`;
   context.textBaseline = "top";
+  context.lineWidth = line;
   for (const face of reply.faces) {
     const [x, y, w, h] = face.box;
-    context.strokeStyle = context.fillStyle = COLOURS[face.verdict];
-    context.lineWidth = line;
-    context.strokeRect(x, y, w, h);
-    const text = face.verdict === "unknown" ? `${face.number}. ?` : `${face.number}. ${face.name}`;
-    const height = parseInt(context.font.match(/(\d+)px/)[1], 10) + 2 * line;
+    const text = caption(face);
+    const width = context.measureText(text).width + 2 * line;
+    const height = size + 2 * line;
+    const left = Math.max(0, Math.min(x, reply.width - width));  // the caption stays inside the picture
     const top = y - height >= 0 ? y - height : y + h;
-    context.fillRect(x, top, context.measureText(text).width + 2 * line, height);
+    context.strokeStyle = context.fillStyle = COLOURS[face.verdict];
+    context.strokeRect(x, y, w, h);
+    context.fillRect(left, top, width, height);
     context.fillStyle = "white";
-    context.fillText(text, x + line, top + line);
+    context.fillText(text, left + line, top + line);
   }
   canvas.setAttribute("aria-label", `The picture with ${reply.faces.length} numbered face box(es)`);
+}
+
+function caption(face) {
+  const percent = `${Math.round(face.confidence * 100)}%`;
+  return { confident: `${face.number}. ${face.name} ${percent}`, unsure: `${face.number}. ${face.name}? ${percent}`,
+           unknown: `${face.number}. ?` }[face.verdict];
 }
 
 function faceItem(face) {
@@ -107,48 +141,43 @@ function faceItem(face) {
   const answer = element("p", { className: "answer" });
   answer.append(element("span", { className: "number", textContent: face.number }), face.text);
   const ack = element("p", { className: "ack", role: "status" });
-  const form = correctionForm(face, ack);
-  const wrong = button(face.verdict === "unknown" ? "I know who" : "Wrong", `face ${face.number}: tell who it is`,
-    () => { form.hidden = false; form.querySelector("input").focus(); });
   const actions = element("div", { className: "actions" });
+  const saved = (text) => { ack.textContent = text; actions.hidden = true; form.hidden = true; };
+  const form = correctionForm(face, saved);
   // An unknown face has no answer to call right: confirming would store the model's unused first guess.
   if (face.verdict !== "unknown") {
-    actions.append(button("Right", `face ${face.number} is ${face.name}: right`, async () => {
-      const done = await feedback(`api/v1/faces/${face.id}/confirmations`, {}, ack);
-      if (done) { actions.hidden = true; form.hidden = true; }
-    }));
+    actions.append(button("Right", `Right: face ${face.number} is ${face.name}`,
+      () => feedback(`api/v1/faces/${face.id}/confirmations`, { user: USER }, saved)));
   }
-  actions.append(wrong);
+  actions.append(button(face.verdict === "unknown" ? "I know who" : "Wrong", `Wrong: tell who face ${face.number} is`,
+    () => { form.hidden = false; form.querySelector("input").focus(); }));
   item.append(answer, actions, form, ack);
   return item;
 }
 
-function correctionForm(face, ack) {
+function correctionForm(face, saved) {
   const id = `name-${face.id}`;
   const form = element("form", { className: "correct row", hidden: true });
   const names = element("datalist", { id: `${id}-names` });
-  const suggestions = [...new Set([...face.candidates.map((c) => c.name), ...characterNames])];
-  names.append(...suggestions.map((name) => element("option", { value: name })));
-  const input = element("input", { type: "text", id, autocomplete: "off", required: true, maxLength: 100 });
+  const suggestions = new Set([...face.candidates.map((c) => c.name), ...characterNames]);
+  names.append(...[...suggestions].map((name) => element("option", { value: name })));
+  const input = element("input", { type: "text", id, autocomplete: "off", required: true });
   input.setAttribute("list", names.id);
   form.append(element("label", { htmlFor: id, textContent: `Who is face ${face.number}?` }), input, names,
     element("button", { type: "submit", textContent: "Save" }));
-  form.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const done = await feedback(`api/v1/faces/${face.id}/corrections`, { label: input.value }, ack);
-    if (done) { form.hidden = true; form.previousElementSibling.hidden = true; }
+    feedback(`api/v1/faces/${face.id}/corrections`, { label: input.value, user: USER }, saved);
   });
   return form;
 }
 
-async function feedback(path, body, ack) {
+async function feedback(path, body, saved) {
   showError("");
   try {
-    ack.textContent = (await postJson(path, body)).text;
-    return true;
+    saved((await postJson(path, body)).text);
   } catch (error) {
     showError(error.message);
-    return false;
   }
 }
 

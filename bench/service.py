@@ -1,0 +1,175 @@
+"""Service benchmark: the HTTP API under concurrent clients, end to end (upload, queue, recognise, store).
+
+    python bench/service.py [--bundle models/animeface-10] [--clients 8] [--requests 200] [--workers 1]
+
+Starts the real service as ``darekana serve`` builds it (Service.start + the HTTP app, here with a fresh
+SQLite database and relaxed rate limits) in a subprocess on 127.0.0.1, then ``--clients`` concurrent
+clients post ``--requests`` real pictures: animeface-10 face crops and 1024 px pictures with three crops
+side by side, alternately. Prints one JSON line: latency p50/p95/max ms, throughput, answers by HTTP
+status, faces recognised, the server's peak RSS MiB, and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import aiohttp  # noqa: E402
+from common import DATASETS, machine  # noqa: E402
+from PIL import Image  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def picture(crops: list[Image.Image], side: int) -> bytes:
+    """As bench/latency.py: real crops pasted side by side on a plain canvas, as PNG."""
+    canvas = Image.new("RGB", (side, side * 2 // 3), (250, 250, 245))
+    cell = side // len(crops)
+    for i, crop in enumerate(crops):
+        face = crop.resize((int(cell * 0.8), int(cell * 0.8 * crop.height / crop.width)))
+        canvas.paste(face, (i * cell + cell // 10, side // 8))
+    out = io.BytesIO()
+    canvas.save(out, "PNG")
+    return out.getvalue()
+
+
+def pictures() -> list[bytes]:
+    """Face crops and three-face pictures, alternately (72 different pictures, taken in turn)."""
+    from recognizer.images import load_image
+
+    paths = sorted((DATASETS / "animeface-10").glob("*/face_*.png"))[::7]
+    crops = [load_image(path) for path in paths]
+    groups = [picture(crops[i:i + 3], 1024) for i in range(0, len(crops) - 2, 3)]
+    singles = [path.read_bytes() for path in paths]
+    return [data for pair in zip(singles, groups) for data in pair]
+
+
+# --- the server, in its own process ------------------------------------------------------------------
+
+async def serve(bundle: str, database_url: str, workers: int) -> None:
+    """Runs until stdin closes; prints the port once listening."""
+    from aiohttp import web
+
+    from bot.adapters.http_api import make_app
+    from bot.service import Service
+    from bot.settings import Settings
+
+    settings = Settings(bundle=Path(bundle), database_url=database_url, recognition_workers=workers,
+                        user_rate="1000000/1", channel_rate="1000000/1")
+    service = await Service.start(settings)
+    runner = web.AppRunner(make_app(service, settings), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    print(runner.addresses[0][1], flush=True)
+    await asyncio.to_thread(sys.stdin.read)  # the parent closes stdin, or dies, to stop us
+    await runner.cleanup()
+    service.close()
+
+
+def start_server(args: argparse.Namespace, database_url: str) -> tuple[subprocess.Popen, int]:
+    command = [sys.executable, __file__, "--serve", "--bundle", args.bundle, "--database-url", database_url,
+               "--workers", str(args.workers)]
+    process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    port = process.stdout.readline().strip()
+    if not port.isdigit():
+        process.kill()
+        raise SystemExit(f"the server did not start (exit status {process.wait()})")
+    return process, int(port)
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc: peak memory is only measured on Linux")
+
+
+# --- the clients -------------------------------------------------------------------------------------
+
+async def load(base: str, payloads: list[bytes], clients: int, requests: int) -> dict[str, object]:
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    faces = 0
+    todo = iter(range(requests))
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal faces
+        for i in todo:  # one shared iterator: each request is taken by exactly one client
+            start = time.perf_counter()
+            try:
+                status, body = await post_picture(session, base, payloads[i % len(payloads)])
+            except aiohttp.ClientError as exc:
+                statuses[type(exc).__name__] += 1
+                continue
+            latencies.append((time.perf_counter() - start) * 1000)
+            statuses[str(status)] += 1
+            faces += len(body.get("faces", []))
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
+        await post_picture(session, base, payloads[1])  # warm-up, not counted
+        start = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(clients)))
+        seconds = time.perf_counter() - start
+    ordered = sorted(latencies)
+    return {"latency_ms": {"p50": round(statistics.median(ordered), 1),
+                           "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 1), "max": round(ordered[-1], 1)},
+            "throughput_rps": round(statuses["200"] / seconds, 2), "seconds": round(seconds, 1),
+            "statuses": dict(sorted(statuses.items())), "faces": faces}
+
+
+async def post_picture(session: aiohttp.ClientSession, base: str, payload: bytes) -> tuple[int, dict]:
+    form = aiohttp.FormData()
+    form.add_field("image", payload, filename="picture.png", content_type="image/png")
+    async with session.post(f"{base}/api/v1/whois", data=form) as response:
+        return response.status, await response.json()
+
+
+async def bundle_version(base: str) -> str:
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/healthz") as response:
+        return (await response.json())["bundle"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bundle", default="models/animeface-10")
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--workers", type=int, default=1, help="recognitions at once (DAREKANA_RECOGNITION_WORKERS)")
+    p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server subprocess
+    p.add_argument("--database-url", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.serve:
+        asyncio.run(serve(args.bundle, args.database_url, args.workers))
+        return
+    payloads = pictures()
+    with tempfile.TemporaryDirectory() as tmp:
+        process, port = start_server(args, f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
+        try:
+            base = f"http://127.0.0.1:{port}"
+            figures: dict[str, object] = {"benchmark": "service", "machine": machine(),
+                                          "bundle": asyncio.run(bundle_version(base)), "clients": args.clients,
+                                          "requests": args.requests, "workers": args.workers}
+            figures.update(asyncio.run(load(base, payloads, args.clients, args.requests)))
+            figures["server_peak_rss_mib"] = peak_rss_mib(process.pid)
+        finally:
+            process.stdin.close()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
