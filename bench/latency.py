@@ -11,7 +11,6 @@ single-crop p50/p95 ms, faces per second in a batch of 32, peak RSS MiB, and the
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import resource
 import statistics
@@ -21,8 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATASETS, machine  # noqa: E402
-from PIL import Image  # noqa: E402
+from common import DATASETS, machine, picture  # noqa: E402
 
 from recognizer import Recognizer  # noqa: E402
 from recognizer.images import load_image  # noqa: E402
@@ -31,17 +29,6 @@ from recognizer.images import load_image  # noqa: E402
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {"p50": round(statistics.median(ordered), 1), "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 1)}
-
-
-def picture(crops: list[Image.Image], side: int) -> bytes:
-    canvas = Image.new("RGB", (side, side * 2 // 3), (250, 250, 245))
-    cell = side // len(crops)
-    for i, crop in enumerate(crops):
-        face = crop.resize((int(cell * 0.8), int(cell * 0.8 * crop.height / crop.width)))
-        canvas.paste(face, (i * cell + cell // 10, side // 8))
-    out = io.BytesIO()
-    canvas.save(out, "PNG")
-    return out.getvalue()
 
 
 def main() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import statistics
 import subprocess
@@ -26,22 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aiohttp  # noqa: E402
-from common import DATASETS, machine  # noqa: E402
-from PIL import Image  # noqa: E402
+from common import DATASETS, machine, picture  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def picture(crops: list[Image.Image], side: int) -> bytes:
-    """As bench/latency.py: real crops pasted side by side on a plain canvas, as PNG."""
-    canvas = Image.new("RGB", (side, side * 2 // 3), (250, 250, 245))
-    cell = side // len(crops)
-    for i, crop in enumerate(crops):
-        face = crop.resize((int(cell * 0.8), int(cell * 0.8 * crop.height / crop.width)))
-        canvas.paste(face, (i * cell + cell // 10, side // 8))
-    out = io.BytesIO()
-    canvas.save(out, "PNG")
-    return out.getvalue()
 
 
 def pictures() -> list[bytes]:
