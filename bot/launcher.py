@@ -17,6 +17,7 @@ from recognizer.images import ImageError
 from train import cli as train_cli
 
 from . import serve
+from .adapters import twitter_state
 
 
 def parser() -> argparse.ArgumentParser:
@@ -25,6 +26,7 @@ def parser() -> argparse.ArgumentParser:
     recognizer_cli.register(commands)
     train_cli.register(commands)
     serve.register(commands)
+    twitter_state.register(commands)
     return p
 
 

@@ -1,5 +1,5 @@
-"""``darekana serve``: the HTTP API and page always, Discord when its token is set, one service under
-both. ``darekana db``: the database's migrations by hand."""
+"""``darekana serve``: the HTTP API and page always, Discord when its token is set, X when its credentials
+are, one service under all of them. ``darekana db``: the database's migrations by hand."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ log = logging.getLogger("darekana")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    serve = commands.add_parser("serve", help="run the HTTP API and page, and Discord when configured",
+    serve = commands.add_parser("serve", help="run the HTTP API and page, and Discord and X when configured",
                                 description="Settings come from DAREKANA_* variables (see .env.example).")
     serve.add_argument("--host", help="overrides DAREKANA_HTTP_HOST")
     serve.add_argument("--port", type=int, help="overrides DAREKANA_HTTP_PORT")
@@ -40,8 +40,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     from aiohttp import web  # the platforms load only when serving, not for `darekana recognize`
 
     from .adapters.http_api import make_app
+    from .adapters.twitter_state import configured as twitter_configured
     from .service import Service
 
+    twitter = twitter_configured(settings)  # half-set credentials stop here, before anything starts
     service = await Service.start(settings)
     runner = web.AppRunner(make_app(service, settings), access_log=None)
     await runner.setup()
@@ -54,12 +56,15 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         from .adapters.discord_bot import make_client
         client = make_client(service, settings)
         tasks.append(asyncio.create_task(client.start(settings.discord_token)))
+    if twitter:
+        from .adapters.twitter_bot import run_twitter
+        tasks.append(asyncio.create_task(run_twitter(service, settings)))
     if ready:
         ready.set()
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            task.result()  # a Discord login failure ends the process with its message
+            task.result()  # a Discord login failure or refused X credentials end the process with its message
     finally:
         for task in tasks:
             task.cancel()

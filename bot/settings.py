@@ -26,6 +26,16 @@ class Settings:
     channel_rate: str = "30/60"  # requests per seconds, per channel (or per HTTP client address)
     max_picture_mb: float = 20.0
     fetch_timeout_s: float = 10.0
+    # X (Twitter): polled only when the four OAuth 1.0a credentials are set; every read and post is billed.
+    twitter_bearer_token: str = ""  # optional: app-only reads; the user credentials read otherwise
+    twitter_consumer_key: str = ""
+    twitter_consumer_secret: str = ""
+    twitter_access_token: str = ""
+    twitter_access_token_secret: str = ""
+    twitter_poll_seconds: float = 120.0  # between two reads of the mentions
+    twitter_replies_per_hour: int = 5  # posts of any kind (answers and acknowledgements)
+    twitter_replies_per_day: int = 17  # low on purpose: each post is billed (0 turns posting off)
+    twitter_only_confident: bool = True  # answer only when at least one face is named with confidence
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -37,13 +47,22 @@ class Settings:
                 continue
             kind = type(getattr(cls, f.name)) if not isinstance(f.default, Path) else Path
             try:
-                values[f.name] = kind(raw)
+                values[f.name] = _boolean(raw) if kind is bool else kind(raw)
             except ValueError:
                 raise ValueError(f"{PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
         settings = cls(**values)
         parse_rate(settings.user_rate)
         parse_rate(settings.channel_rate)
         return settings
+
+
+def _boolean(text: str) -> bool:
+    # bool("false") is True: read the words people write instead
+    words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+    try:
+        return words[text.strip().lower()]
+    except KeyError:
+        raise ValueError(text) from None
 
 
 def parse_rate(text: str) -> tuple[int, float]:
