@@ -5,7 +5,8 @@
 Starts the real service as ``darekana serve`` builds it (Service.start + the HTTP app, here with a fresh
 SQLite database and relaxed rate limits) in a subprocess on 127.0.0.1, then ``--clients`` concurrent
 clients post ``--requests`` real pictures: animeface-10 face crops and 1024 px pictures with three crops
-side by side, alternately. Prints one JSON line: latency p50/p95/max ms, throughput, answers by HTTP
+side by side, alternately. Prints one JSON line: latency p50/p95/max ms (all, and per kind of picture),
+throughput, answers by HTTP
 status, faces recognised, the server's peak RSS MiB, and the machine.
 """
 
@@ -84,7 +85,7 @@ def peak_rss_mib(pid: int) -> float:
 # --- the clients -------------------------------------------------------------------------------------
 
 async def load(base: str, payloads: list[bytes], clients: int, requests: int) -> dict[str, object]:
-    latencies: list[float] = []
+    latencies: dict[str, list[float]] = {"crop": [], "three_faces": []}
     statuses: Counter[str] = Counter()
     faces = 0
     todo = iter(range(requests))
@@ -98,7 +99,8 @@ async def load(base: str, payloads: list[bytes], clients: int, requests: int) ->
             except aiohttp.ClientError as exc:
                 statuses[type(exc).__name__] += 1
                 continue
-            latencies.append((time.perf_counter() - start) * 1000)
+            kind = "crop" if i % len(payloads) % 2 == 0 else "three_faces"
+            latencies[kind].append((time.perf_counter() - start) * 1000)
             statuses[str(status)] += 1
             faces += len(body.get("faces", []))
 
@@ -107,11 +109,16 @@ async def load(base: str, payloads: list[bytes], clients: int, requests: int) ->
         start = time.perf_counter()
         await asyncio.gather(*(client(session) for _ in range(clients)))
         seconds = time.perf_counter() - start
-    ordered = sorted(latencies)
-    return {"latency_ms": {"p50": round(statistics.median(ordered), 1),
-                           "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 1), "max": round(ordered[-1], 1)},
+    every = [ms for kind in latencies.values() for ms in kind]
+    return {"latency_ms": {"all": percentiles(every), **{k: percentiles(v) for k, v in latencies.items() if v}},
             "throughput_rps": round(statuses["200"] / seconds, 2), "seconds": round(seconds, 1),
             "statuses": dict(sorted(statuses.items())), "faces": faces}
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {"p50": round(statistics.median(ordered), 1), "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 1),
+            "max": round(ordered[-1], 1)}
 
 
 async def post_picture(session: aiohttp.ClientSession, base: str, payload: bytes) -> tuple[int, dict]:

@@ -240,7 +240,8 @@ class TwitterBot:
             return
         where = Place(channel_id=mention.conversation_id, message_id=picture.post_id, request_id=mention.id)
         try:
-            reply = await self.service.whois_url(picture.url, Requester(PLATFORM, mention.author_id), where)
+            who = Requester(PLATFORM, mention.author_id)
+            reply = await self.service.whois_url(picture.url, who, where, annotate=False)
         except ServiceError as exc:
             await self._note(f"mention {mention.id}: {exc.message}")
             return
