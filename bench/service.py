@@ -6,8 +6,7 @@ Starts the real service as ``darekana serve`` builds it (Service.start + the HTT
 SQLite database and relaxed rate limits) in a subprocess on 127.0.0.1, then ``--clients`` concurrent
 clients post ``--requests`` real pictures: animeface-10 face crops and 1024 px pictures with three crops
 side by side, alternately. Prints one JSON line: latency p50/p95/max ms (all, and per kind of picture),
-throughput, answers by HTTP
-status, faces recognised, the server's peak RSS MiB, and the machine.
+throughput, answers by HTTP status, faces recognised, the server's peak RSS MiB, and the machine.
 """
 
 from __future__ import annotations

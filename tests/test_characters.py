@@ -19,7 +19,8 @@ CHARACTERS = [
 
 @pytest.mark.parametrize("typed, label", [
     ("miku", "000_hatsune_miku"), ("Miku Hatsune", "000_hatsune_miku"), ("hatsune_miku", "000_hatsune_miku"),
-    ("000_hatsune_miku", "000_hatsune_miku"), ("HATSUNE  MIKU", "000_hatsune_miku"), ("hatsne miku", "000_hatsune_miku"),
+    ("000_hatsune_miku", "000_hatsune_miku"), ("HATSUNE  MIKU", "000_hatsune_miku"),
+    ("hatsne miku", "000_hatsune_miku"),
     ("kagamine rin", "001_kagamine_rin"), ("kona chan", "izumi_konata"), ("irys", "irys_(hololive)"),
     ("ｍｉｋｕ", "000_hatsune_miku"),  # full-width letters, as Japanese keyboards type them
 ])

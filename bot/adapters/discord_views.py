@@ -101,6 +101,12 @@ def file(data: bytes, name: str) -> discord.File:
 
 # --- "Right" and "Wrong" under an answer ----------------------------------------------------------------
 
+def _yes_no(yes: bool, labels: tuple[str, str], custom_id: str) -> ui.Button:
+    """One of a green/red pair of buttons (Right/Wrong, Accept/Reject)."""
+    return ui.Button(label=labels[0] if yes else labels[1], custom_id=custom_id,
+                     style=discord.ButtonStyle.success if yes else discord.ButtonStyle.danger)
+
+
 def answer_view(recognition_id: int) -> ui.View:
     view = ui.View(timeout=None)
     view.add_item(AnswerButton("right", recognition_id))
@@ -110,10 +116,7 @@ def answer_view(recognition_id: int) -> ui.View:
 
 class AnswerButton(ui.DynamicItem[ui.Button], template=r"darekana:(?P<verdict>right|wrong):(?P<recognition>\d+)"):
     def __init__(self, verdict: str, recognition_id: int) -> None:
-        right = verdict == "right"
-        super().__init__(ui.Button(label="Right" if right else "Wrong",
-                                   style=discord.ButtonStyle.success if right else discord.ButtonStyle.danger,
-                                   custom_id=f"darekana:{verdict}:{recognition_id}"))
+        super().__init__(_yes_no(verdict == "right", ("Right", "Wrong"), f"darekana:{verdict}:{recognition_id}"))
         self.verdict, self.recognition_id = verdict, recognition_id
 
     @classmethod
@@ -259,10 +262,8 @@ async def next_review(interaction: Interaction) -> ReviewPage:
 
 class ReviewButton(ui.DynamicItem[ui.Button], template=r"darekana:review:(?P<status>accepted|rejected):(?P<id>\d+)"):
     def __init__(self, status: str, correction_id: int) -> None:
-        accept = status == "accepted"
-        super().__init__(ui.Button(label="Accept" if accept else "Reject",
-                                   style=discord.ButtonStyle.success if accept else discord.ButtonStyle.danger,
-                                   custom_id=f"darekana:review:{status}:{correction_id}"))
+        super().__init__(_yes_no(status == "accepted", ("Accept", "Reject"),
+                                 f"darekana:review:{status}:{correction_id}"))
         self.status, self.correction_id = status, correction_id
 
     @classmethod
