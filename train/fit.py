@@ -29,7 +29,7 @@ from recognizer.images import load_image
 from recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
 
 from .calibrate import choose_thresholds, outputs
-from .data import Dataset, Split, load_pixels, scan, split
+from .data import Dataset, Split, load_pixels, scan, split, held_back_digests, unpacked
 from .evaluate import score
 from .export import export_fallback, export_network, export_prototypes
 from .fallback import fit_svm, prototypes
@@ -48,6 +48,8 @@ class FitConfig:
     val: float = 0.15
     test: float = 0.15
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    aliases: dict[str, str] = field(default_factory=dict)  # other names -> character (see train.data.scan)
+    test_split_of: str | None = None  # an earlier bundle whose test faces stay the test set
 
 
 @dataclass
@@ -70,17 +72,28 @@ def resolve_pretrained(arch: str, pretrained: str) -> str | None:
 
 
 def fit(folders: list[str | Path], out: str | Path, config: FitConfig | None = None) -> FitResult:
+    """Trains a bundle on ``folders`` (folders of faces, or zips of them such as the bot's correction
+    exports) and writes it to ``out``."""
     config = config or FitConfig()
-    out = Path(out)
+    fixed_test = held_back_digests(config.test_split_of) if config.test_split_of else frozenset()
+    with unpacked(folders) as sources:
+        return _fit(sources, folders, Path(out), config, fixed_test)
+
+
+def _fit(sources: list[Path], folders: list[str | Path], out: Path, config: FitConfig, fixed_test: frozenset[str],
+         ) -> FitResult:
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     started = time.perf_counter()
 
-    dataset = scan(folders)
+    dataset = scan(sources, config.aliases)
     pixels = load_pixels(dataset, config.img_size)
     say(dataset.summary())
-    parts = split(dataset, config.val, config.test, config.finetune.seed)
+    parts = split(dataset, config.val, config.test, config.finetune.seed, fixed_test)
+    if fixed_test:
+        say(f"test split of {config.test_split_of}: {len(parts.test)} test faces, "
+            f"{sum(dataset.samples[i].digest in fixed_test for i in parts.test)} of them its own")
     _write_split(staging / "split.json", dataset, parts)
     y = dataset.targets
 
@@ -96,6 +109,7 @@ def fit(folders: list[str | Path], out: str | Path, config: FitConfig | None = N
         embedding_dim=int(unit.shape[1]), created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         darekana_version=darekana_version(),
         training={"data": [str(Path(f).resolve()) for f in folders], "pretrained": source or "none",
+                  "aliases": config.aliases, "test_split_of": config.test_split_of,
                   "faces": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
                   "skipped": len(dataset.skipped), "duplicates": dataset.duplicates,
                   "finetune": asdict(config.finetune), "best_epoch": history.best_epoch},
@@ -143,6 +157,7 @@ def _fit_fallback(logits: np.ndarray, unit: np.ndarray, y: np.ndarray, parts: Sp
 def _write_split(path: Path, dataset: Dataset, parts: Split) -> None:
     """Which file went where: evaluation and retraining reuse the same held-back faces."""
     names = {part: [str(dataset.samples[i].path) for i in getattr(parts, part)] for part in ("train", "val", "test")}
+    names["test_sha256"] = [dataset.samples[i].digest for i in parts.test]  # paths of unpacked zips vanish
     path.write_text(json.dumps(names, indent=1), encoding="utf-8")
 
 
