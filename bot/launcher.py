@@ -16,7 +16,7 @@ from recognizer.bundle import BundleError
 from recognizer.images import ImageError
 from train import cli as train_cli
 
-from . import serve
+from . import bundles, serve
 from .adapters import twitter_state
 
 
@@ -26,6 +26,7 @@ def parser() -> argparse.ArgumentParser:
     recognizer_cli.register(commands)
     train_cli.register(commands)
     serve.register(commands)
+    bundles.register(commands)
     twitter_state.register(commands)
     return p
 

@@ -6,10 +6,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+from typing import TYPE_CHECKING
+
+from recognizer.bundle import BundleError
 
 from .settings import Settings
 from .storage import current_revision, downgrade, open_database, upgrade
+
+if TYPE_CHECKING:
+    from .service import Service
 
 log = logging.getLogger("darekana")
 
@@ -50,7 +57,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     await web.TCPSite(runner, settings.http_host, settings.http_port).start()
     log.info("serving %s on http://%s:%d/ (database %s)", service.recognizer.version, settings.http_host,
              settings.http_port, _safe_url(settings.database_url))
-    tasks = [asyncio.create_task(_stopped())]
+    tasks = [asyncio.create_task(_stopped()), asyncio.create_task(watch_bundle(service, settings))]
     client = None
     if settings.discord_token:
         from .adapters.discord_bot import make_client
@@ -81,6 +88,40 @@ async def _stopped() -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping")
+
+
+async def watch_bundle(service: Service, settings: Settings) -> None:
+    """Reloads the service's bundle when ``settings.bundle`` (a link such as ``models/current``) points
+    somewhere new, checked every ``bundle_poll_s`` seconds, and whenever SIGHUP arrives. Never returns."""
+    wake = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, wake.set)
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals outside the main thread: poll only
+        pass
+    # what the service has loaded, not where the link points now: a promotion during start-up is not missed
+    loaded = os.path.realpath(service.recognizer.path)
+    try:
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), settings.bundle_poll_s if settings.bundle_poll_s > 0 else None)
+            except TimeoutError:
+                pass
+            forced = wake.is_set()
+            wake.clear()
+            target = os.path.realpath(settings.bundle)
+            if target == loaded and not forced:
+                continue
+            # remembered even when the reload fails: a broken bundle is reported once, not every few seconds
+            loaded = target
+            try:
+                await service.reload(target)
+            except BundleError:
+                pass  # logged by the service, which answers on with the old bundle
+            except Exception as exc:  # e.g. the database while syncing characters: serving must not stop
+                log.error("could not reload the bundle %s: %s", target, exc)
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
 
 
 def _safe_url(url: str) -> str:

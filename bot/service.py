@@ -15,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import logging
+import os
 from dataclasses import dataclass, field
 
 from PIL import Image
 
 from recognizer.annotate import annotate
+from recognizer.bundle import BundleError
 from recognizer.describe import describe, describe_face
 from recognizer.engine import Candidate, Recognition, Recognizer
 from recognizer.images import DecodeLimits, ImageError, decode_image
@@ -36,6 +39,8 @@ from .storage.store import STATUSES, CharacterRow, FaceRecord, Feedback, Recogni
 
 CROP_MAX_SIDE = 512  # stored crops: enough for retraining at any input size the bundles use
 ANNOTATED_MAX_SIDE = 1280
+
+log = logging.getLogger("darekana")
 
 
 @dataclass(frozen=True)
@@ -141,12 +146,33 @@ class Service:
         def build() -> Service:
             engine = open_database(settings.database_url)
             upgrade(engine)
-            return cls(Recognizer(settings.bundle, threads=None), Store(engine), settings)
+            # the resolved path: through models/current the version would read "current@...", and replies and
+            # stored recognitions must say which bundle answered
+            return cls(Recognizer(os.path.realpath(settings.bundle), threads=None), Store(engine), settings)
         return await asyncio.to_thread(build)
 
     def close(self) -> None:
         self.queue.close()
         self.store.engine.dispose()
+
+    async def reload(self, bundle: str | os.PathLike[str]) -> str:
+        """Answers with the bundle at ``bundle`` (links resolved) from now on and returns its version.
+
+        The new bundle loads off the event loop while the old one keeps answering; a broken one raises
+        :class:`recognizer.bundle.BundleError` and the old one stays. The swap is one assignment: a
+        recognition already running finishes on the object it started with, the next one uses the new.
+        """
+        path = os.path.realpath(bundle)
+        try:
+            recognizer = await asyncio.to_thread(Recognizer, path, threads=None)
+        except BundleError as exc:
+            log.error("kept %s: %s", self.recognizer.version, exc)
+            raise
+        labels = [(label.id, label.name) for label in recognizer.manifest.labels]
+        await asyncio.to_thread(self.store.sync_characters, labels)
+        previous, self.recognizer = self.recognizer.version, recognizer
+        log.info("now answering with %s (was %s)", recognizer.version, previous)
+        return recognizer.version
 
     async def whois(self, picture: bytes, who: Requester, where: Place = Place(), annotate: bool = True) -> Reply:
         """Recognises every face of ``picture``, stores the recognition and builds the reply; with

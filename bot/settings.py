@@ -14,6 +14,7 @@ PREFIX = "DAREKANA_"
 @dataclass(frozen=True)
 class Settings:
     bundle: Path = Path("models/animeface-10")
+    bundle_poll_s: float = 5.0  # how often serve checks where the bundle path (a link) points; 0: only on SIGHUP
     database_url: str = "sqlite:///data/darekana.sqlite3"
     http_host: str = "127.0.0.1"
     http_port: int = 8080

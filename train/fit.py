@@ -157,7 +157,8 @@ def _fit_fallback(logits: np.ndarray, unit: np.ndarray, y: np.ndarray, parts: Sp
 def _write_split(path: Path, dataset: Dataset, parts: Split) -> None:
     """Which file went where: evaluation and retraining reuse the same held-back faces."""
     names = {part: [str(dataset.samples[i].path) for i in getattr(parts, part)] for part in ("train", "val", "test")}
-    names["test_sha256"] = [dataset.samples[i].digest for i in parts.test]  # paths of unpacked zips vanish
+    for part in ("train", "val", "test"):  # paths may be relative, and those of unpacked zips vanish
+        names[f"{part}_sha256"] = [dataset.samples[i].digest for i in getattr(parts, part)]
     path.write_text(json.dumps(names, indent=1), encoding="utf-8")
 
 
