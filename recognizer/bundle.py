@@ -10,6 +10,10 @@
       fallback.onnx     SVM on the L2-normalised embedding: outputs ``label`` and ``probabilities`` (N, C)
       prototypes.npy    (C, D) float32, each class's mean L2-normalised embedding, for open-set rejection
 
+Format 2 added ``network_labels``: characters enrolled after training (``darekana train enroll``) are known
+to the fallback and the prototypes only, so the network's logits cover just the first ``network_labels``
+labels. Format 1 bundles have no such field and load as bundles whose network knows every label.
+
 ``load_manifest(path)`` validates a bundle without loading any model; every problem (missing file,
 bad checksum, newer format, inconsistent labels) is a :class:`BundleError` whose message says what is wrong.
 """
@@ -24,7 +28,7 @@ from typing import Any
 
 from .detect import Framing
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MODEL_FILE = "model.onnx"
 FALLBACK_FILE = "fallback.onnx"
 PROTOTYPES_FILE = "prototypes.npy"
@@ -73,6 +77,12 @@ class Manifest:
     darekana_version: str = ""
     checksums: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    network_labels: int | None = None  # the network's logits cover labels[:network_labels]; None: all of them
+
+    @property
+    def n_network(self) -> int:
+        """How many labels, the first ones, the network itself knows; the rest were enrolled."""
+        return self.network_labels or len(self.labels)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
@@ -141,6 +151,8 @@ def _check_consistent(directory: Path, manifest: Manifest) -> None:
         raise BundleError(f"{directory}: the manifest lists a character twice")
     if manifest.input_size < 16 or manifest.input_size > 1024:
         raise BundleError(f"{directory}: input size {manifest.input_size} is out of range")
+    if manifest.network_labels is not None and not 1 <= manifest.network_labels <= len(ids):
+        raise BundleError(f"{directory}: network_labels {manifest.network_labels} is not between 1 and {len(ids)}")
 
 
 def _check_files(directory: Path, manifest: Manifest) -> None:

@@ -13,6 +13,10 @@ the fallback SVM on the network's embedding answers. The verdict then says how f
 ``unknown`` when the embedding is far from the predicted character's prototype (open-set rejection),
 ``confident`` at or above the ``confident`` threshold, ``unsure`` between. A ``Recognizer`` is safe to call
 from many threads: ONNX Runtime sessions are, and the rest holds no mutable state.
+
+Characters enrolled after training (``manifest.network_labels``) have no logit: the network's probabilities
+are zero for them, and a face goes to the fallback whenever the fallback or the nearest prototype names an
+enrolled character, since the network would otherwise force it onto the nearest character it knows.
 """
 
 from __future__ import annotations
@@ -127,11 +131,26 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def route(primary: np.ndarray, fallback: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per face, whether the network answers (its top-1 probability reaches ``threshold``) and the
-    probabilities of whichever model answers."""
+def route(primary: np.ndarray, fallback: np.ndarray, threshold: float,
+          defer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per face, whether the network answers (its top-1 probability reaches ``threshold`` and ``defer`` does
+    not send the face to the fallback) and the probabilities of whichever model answers."""
     use_primary = primary.max(axis=1) >= threshold
+    if defer is not None:
+        use_primary &= ~defer
     return use_primary, np.where(use_primary[:, None], primary, fallback)
+
+
+def pad_primary(logits: np.ndarray, n_labels: int) -> np.ndarray:
+    """The network's softmax over every label: zero for enrolled labels, which have no logit."""
+    probs = softmax(logits)
+    return np.pad(probs, ((0, 0), (0, n_labels - probs.shape[1])))
+
+
+def defer_to_enrolled(fallback: np.ndarray, similarities: np.ndarray, n_network: int) -> np.ndarray:
+    """Faces the fallback must answer because the fallback or the nearest prototype (cosine, over
+    ``similarities`` (N, C)) names a label beyond the network's first ``n_network``."""
+    return (fallback.argmax(axis=1) >= n_network) | (similarities.argmax(axis=1) >= n_network)
 
 
 def verdicts(probs: np.ndarray, similarity: np.ndarray, thresholds: Thresholds) -> np.ndarray:
@@ -174,9 +193,10 @@ class Recognizer:
             _, probs = self._svm.run(None, {self._svm.get_inputs()[0].name: embedding})
         except Exception as exc:
             raise BundleError(f"{self.path} is incompatible: its models do not run: {exc}") from None
-        if logits.shape[1] != n or probs.shape[1] != n or self._prototypes.shape != (n, d) or embedding.shape[1] != d:
-            raise BundleError(f"{self.path} is inconsistent: {n} labels in the manifest but the models give "
-                              f"{logits.shape[1]} and {probs.shape[1]} classes")
+        if (logits.shape[1] != self.manifest.n_network or probs.shape[1] != n or self._prototypes.shape != (n, d)
+                or embedding.shape[1] != d):
+            raise BundleError(f"{self.path} is inconsistent: {n} labels ({self.manifest.n_network} for the network) "
+                              f"in the manifest but the models give {logits.shape[1]} and {probs.shape[1]} classes")
 
     @property
     def version(self) -> str:
@@ -219,10 +239,13 @@ class Recognizer:
         """Decisions from the network's raw outputs (used by evaluation, which batches its own crops)."""
         unit = l2_normalize(embedding)
         _, fallback = self._svm.run(None, {self._svm.get_inputs()[0].name: unit})
-        use_primary, probs = route(softmax(logits), fallback, self.manifest.thresholds.primary)
+        m = self.manifest
+        enrolled = m.n_network < len(m.labels)
+        defer = defer_to_enrolled(fallback, unit @ self._prototypes.T, m.n_network) if enrolled else None
+        use_primary, probs = route(pad_primary(logits, len(m.labels)), fallback, m.thresholds.primary, defer)
         similarity = np.einsum("nd,nd->n", unit, self._prototypes[probs.argmax(axis=1)])
-        codes = verdicts(probs, similarity, self.manifest.thresholds)
-        labels = self.manifest.labels
+        codes = verdicts(probs, similarity, m.thresholds)
+        labels = m.labels
         decisions = []
         for row, first, verdict, sim in zip(probs, use_primary, codes, similarity):
             top = np.argsort(-row)[: self.top_k]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recognizer.bundle import Thresholds
-from recognizer.engine import route, verdicts
+from recognizer.engine import defer_to_enrolled, route, verdicts
 
 # A face the network gives under 30 % always goes to the fallback, and no answer under 50 % is "confident",
 # however a small validation split happens to fall.
@@ -18,22 +18,31 @@ CONFIDENT_GRID = np.round(np.arange(0.5, 0.995, 0.01), 3)
 @dataclass(frozen=True)
 class Outputs:
     """What the bundle's models say about a set of faces: primary and fallback probabilities, and each
-    face's cosine similarity to the prototype of the class each model predicts."""
+    face's cosine similarity to the prototype of the class each model predicts; ``defer`` marks faces the
+    engine sends to the fallback whatever the network says (enrolled characters)."""
 
     primary: np.ndarray
     fallback: np.ndarray
     similarity_primary: np.ndarray
     similarity_fallback: np.ndarray
+    defer: np.ndarray | None = None
 
     def similarity(self, threshold: float) -> np.ndarray:
-        use_primary, _ = route(self.primary, self.fallback, threshold)
+        use_primary, _ = route(self.primary, self.fallback, threshold, self.defer)
         return np.where(use_primary, self.similarity_primary, self.similarity_fallback)
 
+    def routed(self, threshold: float) -> np.ndarray:
+        return route(self.primary, self.fallback, threshold, self.defer)[1]
 
-def outputs(primary: np.ndarray, fallback: np.ndarray, unit_embeddings: np.ndarray, prototypes: np.ndarray) -> Outputs:
+
+def outputs(primary: np.ndarray, fallback: np.ndarray, unit_embeddings: np.ndarray, prototypes: np.ndarray,
+            n_network: int | None = None) -> Outputs:
+    """``primary`` covers every label (see ``recognizer.engine.pad_primary``); ``n_network``: how many of them
+    the network knows, when characters were enrolled after training."""
     sims = unit_embeddings @ prototypes.T
     rows = np.arange(len(sims))
-    return Outputs(primary, fallback, sims[rows, primary.argmax(1)], sims[rows, fallback.argmax(1)])
+    defer = defer_to_enrolled(fallback, sims, n_network) if n_network is not None else None
+    return Outputs(primary, fallback, sims[rows, primary.argmax(1)], sims[rows, fallback.argmax(1)], defer)
 
 
 def choose_thresholds(val: Outputs, targets: np.ndarray, false_rejection: float = 0.05,
@@ -45,7 +54,7 @@ def choose_thresholds(val: Outputs, targets: np.ndarray, false_rejection: float 
     primary = float(PRIMARY_GRID[int(np.argmax(accuracy))])
     similarity = float(np.quantile(val.similarity(primary), false_rejection)) if len(targets) else 0.0
     confident = 0.99
-    _, probs = route(val.primary, val.fallback, primary)
+    probs = val.routed(primary)
     right = probs.argmax(1) == targets
     for c in CONFIDENT_GRID:
         answered = probs.max(1) >= c
@@ -64,5 +73,4 @@ def choose_thresholds(val: Outputs, targets: np.ndarray, false_rejection: float 
 
 
 def _routed_accuracy(val: Outputs, targets: np.ndarray, threshold: float) -> float:
-    _, probs = route(val.primary, val.fallback, threshold)
-    return float((probs.argmax(1) == targets).mean())
+    return float((val.routed(threshold).argmax(1) == targets).mean())

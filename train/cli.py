@@ -13,7 +13,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser("train", help="make and score model bundles").add_subparsers(dest="train_command",
                                                                                            required=True)
     fit = train.add_parser("fit", help="fine-tune a network on folders of faces and export a bundle")
-    fit.add_argument("data", nargs="+", metavar="DATA", help="folder with one sub-folder of faces per character")
+    fit.add_argument("data", nargs="+", metavar="DATA",
+                     help="folder with one sub-folder of faces per character, or a zip of them (correction export)")
     fit.add_argument("--out", required=True, help="bundle directory to write")
     fit.add_argument("--arch", choices=ARCHITECTURES, default="mobilenet_v2")
     fit.add_argument("--pretrained", default="auto",
@@ -24,6 +25,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--lr", type=float, default=1e-3)
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when a GPU is there)")
+    fit.add_argument("--aliases", metavar="JSON", help='names to merge: {"miku": "hatsune_miku", ...}')
+    fit.add_argument("--test-split-of", metavar="BUNDLE",
+                     help="keep this earlier bundle's test faces as the test set, so the two compare fairly")
     fit.set_defaults(run=run_fit)
 
     study = train.add_parser("study", help="re-run the Guan & Ge study (three strategies) on a folder of faces")
@@ -48,6 +52,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     ev.add_argument("--report", metavar="DIR", help="also write report.md, report.json and confusion.png here")
     ev.set_defaults(run=run_evaluate)
 
+    cmp = train.add_parser("compare", help="gate a promotion: score OLD and NEW on the same faces; exit 1 when "
+                                           "NEW is worse beyond the tolerance")
+    cmp.add_argument("old", metavar="OLD")
+    cmp.add_argument("new", metavar="NEW")
+    cmp.add_argument("data", nargs="+", metavar="DATA", help="folders of faces, ideally ones neither bundle trained on")
+    cmp.add_argument("--tolerance", type=float, default=0.01, help="largest loss accepted in any gated figure")
+    cmp.add_argument("--test-split-of", metavar="BUNDLE",
+                     help="score only this bundle's test-split faces of DATA (usually OLD)")
+    cmp.add_argument("--json", action="store_true", help="print one JSON object")
+    cmp.set_defaults(run=run_compare)
+
+    enroll = train.add_parser("enroll", help="add characters, or faces of known ones, to a bundle in seconds "
+                                             "(fallback and prototypes only; the network is kept)")
+    enroll.add_argument("bundle", metavar="BUNDLE")
+    enroll.add_argument("data", nargs="+", metavar="DATA", help="folder with one sub-folder of face crops per character")
+    enroll.add_argument("--out", required=True, help="bundle directory to write (may not be BUNDLE)")
+    enroll.set_defaults(run=run_enroll)
+
 
 def resolve_device(device: str) -> str:
     import torch
@@ -57,9 +79,11 @@ def resolve_device(device: str) -> str:
 
 def run_fit(args: argparse.Namespace) -> int:
     from .finetune import FinetuneConfig
+    from .data import load_aliases
     from .fit import FitConfig, fit
 
     config = FitConfig(arch=args.arch, pretrained=args.pretrained, img_size=args.img_size,
+                       aliases=load_aliases(args.aliases) if args.aliases else {}, test_split_of=args.test_split_of,
                        finetune=FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                                seed=args.seed, device=resolve_device(args.device)))
     result = fit(args.data, args.out, config)
@@ -90,4 +114,43 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(figures, ensure_ascii=False))
     else:
         print(markdown(figures, f"{args.bundle} on {', '.join(args.data)}"))
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    import sys
+
+    from .compare import compare, table
+
+    result = compare(args.old, args.new, args.data, args.tolerance, args.test_split_of)
+    for which, n in result.leakage.items():
+        if n:
+            print(f"darekana: warning: {n} of the {result.faces} faces scored are in {which.upper()}'s training or "
+                  f"validation split, which flatters it; --test-split-of {args.old} scores held-back faces only",
+                  file=sys.stderr)
+    print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else table(result))
+    if not result.passed:
+        print(f"darekana: refusing {args.new}: worse than {args.old}: {'; '.join(result.reasons)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_enroll(args: argparse.Namespace) -> int:
+    import sys
+
+    from recognizer.bundle import BundleError
+
+    from .enroll import EnrollError, enroll
+
+    if Path(args.out).resolve() == Path(args.bundle).resolve():
+        print("darekana: --out must differ from BUNDLE: the bundle being read is not overwritten", file=sys.stderr)
+        return 2
+    try:
+        result = enroll(args.bundle, args.data, args.out)
+    except (BundleError, EnrollError) as exc:
+        print(f"darekana: {exc}", file=sys.stderr)
+        return 2
+    r = result.report
+    print(f"bundle written to {result.bundle}: added {', '.join(result.added) or 'none'}; more faces of "
+          f"{', '.join(result.extended) or 'none'}; known test faces top-1 {r['top1']:.4f} on {r['n']}")
     return 0

@@ -64,8 +64,12 @@ def score(decisions: list[Decision], truth: list[str], known: list[str]) -> dict
 
 
 def evaluate(bundle: str | Path, folders: list[str | Path], pictures: bool = False) -> dict[str, Any]:
+    return evaluate_dataset(bundle, scan(folders), pictures)
+
+
+def evaluate_dataset(bundle: str | Path, dataset: Dataset, pictures: bool = False) -> dict[str, Any]:
+    """The figures of :func:`evaluate` on a dataset already scanned (and perhaps filtered)."""
     recognizer = Recognizer(bundle)
-    dataset = scan(folders)
     decisions, kept = decisions_for(recognizer, dataset, pictures)
     figures = score(decisions, [dataset.samples[i].label for i in kept], [l.id for l in recognizer.manifest.labels])
     figures["skipped"] = len(dataset.skipped)
