@@ -42,3 +42,4 @@ test: setup browser
 bench: setup $(BUNDLE)/manifest.json
 	$(PY) bench/accuracy.py
 	$(PY) bench/latency.py --bundle $(BUNDLE)
+	$(PY) bench/service.py --bundle $(BUNDLE)
