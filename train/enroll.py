@@ -22,17 +22,17 @@ import onnxruntime as ort
 from PIL import Image, ImageOps
 
 from recognizer.bundle import FORMAT_VERSION, MODEL_FILE, Label, Manifest, Thresholds, load_manifest, write_manifest
-from recognizer.engine import Recognizer, l2_normalize, pad_primary
+from recognizer.engine import Recognizer, pad_primary
 from recognizer.images import ImageError, load_image
-from recognizer.preprocess import normalize, resize_square
+from recognizer.preprocess import resize_square
 
 from .calibrate import choose_thresholds, outputs
-from .data import Dataset, Sample, display_name, load_pixels, scan
+from .data import Dataset, Sample, character_key, display_name, load_pixels, scan
 from .evaluate import score
 from .export import export_fallback, export_prototypes
 from .fallback import fit_svm, prototypes
-from .fit import darekana_version
-from .progress import progress, say
+from .fit import darekana_version, embed
+from .progress import say
 from .report import write_report
 
 SPLIT_FILE = "split.json"
@@ -134,13 +134,10 @@ def _check_covered(source: Path, labels: list[Label], train: Embedded, fresh: Em
 
 
 def _match(labels: list[Label], folder_label: str) -> str:
-    """The label id a folder name means: the same id, or a label with the same display name
-    (``hatsune_miku/`` enrolls more faces of ``000_hatsune_miku``); the folder name itself when new."""
-    name = display_name(folder_label).casefold()
-    for label in labels:
-        if label.id == folder_label or label.name.casefold() == name:
-            return label.id
-    return folder_label
+    """The label id a folder name means: a label that is the same character (``hatsune_miku/`` enrolls
+    more faces of ``000_hatsune_miku``); the folder name itself when new."""
+    key = character_key(folder_label)  # the rule `train fit` merges folders by
+    return next((label.id for label in labels if character_key(label.id) == key), folder_label)
 
 
 def _merged_labels(known: list[Label], new: Dataset) -> tuple[list[Label], list[str], list[str]]:
@@ -161,7 +158,7 @@ def _embed_files(session: ort.InferenceSession, manifest: Manifest, paths: list[
     if len(dataset.samples) < len(samples):
         say(f"{part}: {len(samples) - len(dataset.samples)} of the bundle's faces are gone or unlabeled; skipped")
     pixels = load_pixels(dataset, manifest.input_size, f"loading {part} faces")
-    logits, unit = _run(session, manifest, pixels, f"embedding {part} faces")
+    logits, unit = embed(session, pixels, manifest.mean, manifest.std, f"embedding {part} faces")
     return Embedded(logits, unit, dataset.targets)
 
 
@@ -173,7 +170,7 @@ def _embed_new(session: ort.InferenceSession, manifest: Manifest, new: Dataset, 
         for view in _views(load_image(sample.path)):
             pixels.append(resize_square(view, manifest.input_size))
             view_targets.append(target)
-    logits, unit = _run(session, manifest, np.stack(pixels), "embedding new faces")
+    logits, unit = embed(session, np.stack(pixels), manifest.mean, manifest.std, "embedding new faces")
     return Embedded(logits, unit, np.array(view_targets, dtype=np.int64))
 
 
@@ -182,20 +179,6 @@ def _views(image: Image.Image) -> list[Image.Image]:
     dx, dy = round(w * (1 - CENTRE) / 2), round(h * (1 - CENTRE) / 2)
     centre = image.crop((dx, dy, w - dx, h - dy))
     return [image, ImageOps.mirror(image), centre, ImageOps.mirror(centre)]
-
-
-def _run(session: ort.InferenceSession, manifest: Manifest, pixels: np.ndarray, desc: str,
-         batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    logits, embeddings = [], []
-    for start in progress(range(0, len(pixels), batch), desc, "batch"):
-        x = normalize(pixels[start:start + batch], manifest.mean, manifest.std)
-        lo, emb = session.run(["logits", "embedding"], {"image": x})
-        logits.append(lo)
-        embeddings.append(emb)
-    dim = session.get_outputs()[1].shape[1]
-    if not logits:
-        return np.zeros((0, session.get_outputs()[0].shape[1]), np.float32), np.zeros((0, dim), np.float32)
-    return np.concatenate(logits), l2_normalize(np.concatenate(embeddings))
 
 
 def _fit_fallback(train: Embedded, fresh: Embedded, val: Embedded, n_network: int, n_labels: int,

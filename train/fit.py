@@ -100,7 +100,8 @@ def _fit(sources: list[Path], folders: list[str | Path], out: Path, config: FitC
     source = resolve_pretrained(config.arch, config.pretrained)
     net, history = _finetune(config, source, len(dataset.labels), pixels, y, parts, staging)
     export_network(net.cpu(), config.img_size, staging)
-    logits, unit = _embed(staging / MODEL_FILE, pixels)
+    session = ort.InferenceSession(str(staging / MODEL_FILE), providers=["CPUExecutionProvider"])
+    logits, unit = embed(session, pixels, IMAGENET_MEAN, IMAGENET_STD)
     thresholds, calibration = _fit_fallback(logits, unit, y, parts, len(dataset.labels), staging)
 
     manifest = Manifest(
@@ -162,14 +163,17 @@ def _write_split(path: Path, dataset: Dataset, parts: Split) -> None:
     path.write_text(json.dumps(names, indent=1), encoding="utf-8")
 
 
-def _embed(model: Path, pixels: np.ndarray, batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+def embed(session: ort.InferenceSession, pixels: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...],
+          desc: str = "embedding", batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """The exported network's logits and unit embeddings for uint8 faces (N, S, S, 3), in batches."""
     logits, embeddings = [], []
-    for start in progress(range(0, len(pixels), batch), "embedding", "batch"):
-        lo, emb = session.run(["logits", "embedding"], {"image": normalize(pixels[start:start + batch],
-                                                                          IMAGENET_MEAN, IMAGENET_STD)})
+    for start in progress(range(0, len(pixels), batch), desc, "batch"):
+        lo, emb = session.run(["logits", "embedding"], {"image": normalize(pixels[start:start + batch], mean, std)})
         logits.append(lo)
         embeddings.append(emb)
+    if not logits:
+        outputs = session.get_outputs()
+        return np.zeros((0, outputs[0].shape[1]), np.float32), np.zeros((0, outputs[1].shape[1]), np.float32)
     return np.concatenate(logits), l2_normalize(np.concatenate(embeddings))
 
 
