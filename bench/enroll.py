@@ -5,12 +5,16 @@ each (``darekana train enroll``), recognised on their other crops, while hololiv
 
 The bundle is trained first when missing. Prints one JSON line: per number of crops, top-1 on the enrolled
 characters' other crops (and how many of those were called unknown), top-1 on the bundle's held-back
-hololive-20 test faces after enrolling (and before, from the bundle), and the seconds enrolling took.
+hololive-20 test faces after enrolling (and before, from the bundle), and the seconds enrolling took;
+``new_confident``: the share of the new characters' other crops answered "confident" (none should be: the
+engine never is for enrolled characters), ``new_centres_right``: how often the answers of the enrolled
+centres were right, ``new_centres_top1_probability``: their mean top-1 probability, against which to read it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -50,12 +54,20 @@ def enrolled_figures(bundle: Path, shots: int, work: Path) -> dict[str, object]:
             (work / "faces" / folder.name / path.name).symlink_to(path)
         held += [(path, folder.name) for path in crops[shots:]]
     started = time.perf_counter()
-    result = enroll(bundle, [work / "faces"], work / "enrolled")
+    with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON line
+        result = enroll(bundle, [work / "faces"], work / "enrolled")
     seconds = time.perf_counter() - started
     decisions = Recognizer(result.bundle).classify([load_image(p) for p, _ in held])
-    right = [d.label == truth for d, (_, truth) in zip(decisions, held)]
-    return {"new_n": len(held), "new_top1": round(float(np.mean(right)), 4),
+    right = np.array([d.label == truth for d, (_, truth) in zip(decisions, held)])
+    confident = np.array([d.verdict == "confident" for d in decisions])
+    known = {label.id for label in load_manifest(bundle).labels}
+    centres = [(d.confidence, ok) for d, ok in zip(decisions, right) if d.model == "fallback" and d.label not in known]
+    return {"new_n": len(held), "new_top1": round(float(right.mean()), 4),
             "new_called_unknown": round(float(np.mean([d.verdict == "unknown" for d in decisions])), 4),
+            "new_confident": round(float(confident.mean()), 4),
+            "new_centres_n": len(centres),
+            "new_centres_right": round(float(np.mean([ok for _, ok in centres])), 4) if centres else None,
+            "new_centres_top1_probability": round(float(np.mean([p for p, _ in centres])), 4) if centres else None,
             "known_test_top1": round(result.report["top1"], 4),
             "known_false_rejection_rate": round(result.report["known_false_rejection_rate"], 4),
             "enroll_seconds": round(seconds, 1)}

@@ -296,7 +296,7 @@ def _png(image: Image.Image, max_side: int) -> bytes:
 def _record(seen: _Recognized, who: Requester, where: Place) -> RecognitionRecord:
     result = seen.result
     faces = [FaceRecord(number, tuple(face.box.as_list()), face.whole_picture, crop,
-                        face.label, face.name, face.confidence, face.verdict, face.model, face.similarity,
+                        face.label, face.name, face.confidence, face.verdict, face.model, face.distance,
                         [{"label": c.label, "name": c.name, "probability": c.probability} for c in face.candidates])
              for number, (face, crop) in enumerate(zip(result.faces, seen.crops), start=1)]
     return RecognitionRecord(who.platform, who.user_id, seen.sha256, result.bundle, result.width, result.height,

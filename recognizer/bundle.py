@@ -8,11 +8,14 @@
       model.onnx        the network: input ``image`` (N, 3, S, S) float32; outputs ``logits`` (N, C) and
                         ``embedding`` (N, D), the penultimate activations
       fallback.onnx     SVM on the L2-normalised embedding: outputs ``label`` and ``probabilities`` (N, C)
-      prototypes.npy    (C, D) float32, each class's mean L2-normalised embedding, for open-set rejection
+      centres.npz       the class-centre model (``recognizer.centres``): ``means`` (C, D) and ``whitening`` (D, D)
+                        float32, for open-set rejection and for answering enrolled characters
 
 Format 2 added ``network_labels``: characters enrolled after training (``darekana train enroll``) are known
-to the fallback and the prototypes only, so the network's logits cover just the first ``network_labels``
+to the fallback and the centres only, so the network's logits cover just the first ``network_labels``
 labels. Format 1 bundles have no such field and load as bundles whose network knows every label.
+Format 3 replaced ``prototypes.npy`` and the cosine ``similarity`` threshold by ``centres.npz`` and a
+``distance`` threshold; older bundles still load (``recognizer.centres`` says how).
 
 ``load_manifest(path)`` validates a bundle without loading any model; every problem (missing file,
 bad checksum, newer format, inconsistent labels) is a :class:`BundleError` whose message says what is wrong.
@@ -22,18 +25,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .centres import CENTRES_FILE, PROTOTYPES_FILE
 from .detect import Framing
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MODEL_FILE = "model.onnx"
 FALLBACK_FILE = "fallback.onnx"
-PROTOTYPES_FILE = "prototypes.npy"
 MANIFEST_FILE = "manifest.json"
-BUNDLE_FILES = (MODEL_FILE, FALLBACK_FILE, PROTOTYPES_FILE)
+
+
+def bundle_files(format_version: int = FORMAT_VERSION) -> tuple[str, ...]:
+    """The files a bundle of ``format_version`` holds besides its manifest, each checksummed in it."""
+    return MODEL_FILE, FALLBACK_FILE, CENTRES_FILE if format_version >= 3 else PROTOTYPES_FILE
 
 
 class BundleError(Exception):
@@ -52,13 +60,26 @@ class Thresholds:
 
     ``primary``: below this top-1 probability the fallback SVM answers instead of the network.
     ``confident``: an answer at or above this probability is stated as fact; below, it is "unsure".
-    ``similarity``: cosine similarity of a face's embedding to its predicted class's prototype below which
-    the face is "unknown" (none of the known characters).
+    ``distance``: distance of a face to its answer's centre (``recognizer.centres``) beyond which the face is
+    "unknown" (none of the known characters).
+    ``enrolled_margin``: a face goes to its nearest enrolled character when that centre is nearer than the
+    nearest known character's centre plus this margin (it can be negative); bundles without enrolled
+    characters do not use it.
+    ``temperature``: of the centre model's probabilities, for the faces it answers (enrolled characters).
     """
 
     primary: float = 0.5
     confident: float = 0.8
-    similarity: float = 0.0
+    distance: float = math.inf
+    enrolled_margin: float = 0.0
+    temperature: float = 1.0
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Thresholds:
+        raw = dict(raw)
+        if "similarity" in raw:  # formats 1 and 2: the same rule as a cosine similarity (recognizer.centres)
+            raw["distance"] = math.sqrt(max(0.0, 2 - 2 * raw.pop("similarity")))
+        return cls(**raw)
 
 
 @dataclass
@@ -92,7 +113,7 @@ class Manifest:
         raw = dict(raw)
         raw["labels"] = [Label(**item) for item in raw["labels"]]
         raw["framing"] = Framing(**raw.get("framing", {}))
-        raw["thresholds"] = Thresholds(**raw.get("thresholds", {}))
+        raw["thresholds"] = Thresholds.from_dict(raw.get("thresholds", {}))
         raw["mean"], raw["std"] = tuple(raw["mean"]), tuple(raw["std"])
         return cls(**raw)
 
@@ -107,7 +128,7 @@ def sha256_file(path: Path) -> str:
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
     """Checksum the bundle's files into ``manifest`` and write it last, so a half-written bundle has none."""
-    manifest.checksums = {name: sha256_file(directory / name) for name in BUNDLE_FILES}
+    manifest.checksums = {name: sha256_file(directory / name) for name in bundle_files(manifest.format_version)}
     tmp = directory / (MANIFEST_FILE + ".tmp")
     tmp.write_text(manifest.to_json(), encoding="utf-8")
     tmp.replace(directory / MANIFEST_FILE)
@@ -156,7 +177,7 @@ def _check_consistent(directory: Path, manifest: Manifest) -> None:
 
 
 def _check_files(directory: Path, manifest: Manifest) -> None:
-    for name in BUNDLE_FILES:
+    for name in bundle_files(manifest.format_version):
         path = directory / name
         if not path.is_file():
             raise BundleError(f"{directory} is not a complete model bundle: {name} is missing")

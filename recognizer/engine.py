@@ -9,14 +9,17 @@
 
 Every face of a picture goes through the network in one batch on ONNX Runtime (CPU). For each face the
 network's softmax answers when its top-1 probability reaches the bundle's ``primary`` threshold; otherwise
-the fallback SVM on the network's embedding answers. The verdict then says how far to trust the answer:
-``unknown`` when the embedding is far from the predicted character's prototype (open-set rejection),
-``confident`` at or above the ``confident`` threshold, ``unsure`` between. A ``Recognizer`` is safe to call
-from many threads: ONNX Runtime sessions are, and the rest holds no mutable state.
+the fallback SVM on the embedding answers. The verdict then says how far to trust the answer:
+``unknown`` when the embedding is further than ``distance`` from the answer's class centre
+(``recognizer.centres``: open-set rejection), ``confident`` at or above the ``confident`` probability,
+``unsure`` between. A ``Recognizer`` is safe to call from many threads: ONNX Runtime sessions are, and the
+rest holds no mutable state.
 
-Characters enrolled after training (``manifest.network_labels``) have no logit: the network's probabilities
-are zero for them, and a face goes to the fallback whenever the fallback or the nearest prototype names an
-enrolled character, since the network would otherwise force it onto the nearest character it knows.
+Characters enrolled after training (``manifest.network_labels``) have no logit, and the SVM, fitted on
+hundreds of faces of each known character, seldom picks one seen in a few crops. So the centres decide: a
+face goes to an enrolled character when its centre, brought nearer by the bundle's ``enrolled_margin``
+(chosen so that about 1 % of known validation faces would go), is the nearest of all, and the centre
+model's probabilities answer for it, "unsure" at best.
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from .bundle import FALLBACK_FILE, MODEL_FILE, PROTOTYPES_FILE, BundleError, Manifest, Thresholds, load_manifest
+from .bundle import FALLBACK_FILE, MODEL_FILE, BundleError, Manifest, Thresholds, load_manifest
+from .centres import centre_probabilities, load_centres
 from .detect import Box, crop_face, detect_faces
 from .images import DecodeLimits, decode_image
 from .preprocess import to_batch
 
 Verdict = Literal["confident", "unsure", "unknown"]
-Model = Literal["primary", "fallback"]
+Model = Literal["primary", "fallback"]  # "fallback": the SVM, or the centres for an enrolled character
 
 
 @dataclass(frozen=True)
@@ -49,12 +53,13 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Decision:
-    """What the two models and the prototypes say about one face, before it is tied to a picture."""
+    """What the models and the centres say about one face, before it is tied to a picture. ``distance``: from
+    the face to its answer's centre (about 1 for a typical face of a known character)."""
 
     candidates: list[Candidate]
     model: Model
     verdict: Verdict
-    similarity: float
+    distance: float
 
     @property
     def label(self) -> str:
@@ -107,8 +112,8 @@ class Face:
         return self.decision.model
 
     @property
-    def similarity(self) -> float:
-        return self.decision.similarity
+    def distance(self) -> float:
+        return self.decision.distance
 
 
 @dataclass(frozen=True)
@@ -131,36 +136,54 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def route(primary: np.ndarray, fallback: np.ndarray, threshold: float,
-          defer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per face, whether the network answers (its top-1 probability reaches ``threshold`` and ``defer`` does
-    not send the face to the fallback) and the probabilities of whichever model answers."""
-    use_primary = primary.max(axis=1) >= threshold
-    if defer is not None:
-        use_primary &= ~defer
-    return use_primary, np.where(use_primary[:, None], primary, fallback)
-
-
 def pad_primary(logits: np.ndarray, n_labels: int) -> np.ndarray:
     """The network's softmax over every label: zero for enrolled labels, which have no logit."""
     probs = softmax(logits)
     return np.pad(probs, ((0, 0), (0, n_labels - probs.shape[1])))
 
 
-def defer_to_enrolled(fallback: np.ndarray, similarities: np.ndarray, n_network: int) -> np.ndarray:
-    """Faces the fallback must answer because the fallback or the nearest prototype (cosine, over
-    ``similarities`` (N, C)) names a label beyond the network's first ``n_network``."""
-    return (fallback.argmax(axis=1) >= n_network) | (similarities.argmax(axis=1) >= n_network)
+def enrolled_nearer(distances: np.ndarray, n_network: int, margin: float) -> np.ndarray:
+    """``distances`` with those to enrolled centres (labels from ``n_network`` on) less ``margin``: a centre
+    of a few crops lies further from its character's faces than one of hundreds, and the margin, chosen on
+    validation faces, says how much (floored at 0)."""
+    adjusted = distances.copy()
+    adjusted[:, n_network:] = np.maximum(adjusted[:, n_network:] - margin, 0)
+    return adjusted
 
 
-def verdicts(probs: np.ndarray, similarity: np.ndarray, thresholds: Thresholds) -> np.ndarray:
-    """Verdict codes (0 confident, 1 unsure, 2 unknown). Vectorised: training calibrates the thresholds
-    by running exactly this rule over the whole validation split."""
-    confident = probs.max(axis=1) >= thresholds.confident
-    return np.where(similarity < thresholds.similarity, 2, np.where(confident, 0, 1))
+@dataclass(frozen=True)
+class Routed:
+    """Which model answers each face, with what probabilities, and how far each face is from its answer."""
+
+    probs: np.ndarray  # (N, C)
+    model: np.ndarray  # (N,) 0 primary, 1 fallback SVM, 2 centres
+    distance: np.ndarray  # (N,)
+
+
+def route(primary: np.ndarray, fallback: np.ndarray, distances: np.ndarray, n_network: int,
+          thresholds: Thresholds) -> Routed:
+    """The engine's decision rule over arrays (vectorised: training calibrates the thresholds by running it
+    over the whole validation split). ``primary`` is padded to every label (``pad_primary``)."""
+    distances = enrolled_nearer(distances, n_network, thresholds.enrolled_margin)
+    enrolled = distances.argmin(axis=1) >= n_network
+    use_primary = (primary.max(axis=1) >= thresholds.primary) & ~enrolled
+    probs = np.where(use_primary[:, None], primary, fallback)
+    if enrolled.any():
+        probs[enrolled] = centre_probabilities(distances[enrolled], thresholds.temperature)
+    model = np.where(enrolled, 2, np.where(use_primary, 0, 1))
+    return Routed(probs, model, distances[np.arange(len(probs)), probs.argmax(axis=1)])
+
+
+def verdicts(routed: Routed, thresholds: Thresholds) -> np.ndarray:
+    """Verdict codes (0 confident, 1 unsure, 2 unknown). Answers of enrolled centres are never confident: no
+    validation faces of those characters measured how often they are right (``bench/enroll.py``: short of
+    the 99 % that "confident" stands for, even from 20 crops)."""
+    confident = (routed.probs.max(axis=1) >= thresholds.confident) & (routed.model != 2)
+    return np.where(routed.distance > thresholds.distance, 2, np.where(confident, 0, 1))
 
 
 _VERDICTS: tuple[Verdict, ...] = ("confident", "unsure", "unknown")
+_MODELS: tuple[Model, ...] = ("primary", "fallback", "fallback")
 
 
 class Recognizer:
@@ -180,7 +203,7 @@ class Recognizer:
             self._net = ort.InferenceSession(str(self.path / MODEL_FILE), options, providers=["CPUExecutionProvider"])
             self._svm = ort.InferenceSession(str(self.path / FALLBACK_FILE), options,
                                              providers=["CPUExecutionProvider"])
-            self._prototypes = np.load(self.path / PROTOTYPES_FILE, allow_pickle=False).astype(np.float32)
+            self._centres = load_centres(self.path, self.manifest.format_version)
         except Exception as exc:  # onnxruntime raises its own untyped errors for broken graphs
             raise BundleError(f"{self.path} cannot be loaded: {exc}") from None
         self._check_shapes()
@@ -193,8 +216,8 @@ class Recognizer:
             _, probs = self._svm.run(None, {self._svm.get_inputs()[0].name: embedding})
         except Exception as exc:
             raise BundleError(f"{self.path} is incompatible: its models do not run: {exc}") from None
-        if (logits.shape[1] != self.manifest.n_network or probs.shape[1] != n or self._prototypes.shape != (n, d)
-                or embedding.shape[1] != d):
+        if (logits.shape[1] != self.manifest.n_network or probs.shape[1] != n or embedding.shape[1] != d
+                or self._centres.means.shape != (n, d) or self._centres.whitening.shape != (d, d)):
             raise BundleError(f"{self.path} is inconsistent: {n} labels ({self.manifest.n_network} for the network) "
                               f"in the manifest but the models give {logits.shape[1]} and {probs.shape[1]} classes")
 
@@ -240,17 +263,15 @@ class Recognizer:
         unit = l2_normalize(embedding)
         _, fallback = self._svm.run(None, {self._svm.get_inputs()[0].name: unit})
         m = self.manifest
-        enrolled = m.n_network < len(m.labels)
-        defer = defer_to_enrolled(fallback, unit @ self._prototypes.T, m.n_network) if enrolled else None
-        use_primary, probs = route(pad_primary(logits, len(m.labels)), fallback, m.thresholds.primary, defer)
-        similarity = np.einsum("nd,nd->n", unit, self._prototypes[probs.argmax(axis=1)])
-        codes = verdicts(probs, similarity, m.thresholds)
+        routed = route(pad_primary(logits, len(m.labels)), fallback, self._centres.distances(unit), m.n_network,
+                       m.thresholds)
         labels = m.labels
         decisions = []
-        for row, first, verdict, sim in zip(probs, use_primary, codes, similarity):
+        for row, model, verdict, distance in zip(routed.probs, routed.model, verdicts(routed, m.thresholds),
+                                                 routed.distance):
             top = np.argsort(-row)[: self.top_k]
             candidates = [Candidate(labels[i].id, labels[i].name, float(row[i])) for i in top]
-            decisions.append(Decision(candidates, "primary" if first else "fallback", _VERDICTS[verdict], float(sim)))
+            decisions.append(Decision(candidates, _MODELS[model], _VERDICTS[verdict], float(distance)))
         return decisions
 
 
@@ -258,7 +279,7 @@ def face_to_dict(face: Face) -> dict:
     """The JSON shape of a face, shared by the CLI and the HTTP API."""
     return {
         "box": face.box.as_list(), "label": face.label, "name": face.name, "confidence": round(face.confidence, 4),
-        "verdict": face.verdict, "model": face.model, "similarity": round(face.similarity, 4),
+        "verdict": face.verdict, "model": face.model, "distance": round(face.distance, 4),
         "whole_picture": face.whole_picture,
         "candidates": [{"label": c.label, "name": c.name, "probability": round(c.probability, 4)}
                        for c in face.candidates],

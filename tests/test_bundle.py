@@ -1,7 +1,7 @@
 """Tests for recognizer.bundle (and the bundle checks in recognizer.engine.Recognizer).
 
 The bundle is built here without training: a freshly initialised MobileNetV2 exported to ONNX, an SVM fitted
-on random unit vectors, random prototypes. Broken variants are copies of it, damaged one way each.
+on random unit vectors, class centres of random unit vectors. Broken variants are copies of it, damaged one way each.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ import pytest
 import torch
 
 from recognizer.backbones import build_backbone
-from recognizer.bundle import (FALLBACK_FILE, FORMAT_VERSION, MANIFEST_FILE, MODEL_FILE, PROTOTYPES_FILE, BundleError,
-                               Label, Manifest, Thresholds, load_manifest, write_manifest)
+from recognizer.bundle import (FALLBACK_FILE, FORMAT_VERSION, MANIFEST_FILE, MODEL_FILE, BundleError, Label, Manifest,
+                               Thresholds, load_manifest, write_manifest)
+from recognizer.centres import CENTRES_FILE
 from recognizer.detect import Framing
 from recognizer.engine import Recognizer
 from recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from train.export import export_fallback, export_network, export_prototypes
-from train.fallback import fit_svm
+from train.export import export_fallback, export_network
+from train.fallback import fit_centres, fit_svm
 
 DIM = 1280
 LABELS = [Label("a", "A"), Label("b", "B"), Label("c", "C")]
@@ -43,9 +44,9 @@ def bundle(tmp_path_factory) -> Path:
     finally:
         torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
-    svm = fit_svm(unit_rows(rng, 30), np.repeat(np.arange(3), 10))
-    export_fallback(svm, DIM, directory)
-    export_prototypes(unit_rows(rng, 3), directory)
+    unit, targets = unit_rows(rng, 30), np.repeat(np.arange(3), 10)
+    export_fallback(fit_svm(unit, targets), DIM, directory)
+    fit_centres(unit, targets, 3).save(directory)
     write_manifest(directory, Manifest(architecture="mobilenet_v2", input_size=32, mean=IMAGENET_MEAN,
                                        std=IMAGENET_STD, labels=list(LABELS), embedding_dim=DIM))
     return directory
@@ -68,12 +69,12 @@ def edit_manifest(directory: Path, change) -> None:
 
 
 def test_valid_bundle_loads(bundle):
-    assert sorted(p.name for p in bundle.iterdir()) == sorted([MANIFEST_FILE, MODEL_FILE, FALLBACK_FILE, PROTOTYPES_FILE])
+    assert sorted(p.name for p in bundle.iterdir()) == sorted([MANIFEST_FILE, MODEL_FILE, FALLBACK_FILE, CENTRES_FILE])
     manifest = load_manifest(bundle)
     assert manifest.architecture == "mobilenet_v2" and manifest.input_size == 32
     assert manifest.labels == LABELS
     assert manifest.format_version == FORMAT_VERSION
-    assert set(manifest.checksums) == {MODEL_FILE, FALLBACK_FILE, PROTOTYPES_FILE}
+    assert set(manifest.checksums) == {MODEL_FILE, FALLBACK_FILE, CENTRES_FILE}
     assert all(len(digest) == 64 for digest in manifest.checksums.values())
 
 
@@ -89,7 +90,7 @@ def test_recognizer_classifies_real_crops(bundle, real_crops):
         assert probs == sorted(probs, reverse=True)
         assert abs(sum(probs) - 1) < 1e-3
         assert d.model in ("primary", "fallback") and d.verdict in ("confident", "unsure", "unknown")
-        assert -1.0001 <= d.similarity <= 1.0001
+        assert d.distance >= 0
     assert rec.classify([]) == []
 
 
@@ -100,7 +101,7 @@ def test_write_manifest_leaves_no_tmp(bundle):
 def test_manifest_round_trips_through_json():
     manifest = Manifest(architecture="resnet18", input_size=128, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                         labels=[Label("hatsune_miku", "Hatsune Miku"), Label("irys_(hololive)", "Irys (Hololive)")],
-                        framing=Framing(scale=2.6, top=1.75), thresholds=Thresholds(0.4, 0.9, 0.2),
+                        framing=Framing(scale=2.6, top=1.75), thresholds=Thresholds(0.4, 0.9, 1.3, -0.1, 0.5),
                         embedding_dim=512, metrics={"accuracy": 0.93}, training={"epochs": 3},
                         created_at="2024-01-01T00:00:00+00:00", darekana_version="0.1.0",
                         checksums={MODEL_FILE: "0" * 64})
@@ -174,6 +175,15 @@ def test_missing_fallback(broken):
     with pytest.raises(BundleError, match="missing") as err:
         load_manifest(broken)
     assert FALLBACK_FILE in str(err.value)
+
+
+def test_centres_of_the_wrong_shape(broken):
+    rng = np.random.default_rng(1)
+    unit = unit_rows(rng, 40)
+    fit_centres(unit, np.repeat(np.arange(4), 10), 4).save(broken)  # 4 centres for 3 labels
+    write_manifest(broken, load_manifest(broken, verify=False))
+    with pytest.raises(BundleError, match="inconsistent"):
+        Recognizer(broken, threads=1)
 
 
 def test_duplicate_label_ids(broken):

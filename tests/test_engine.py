@@ -46,9 +46,9 @@ def test_training_report_and_manifest(trained_bundle: Path):
     assert manifest["metrics"]["test_top1"] >= 0.8
     assert 2.2 <= manifest["framing"]["scale"] <= 3.0  # measured from nagadomi's crops, not guessed
     t = manifest["thresholds"]
-    assert 0.3 <= t["primary"] < 1 and 0.5 <= t["confident"] < 1 and 0 < t["similarity"] < 1
+    assert 0.3 <= t["primary"] < 1 and 0.5 <= t["confident"] < 1 and 0.5 < t["distance"] < 5
     for name in ("report/report.md", "report/report.json", "report/confusion.png", "report/training.png",
-                 "split.json", "checkpoints/best.pt"):
+                 "split.json", "embeddings.npz", "checkpoints/best.pt"):
         assert (trained_bundle / name).is_file(), name
     assert Image.open(trained_bundle / "report/confusion.png").size[0] > 300
 

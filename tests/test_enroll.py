@@ -14,10 +14,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from recognizer.bundle import FORMAT_VERSION, MANIFEST_FILE, load_manifest
+from recognizer.bundle import FORMAT_VERSION, MANIFEST_FILE, load_manifest, sha256_file
+from recognizer.centres import CENTRES_FILE, PROTOTYPES_FILE
 from recognizer.engine import Recognizer, l2_normalize, softmax
 from recognizer.images import load_image
 from recognizer.preprocess import to_batch
+from train.embeddings import EMBEDDINGS_FILE
 from train.enroll import EnrollError, enroll
 
 from conftest import DATASETS
@@ -82,6 +84,31 @@ def test_enrolled_bundle_is_complete(small_bundle: Path, enrolled: Path):
     assert (enrolled / "report" / "report.md").is_file() and not enrolled.with_name("enrolled.partial").exists()
 
 
+def test_enrolled_characters_are_answered_by_their_centres(enrolled: Path):
+    others = [load_image(path) for folder in NEWCOMERS for path in sorted(folder.iterdir())[ENROLL_CROPS:][:10]]
+    decisions = Recognizer(enrolled).classify(others)
+    assert sum(d.model == "fallback" for d in decisions) >= 0.8 * len(decisions)
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["embeddings kept", "embedded again"])
+def test_enrolling_reads_the_training_faces_only_when_the_bundle_kept_no_embeddings(small_bundle: Path, tmp_path: Path,
+                                                                                    kept: bool):
+    bundle = Path(shutil.copytree(small_bundle, tmp_path / "bundle"))
+    split = json.loads((bundle / "split.json").read_text())
+    if kept:  # the faces fit read are gone: enrolling must not need them
+        split = {part: [str(tmp_path / "gone" / Path(p).name) for p in paths] if part in ("train", "val", "test")
+                 else paths for part, paths in split.items()}
+        (bundle / "split.json").write_text(json.dumps(split))
+    else:  # a bundle made before the embeddings were kept
+        (bundle / EMBEDDINGS_FILE).unlink()
+    data = link_faces(NEWCOMERS[:1], tmp_path / "faces", slice(0, ENROLL_CROPS))
+    result = enroll(bundle, [data], tmp_path / "out")
+    assert result.added == [NEWCOMERS[0].name] and result.report["n"] == len(split["test"])
+    with np.load(result.bundle / EMBEDDINGS_FILE) as stored:
+        assert len(stored["train_targets"]) == len(split["train"]) + 4 * ENROLL_CROPS  # four views of each crop
+        assert (stored["train_targets"] == 6).sum() == 4 * ENROLL_CROPS
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda folder: None, "no face crops in"),
     (lambda folder: (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg"), "broken.jpg"),
@@ -97,11 +124,18 @@ def test_broken_input_is_refused_and_writes_nothing(small_bundle: Path, tmp_path
 
 
 def test_format_1_bundles_answer_as_before(trained_bundle: Path, held_back: list[Path], tmp_path: Path):
-    """A bundle as darekana wrote it before enrolling existed, scored against the old rule by hand: the
-    network answers at or above ``primary``, else the SVM; similarity to the answer's prototype."""
+    """A bundle as darekana wrote it before enrolling and centres existed (plain prototypes, a cosine
+    similarity threshold), scored against the old rule by hand: the network answers at or above ``primary``,
+    else the SVM; "unknown" below the similarity to the answer's prototype."""
     old = Path(shutil.copytree(trained_bundle, tmp_path / "old"))
+    with np.load(old / CENTRES_FILE) as centres:
+        np.save(old / PROTOTYPES_FILE, l2_normalize(centres["means"]))
+    (old / CENTRES_FILE).unlink()
     raw = json.loads((old / MANIFEST_FILE).read_text())
     raw.pop("network_labels")
+    raw["thresholds"] = {"primary": raw["thresholds"]["primary"], "confident": raw["thresholds"]["confident"],
+                         "similarity": 0.8}
+    raw["checksums"] = {name: sha256_file(old / name) for name in ("model.onnx", "fallback.onnx", PROTOTYPES_FILE)}
     (old / MANIFEST_FILE).write_text(json.dumps({**raw, "format_version": 1}))
     recognizer = Recognizer(old)
     m = recognizer.manifest
@@ -113,9 +147,10 @@ def test_format_1_bundles_answer_as_before(trained_bundle: Path, held_back: list
     fallback = svm.run(None, {svm.get_inputs()[0].name: unit})[1]
     primary = softmax(logits)
     probs = np.where(primary.max(1, keepdims=True) >= m.thresholds.primary, primary, fallback)
-    similarity = np.einsum("nd,nd->n", unit, np.load(old / "prototypes.npy")[probs.argmax(1)])
+    similarity = np.einsum("nd,nd->n", unit, np.load(old / PROTOTYPES_FILE)[probs.argmax(1)])
     decisions = recognizer.classify(crops)
     assert [d.label for d in decisions] == [m.labels[i].id for i in probs.argmax(1)]
     assert [d.confidence for d in decisions] == pytest.approx(probs.max(1).tolist(), abs=1e-6)
-    assert [d.similarity for d in decisions] == pytest.approx(similarity.tolist(), abs=1e-6)
-    assert [d.verdict == "unknown" for d in decisions] == (similarity < m.thresholds.similarity).tolist()
+    assert [d.distance for d in decisions] == pytest.approx(np.sqrt(2 - 2 * similarity).tolist(), abs=1e-5)
+    assert [d.verdict == "unknown" for d in decisions] == (similarity < 0.8).tolist()
+    assert 0 < sum(similarity < 0.8) < len(crops)  # both sides of the threshold are exercised

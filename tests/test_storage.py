@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from bot.launcher import main as darekana
 from bot.storage import Store, current_revision, downgrade, open_database, upgrade
@@ -41,7 +41,7 @@ def test_upgrade_from_empty_gives_exactly_the_models_schema(database_url: str):
     engine = open_database(database_url)
     assert current_revision(engine) is None
     upgrade(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     assert TABLES <= set(inspect(engine).get_table_names())
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
@@ -143,7 +143,7 @@ def test_db_command_upgrades_and_downgrades(database_url: str, monkeypatch: pyte
                                             capsys: pytest.CaptureFixture[str]):
     monkeypatch.setenv("DAREKANA_DATABASE_URL", database_url)
     assert darekana(["db", "upgrade"]) == 0
-    assert "revision 0002" in capsys.readouterr().out
+    assert "revision 0003" in capsys.readouterr().out
     assert darekana(["db", "downgrade", "base"]) == 0
     assert "base (empty)" in capsys.readouterr().out
     assert darekana(["db", "downgrade"]) == 2
@@ -174,6 +174,23 @@ def test_cursors_round_trip(store: Store):
     store.set_cursor("twitter:since_id", "100")
     store.set_cursor("twitter:since_id", "1860000000000000001")
     assert store.cursor("twitter:since_id") == "1860000000000000001"
+
+
+def test_faces_stored_before_distances_convert_both_ways(database_url: str):
+    """Revision 0003 turned the cosine similarity of format 1-2 bundles into the distance that means the same
+    (recognizer.centres); going down and up again gives the stored distances back."""
+    engine = open_database(database_url)
+    upgrade(engine)
+    Store(engine).save_recognition(record())  # distance 0.8
+    downgrade(engine, "0002")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT similarity FROM faces")).scalars().all() == pytest.approx([0.68] * 2)
+        connection.execute(text("UPDATE faces SET similarity = 1.0000001"))  # a rounding error above 1
+        connection.commit()
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT distance FROM faces")).scalars().all() == [0.0, 0.0]
+    engine.dispose()
 
 
 def test_one_step_downgrade_keeps_the_first_revisions_data(database_url: str):

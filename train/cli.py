@@ -64,7 +64,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     cmp.set_defaults(run=run_compare)
 
     enroll = train.add_parser("enroll", help="add characters, or faces of known ones, to a bundle in seconds "
-                                             "(fallback and prototypes only; the network is kept)")
+                                             "(fallback and class centres only; the network is kept)")
     enroll.add_argument("bundle", metavar="BUNDLE")
     enroll.add_argument("data", nargs="+", metavar="DATA", help="folder with one sub-folder of face crops per character")
     enroll.add_argument("--out", required=True, help="bundle directory to write (may not be BUNDLE)")

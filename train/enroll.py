@@ -1,11 +1,12 @@
 """``darekana train enroll``: new characters (or more faces of known ones) for a bundle in seconds.
 
-The network is not touched. Its embedding of a few face crops per character is enough for the fallback SVM
-and a prototype: the SVM is refitted on the embeddings of the bundle's own training faces (``split.json``)
-plus the new crops, the new characters' prototypes are their crops' mean embedding, and the thresholds are
-chosen again on the bundle's validation faces with the engine's routing for enrolled characters (see
-``recognizer.engine``). The network keeps answering for the characters it was trained on. The new bundle is
-built in ``OUT.partial`` and renamed into place when complete, like ``train.fit``.
+The network is not touched. Its embedding of a few face crops per character is enough for a class centre
+(``recognizer.centres``) and for the fallback SVM: both are refitted on the embeddings of the bundle's own
+training faces, kept in the bundle (``embeddings.npz``; bundles made before that are embedded again from
+``split.json``), plus the new crops, and the thresholds are chosen again on the bundle's validation faces
+with the engine's routing for enrolled characters (see ``recognizer.engine``). The network keeps answering
+for the characters it was trained on. The new bundle is built in ``OUT.partial`` and renamed into place when
+complete, like ``train.fit``.
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ import onnxruntime as ort
 from PIL import Image, ImageOps
 
 from recognizer.bundle import FORMAT_VERSION, MODEL_FILE, Label, Manifest, Thresholds, load_manifest, write_manifest
+from recognizer.centres import PROTOTYPES_FILE
 from recognizer.engine import Recognizer, pad_primary
 from recognizer.images import ImageError, load_image
 from recognizer.preprocess import resize_square
 
-from .calibrate import choose_thresholds, outputs
+from .calibrate import Outputs, choose_thresholds
 from .data import Dataset, Sample, character_key, display_name, load_pixels, scan
+from .embeddings import EMBEDDINGS_FILE, PARTS, Embedded, load_embeddings, save_embeddings
 from .evaluate import score
-from .export import export_fallback, export_prototypes
-from .fallback import fit_svm, prototypes
+from .export import export_fallback
+from .fallback import fit_centres, fit_svm
 from .fit import darekana_version, embed
 from .progress import say
 from .report import write_report
@@ -51,15 +54,6 @@ class EnrollResult:
     report: dict[str, Any]
 
 
-@dataclass
-class Embedded:
-    """Faces through the bundle's network: raw logits, unit embeddings, label indices."""
-
-    logits: np.ndarray
-    unit: np.ndarray
-    targets: np.ndarray
-
-
 def enroll(bundle: str | Path, folders: list[str | Path], out: str | Path) -> EnrollResult:
     source, out = Path(bundle), Path(out)
     manifest = load_manifest(source)
@@ -70,15 +64,16 @@ def enroll(bundle: str | Path, folders: list[str | Path], out: str | Path) -> En
 
     split = json.loads((source / SPLIT_FILE).read_text(encoding="utf-8"))
     session = ort.InferenceSession(str(source / MODEL_FILE), providers=["CPUExecutionProvider"])
-    parts = {part: _embed_files(session, manifest, split[part], labels, part) for part in ("train", "val", "test")}
+    parts = _bundle_faces(source, session, manifest, split, labels)
     fresh = _embed_new(session, manifest, new, [index[_match(labels, s.label)] for s in new.samples])
     _check_covered(source, labels, parts["train"], fresh)
 
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging, ignore=shutil.ignore_patterns("report", "*.tmp"))
-    thresholds, calibration = _fit_fallback(parts["train"], fresh, parts["val"], manifest.n_network, len(labels),
-                                            staging)
+    shutil.copytree(source, staging, ignore=shutil.ignore_patterns("report", "*.tmp", PROTOTYPES_FILE))
+    parts["train"] = parts["train"] + fresh
+    save_embeddings(staging, parts)
+    thresholds, calibration = _fit_fallback(parts["train"], parts["val"], manifest.n_network, len(labels), staging)
     split["train"] = split["train"] + [str(sample.path) for sample in new.samples]
     if "train_sha256" in split:  # kept in step with "train": `train compare` reads it to spot leaked faces
         split["train_sha256"] = split["train_sha256"] + [sample.digest for sample in new.samples]
@@ -125,7 +120,7 @@ def _scan_new(folders: list[str | Path]) -> Dataset:
 
 
 def _check_covered(source: Path, labels: list[Label], train: Embedded, fresh: Embedded) -> None:
-    """Every character needs faces for the refitted fallback and its prototype."""
+    """Every character needs faces for the refitted fallback and its centre."""
     present = {labels[t].id for t in np.concatenate([train.targets, fresh.targets])}
     missing = [label.id for label in labels if label.id not in present]
     if missing:
@@ -147,6 +142,16 @@ def _merged_labels(known: list[Label], new: Dataset) -> tuple[list[Label], list[
     added = [i for i in ids if i not in known_ids]
     extended = [i for i in ids if i in known_ids]
     return known + [Label(i, display_name(i)) for i in added], added, extended
+
+
+def _bundle_faces(source: Path, session: ort.InferenceSession, manifest: Manifest, split: dict[str, list[str]],
+                  labels: list[Label]) -> dict[str, Embedded]:
+    """The bundle's own faces through its network: as kept in the bundle, else embedded again."""
+    kept = load_embeddings(source, manifest.n_network, manifest.embedding_dim)
+    if kept is not None:
+        say(f"using the {sum(len(e.targets) for e in kept.values())} faces embedded in {source / EMBEDDINGS_FILE}")
+        return kept
+    return {part: _embed_files(session, manifest, split[part], labels, part) for part in PARTS}
 
 
 def _embed_files(session: ort.InferenceSession, manifest: Manifest, paths: list[str], labels: list[Label],
@@ -181,16 +186,14 @@ def _views(image: Image.Image) -> list[Image.Image]:
     return [image, ImageOps.mirror(image), centre, ImageOps.mirror(centre)]
 
 
-def _fit_fallback(train: Embedded, fresh: Embedded, val: Embedded, n_network: int, n_labels: int,
+def _fit_fallback(train: Embedded, val: Embedded, n_network: int, n_labels: int,
                   staging: Path) -> tuple[Thresholds, dict[str, float]]:
-    """Fallback and prototypes on the old training faces plus the new ones; thresholds on validation."""
-    unit = np.concatenate([train.unit, fresh.unit])
-    targets = np.concatenate([train.targets, fresh.targets])
-    svm = fit_svm(unit, targets)
-    export_fallback(svm, unit.shape[1], staging)
-    centres = prototypes(unit, targets, n_labels)
-    export_prototypes(centres, staging)
-    val_outputs = outputs(pad_primary(val.logits, n_labels), svm.predict_proba(val.unit), val.unit, centres,
+    """Fallback and centres on the old training faces plus the new ones; thresholds on validation."""
+    svm = fit_svm(train.unit, train.targets)
+    export_fallback(svm, train.unit.shape[1], staging)
+    centres = fit_centres(train.unit, train.targets, n_labels)
+    centres.save(staging)
+    val_outputs = Outputs(pad_primary(val.logits, n_labels), svm.predict_proba(val.unit), centres.distances(val.unit),
                           n_network)
     return choose_thresholds(val_outputs, val.targets)
 

@@ -13,7 +13,7 @@ from skl2onnx import to_onnx
 from torch import nn
 
 from recognizer.backbones import Backbone
-from recognizer.bundle import FALLBACK_FILE, MODEL_FILE, PROTOTYPES_FILE
+from recognizer.bundle import FALLBACK_FILE, MODEL_FILE
 
 OPSET = 17
 
@@ -59,10 +59,4 @@ def export_fallback(svm: CalibratedClassifierCV, dim: int, directory: Path) -> P
                         target_opset={"": OPSET, "ai.onnx.ml": 3})
     path = directory / FALLBACK_FILE
     path.write_bytes(model.SerializeToString())
-    return path
-
-
-def export_prototypes(prototypes: np.ndarray, directory: Path) -> Path:
-    path = directory / PROTOTYPES_FILE
-    np.save(path, prototypes.astype(np.float32), allow_pickle=False)
     return path

@@ -1,10 +1,13 @@
-"""The fallback classifier and the class prototypes, both on the network's L2-normalised embedding."""
+"""The fallback classifier and the class-centre model, both on the network's L2-normalised embedding."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.covariance import LedoitWolf
 from sklearn.svm import SVC
+
+from recognizer.centres import Centres
 
 
 def fit_svm(embeddings: np.ndarray, targets: np.ndarray) -> CalibratedClassifierCV:
@@ -16,7 +19,13 @@ def fit_svm(embeddings: np.ndarray, targets: np.ndarray) -> CalibratedClassifier
     return CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False).fit(embeddings, targets)
 
 
-def prototypes(embeddings: np.ndarray, targets: np.ndarray, n_classes: int) -> np.ndarray:
-    """Each class's mean unit embedding, re-normalised: the centre open-set rejection measures from."""
-    centres = np.stack([embeddings[targets == c].mean(axis=0) for c in range(n_classes)])
-    return centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+def fit_centres(embeddings: np.ndarray, targets: np.ndarray, n_classes: int) -> Centres:
+    """Each class's mean embedding, and a whitening matrix for the covariance of faces around their own
+    class's mean, shared by all classes. Ledoit-Wolf shrinkage keeps that 1280-dimensional covariance
+    invertible and stable from a few hundred faces; the whitening is scaled so that a typical training face
+    is about 1 from its centre (``recognizer.centres``)."""
+    means = np.stack([embeddings[targets == c].mean(axis=0) for c in range(n_classes)])
+    covariance = LedoitWolf().fit(embeddings - means[targets]).covariance_
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    whitening = eigenvectors / np.sqrt(np.maximum(eigenvalues, 1e-12) * embeddings.shape[1])
+    return Centres(means.astype(np.float32), whitening.astype(np.float32))

@@ -1,8 +1,8 @@
 """``darekana train fit``: from folders of labeled faces to a finished, evaluated model bundle.
 
 Steps: scan and de-duplicate → load → leak-free split → fine-tune → export the network to ONNX → embed every
-split *with the exported model* (what production will run) → fit the fallback SVM and class prototypes →
-choose thresholds on validation → measure the crop framing → write the manifest → score the test split
+split *with the exported model* (what production will run) and keep the embeddings → fit the fallback SVM
+and the class-centre model → choose thresholds on validation → measure the crop framing → write the manifest → score the test split
 with ``recognizer.Recognizer`` → report. The bundle is built in ``OUT.partial`` and renamed into place
 only when complete, so a crash never leaves a half bundle where a good one is expected.
 """
@@ -28,11 +28,12 @@ from recognizer.engine import Recognizer, l2_normalize, softmax
 from recognizer.images import load_image
 from recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
 
-from .calibrate import choose_thresholds, outputs
+from .calibrate import Outputs, choose_thresholds
 from .data import Dataset, Split, load_pixels, scan, split, held_back_digests, unpacked
 from .evaluate import score
-from .export import export_fallback, export_network, export_prototypes
-from .fallback import fit_svm, prototypes
+from .embeddings import Embedded, save_embeddings
+from .export import export_fallback, export_network
+from .fallback import fit_centres, fit_svm
 from .finetune import FinetuneConfig, FinetuneResult, Trainer
 from .progress import progress, say
 from .report import plot_history, write_report
@@ -102,6 +103,8 @@ def _fit(sources: list[Path], folders: list[str | Path], out: Path, config: FitC
     export_network(net.cpu(), config.img_size, staging)
     session = ort.InferenceSession(str(staging / MODEL_FILE), providers=["CPUExecutionProvider"])
     logits, unit = embed(session, pixels, IMAGENET_MEAN, IMAGENET_STD)
+    save_embeddings(staging, {part: Embedded(logits[idx], unit[idx], y[idx])
+                              for part, idx in (("train", parts.train), ("val", parts.val), ("test", parts.test))})
     thresholds, calibration = _fit_fallback(logits, unit, y, parts, len(dataset.labels), staging)
 
     manifest = Manifest(
@@ -146,12 +149,13 @@ def _finetune(config: FitConfig, source: str | None, n_classes: int, pixels: np.
 
 def _fit_fallback(logits: np.ndarray, unit: np.ndarray, y: np.ndarray, parts: Split, n_classes: int,
                   staging: Path) -> tuple[Thresholds, dict[str, float]]:
-    """Fallback SVM and prototypes from the training split; thresholds from the validation split."""
+    """Fallback SVM and class centres from the training split; thresholds from the validation split."""
     svm = fit_svm(unit[parts.train], y[parts.train])
     export_fallback(svm, unit.shape[1], staging)
-    centres = prototypes(unit[parts.train], y[parts.train], n_classes)
-    export_prototypes(centres, staging)
-    val = outputs(softmax(logits[parts.val]), svm.predict_proba(unit[parts.val]), unit[parts.val], centres)
+    centres = fit_centres(unit[parts.train], y[parts.train], n_classes)
+    centres.save(staging)
+    val = Outputs(softmax(logits[parts.val]), svm.predict_proba(unit[parts.val]), centres.distances(unit[parts.val]),
+                  n_classes)
     return choose_thresholds(val, y[parts.val])
 
 

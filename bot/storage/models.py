@@ -65,7 +65,7 @@ class Face(Base):
     confidence: Mapped[float] = mapped_column(Float)
     verdict: Mapped[str] = mapped_column(String(16))
     model: Mapped[str] = mapped_column(String(16))
-    similarity: Mapped[float] = mapped_column(Float)
+    distance: Mapped[float] = mapped_column(Float)  # to the answer's class centre (recognizer.centres)
     candidates: Mapped[list[dict]] = mapped_column(JSON)  # [{"label", "name", "probability"}], best first
     recognition: Mapped[Recognition] = relationship(back_populates="faces")
 

@@ -28,7 +28,7 @@ class FaceRecord:
     confidence: float
     verdict: str
     model: str
-    similarity: float
+    distance: float  # to the answer's class centre (recognizer.centres)
     candidates: list[dict]
 
 
@@ -110,7 +110,7 @@ class Store:
             message_id=record.message_id, request_id=record.request_id,
             faces=[Face(number=f.number, x=f.box[0], y=f.box[1], w=f.box[2], h=f.box[3],
                         whole_picture=f.whole_picture, crop_png=f.crop_png, label=f.label, name=f.name,
-                        confidence=f.confidence, verdict=f.verdict, model=f.model, similarity=f.similarity,
+                        confidence=f.confidence, verdict=f.verdict, model=f.model, distance=f.distance,
                         candidates=f.candidates) for f in record.faces])
         with self._session.begin() as session:
             session.add(row)
