@@ -10,6 +10,7 @@ unknown characters, training seconds; plus the machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -33,9 +34,11 @@ def main() -> None:
     args = p.parse_args()
     figures: dict[str, object] = {"benchmark": "accuracy", "machine": machine(), "epochs": args.epochs}
     for name in args.datasets:
-        result = fit([DATASETS / name], Path(args.out) / name, FitConfig(finetune=FinetuneConfig(epochs=args.epochs)))
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON line
+            result = fit([DATASETS / name], Path(args.out) / name,
+                         FitConfig(finetune=FinetuneConfig(epochs=args.epochs)))
+            unknown = evaluate(result.bundle, [DATASETS / PAIRS[name]])
         r = result.report
-        unknown = evaluate(result.bundle, [DATASETS / PAIRS[name]])
         figures[name] = {
             "test_n": r["n"], "top1": round(r["top1"], 4), "top5": round(r["top5"], 4),
             "known_false_rejection_rate": round(r["known_false_rejection_rate"], 4),

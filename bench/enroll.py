@@ -81,7 +81,8 @@ def main() -> None:
     args = p.parse_args()
     bundle = Path(args.bundle)
     if not (bundle / "manifest.json").is_file():
-        fit([DATASETS / "hololive-20"], bundle, FitConfig(finetune=FinetuneConfig(epochs=args.epochs)))
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON line
+            fit([DATASETS / "hololive-20"], bundle, FitConfig(finetune=FinetuneConfig(epochs=args.epochs)))
     manifest = load_manifest(bundle)
     figures: dict[str, object] = {"benchmark": "enroll", "machine": machine(), "bundle": str(bundle),
                                   "known_test_top1_before": manifest.metrics.get("test_top1"),

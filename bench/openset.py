@@ -15,6 +15,7 @@ similarity to the answer's mean embedding).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -55,7 +56,8 @@ class Faces:
 
 def bundle_for(directory: Path, name: str, epochs: int) -> Path:
     if not (directory / name / "manifest.json").is_file():
-        fit([DATASETS / name], directory / name, FitConfig(finetune=FinetuneConfig(epochs=epochs)))
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON line
+            fit([DATASETS / name], directory / name, FitConfig(finetune=FinetuneConfig(epochs=epochs)))
     return directory / name
 
 
