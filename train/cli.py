@@ -66,7 +66,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     enroll = train.add_parser("enroll", help="add characters, or faces of known ones, to a bundle in seconds "
                                              "(fallback and class centres only; the network is kept)")
     enroll.add_argument("bundle", metavar="BUNDLE")
-    enroll.add_argument("data", nargs="+", metavar="DATA", help="folder with one sub-folder of face crops per character")
+    enroll.add_argument("data", nargs="+", metavar="DATA", help="folder with one sub-folder of face crops per "
+                        "character, or a zip of them (correction export)")
     enroll.add_argument("--out", required=True, help="bundle directory to write (may not be BUNDLE)")
     enroll.set_defaults(run=run_enroll)
 

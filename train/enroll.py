@@ -29,7 +29,7 @@ from recognizer.images import ImageError, load_image
 from recognizer.preprocess import resize_square
 
 from .calibrate import Outputs, choose_thresholds
-from .data import Dataset, Sample, character_key, display_name, load_pixels, scan
+from .data import Dataset, Sample, character_key, display_name, load_pixels, scan, unpacked
 from .embeddings import EMBEDDINGS_FILE, PARTS, Embedded, load_embeddings, save_embeddings
 from .evaluate import score
 from .export import export_fallback
@@ -55,9 +55,15 @@ class EnrollResult:
 
 
 def enroll(bundle: str | Path, folders: list[str | Path], out: str | Path) -> EnrollResult:
-    source, out = Path(bundle), Path(out)
+    """Enrolls the faces in ``folders`` (folders of faces, or zips of them such as the bot's correction
+    exports) into ``bundle`` and writes the new bundle to ``out``."""
+    with unpacked(folders) as sources:
+        return _enroll(Path(bundle), sources, folders, Path(out))
+
+
+def _enroll(source: Path, sources: list[Path], folders: list[str | Path], out: Path) -> EnrollResult:
     manifest = load_manifest(source)
-    new = _scan_new(folders)
+    new = _scan_new(sources)
     labels, added, extended = _merged_labels(manifest.labels, new)
     index = {label.id: i for i, label in enumerate(labels)}
     say(f"enrolling {len(new.samples)} faces: {len(added)} new characters, {len(extended)} known ones extended")
