@@ -22,18 +22,16 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image, ImageOps
 
-from recognizer.bundle import FORMAT_VERSION, MODEL_FILE, Label, Manifest, Thresholds, load_manifest, write_manifest
+from recognizer.bundle import FORMAT_VERSION, MODEL_FILE, Label, Manifest, load_manifest, write_manifest
 from recognizer.centres import PROTOTYPES_FILE
-from recognizer.engine import Recognizer, pad_primary
+from recognizer.engine import Recognizer
 from recognizer.images import ImageError, load_image
 from recognizer.preprocess import resize_square
 
-from .calibrate import Outputs, choose_thresholds
 from .data import Dataset, Sample, character_key, display_name, load_pixels, scan, unpacked
 from .embeddings import EMBEDDINGS_FILE, PARTS, Embedded, load_embeddings, save_embeddings
 from .evaluate import score
-from .export import export_fallback
-from .fallback import fit_centres, fit_svm
+from .fallback import fit_fallback
 from .fit import darekana_version, embed
 from .progress import say
 from .report import write_report
@@ -79,7 +77,7 @@ def _enroll(source: Path, sources: list[Path], folders: list[str | Path], out: P
     shutil.copytree(source, staging, ignore=shutil.ignore_patterns("report", "*.tmp", PROTOTYPES_FILE))
     parts["train"] = parts["train"] + fresh
     save_embeddings(staging, parts)
-    thresholds, calibration = _fit_fallback(parts["train"], parts["val"], manifest.n_network, len(labels), staging)
+    thresholds, calibration = fit_fallback(parts["train"], parts["val"], len(labels), staging)
     split["train"] = split["train"] + [str(sample.path) for sample in new.samples]
     if "train_sha256" in split:  # kept in step with "train": `train compare` reads it to spot leaked faces
         split["train_sha256"] = split["train_sha256"] + [sample.digest for sample in new.samples]
@@ -190,18 +188,6 @@ def _views(image: Image.Image) -> list[Image.Image]:
     dx, dy = round(w * (1 - CENTRE) / 2), round(h * (1 - CENTRE) / 2)
     centre = image.crop((dx, dy, w - dx, h - dy))
     return [image, ImageOps.mirror(image), centre, ImageOps.mirror(centre)]
-
-
-def _fit_fallback(train: Embedded, val: Embedded, n_network: int, n_labels: int,
-                  staging: Path) -> tuple[Thresholds, dict[str, float]]:
-    """Fallback and centres on the old training faces plus the new ones; thresholds on validation."""
-    svm = fit_svm(train.unit, train.targets)
-    export_fallback(svm, train.unit.shape[1], staging)
-    centres = fit_centres(train.unit, train.targets, n_labels)
-    centres.save(staging)
-    val_outputs = Outputs(pad_primary(val.logits, n_labels), svm.predict_proba(val.unit), centres.distances(val.unit),
-                          n_network)
-    return choose_thresholds(val_outputs, val.targets)
 
 
 def _score_test(staging: Path, test: Embedded, labels: list[Label]) -> dict[str, Any]:

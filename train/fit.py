@@ -22,18 +22,17 @@ import numpy as np
 import onnxruntime as ort
 
 from recognizer.backbones import Backbone, build_backbone, load_pretrained
-from recognizer.bundle import MODEL_FILE, Manifest, Thresholds, write_manifest
+from recognizer.bundle import MODEL_FILE, Manifest, write_manifest
 from recognizer.detect import Framing, measure_framing
-from recognizer.engine import Recognizer, l2_normalize, softmax
+from recognizer.engine import Recognizer, l2_normalize
 from recognizer.images import load_image
 from recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
 
-from .calibrate import Outputs, choose_thresholds
 from .data import Dataset, Split, load_pixels, scan, split, held_back_digests, unpacked
 from .evaluate import score
 from .embeddings import Embedded, save_embeddings
-from .export import export_fallback, export_network
-from .fallback import fit_centres, fit_svm
+from .export import export_network
+from .fallback import fit_fallback
 from .finetune import FinetuneConfig, FinetuneResult, Trainer
 from .progress import progress, say
 from .report import plot_history, write_report
@@ -103,9 +102,10 @@ def _fit(sources: list[Path], folders: list[str | Path], out: Path, config: FitC
     export_network(net.cpu(), config.img_size, staging)
     session = ort.InferenceSession(str(staging / MODEL_FILE), providers=["CPUExecutionProvider"])
     logits, unit = embed(session, pixels, IMAGENET_MEAN, IMAGENET_STD)
-    save_embeddings(staging, {part: Embedded(logits[idx], unit[idx], y[idx])
-                              for part, idx in (("train", parts.train), ("val", parts.val), ("test", parts.test))})
-    thresholds, calibration = _fit_fallback(logits, unit, y, parts, len(dataset.labels), staging)
+    embedded = {part: Embedded(logits[idx], unit[idx], y[idx])
+                for part, idx in (("train", parts.train), ("val", parts.val), ("test", parts.test))}
+    save_embeddings(staging, embedded)
+    thresholds, calibration = fit_fallback(embedded["train"], embedded["val"], len(dataset.labels), staging)
 
     manifest = Manifest(
         architecture=config.arch, input_size=config.img_size, mean=IMAGENET_MEAN, std=IMAGENET_STD,
@@ -145,18 +145,6 @@ def _finetune(config: FitConfig, source: str | None, n_classes: int, pixels: np.
     settings = replace(config.finetune, freeze_stem=source is not None)
     trainer = Trainer(net, IMAGENET_MEAN, IMAGENET_STD, settings, staging / "checkpoints")
     return net, trainer.fit(pixels[parts.train], y[parts.train], pixels[parts.val], y[parts.val])
-
-
-def _fit_fallback(logits: np.ndarray, unit: np.ndarray, y: np.ndarray, parts: Split, n_classes: int,
-                  staging: Path) -> tuple[Thresholds, dict[str, float]]:
-    """Fallback SVM and class centres from the training split; thresholds from the validation split."""
-    svm = fit_svm(unit[parts.train], y[parts.train])
-    export_fallback(svm, unit.shape[1], staging)
-    centres = fit_centres(unit[parts.train], y[parts.train], n_classes)
-    centres.save(staging)
-    val = Outputs(softmax(logits[parts.val]), svm.predict_proba(unit[parts.val]), centres.distances(unit[parts.val]),
-                  n_classes)
-    return choose_thresholds(val, y[parts.val])
 
 
 def _write_split(path: Path, dataset: Dataset, parts: Split) -> None:
