@@ -33,11 +33,11 @@ from common import DATASETS, machine  # noqa: E402
 from recognizer.bundle import MODEL_FILE, Manifest, load_manifest  # noqa: E402
 from recognizer.engine import Recognizer, l2_normalize  # noqa: E402
 from recognizer.images import load_image  # noqa: E402
-from recognizer.preprocess import to_batch  # noqa: E402
+from recognizer.preprocess import resize_square  # noqa: E402
 from train.data import IMAGE_SUFFIXES  # noqa: E402
 from train.embeddings import Embedded, load_embeddings  # noqa: E402
 from train.finetune import FinetuneConfig  # noqa: E402
-from train.fit import FitConfig, fit  # noqa: E402
+from train.fit import FitConfig, embed, fit  # noqa: E402
 
 PAIRS = {"hololive-20": "animeface-10", "animeface-10": "hololive-20"}
 FALSE_REJECTION = 0.05  # what calibration rejects of known validation faces
@@ -68,16 +68,11 @@ def judged(recognizer: Recognizer, embedded: Embedded) -> Faces:
                  np.array([d.distance for d in decisions]), embedded.unit)
 
 
-def embedded_files(bundle: Path, manifest: Manifest, paths: list[Path], batch: int = 64) -> Embedded:
+def embedded_files(bundle: Path, manifest: Manifest, paths: list[Path]) -> Embedded:
     net = ort.InferenceSession(str(bundle / MODEL_FILE), providers=["CPUExecutionProvider"])
-    logits, units = [], []
-    for start in range(0, len(paths), batch):
-        crops = [load_image(p) for p in paths[start:start + batch]]
-        lo, embedding = net.run(["logits", "embedding"], {"image": to_batch(crops, manifest.input_size,
-                                                                            manifest.mean, manifest.std)})
-        logits.append(lo)
-        units.append(l2_normalize(embedding))
-    return Embedded(np.concatenate(logits), np.concatenate(units), np.full(len(paths), -1))
+    pixels = np.stack([resize_square(load_image(p), manifest.input_size) for p in paths])
+    logits, unit = embed(net, pixels, manifest.mean, manifest.std, "embedding unknown faces")
+    return Embedded(logits, unit, np.full(len(paths), -1))
 
 
 def scores(train: Embedded, n_classes: int) -> dict[str, Callable[[Faces], np.ndarray]]:

@@ -2,8 +2,8 @@
 
 Steps: scan and de-duplicate → load → leak-free split → fine-tune → export the network to ONNX → embed every
 split *with the exported model* (what production will run) and keep the embeddings → fit the fallback SVM
-and the class-centre model → choose thresholds on validation → measure the crop framing → write the manifest → score the test split
-with ``recognizer.Recognizer`` → report. The bundle is built in ``OUT.partial`` and renamed into place
+and the class-centre model → choose thresholds on validation → measure the crop framing → write the
+manifest → score the test split with ``recognizer.Recognizer`` → report. The bundle is built in ``OUT.partial`` and renamed into place
 only when complete, so a crash never leaves a half bundle where a good one is expected.
 """
 
