@@ -44,5 +44,7 @@ bench: setup $(BUNDLE)/manifest.json
 	$(PY) bench/accuracy.py --out runs/bench
 	$(PY) bench/openset.py --bundles runs/bench
 	$(PY) bench/enroll.py --bundle runs/bench/hololive-20
+	$(PY) bench/detect.py --model recognizer/data/faceboxes-anime-heads.onnx
+	$(PY) bench/framing.py runs/bench/animeface-10 runs/bench/hololive-20
 	$(PY) bench/latency.py --bundle $(BUNDLE)
 	$(PY) bench/service.py --bundle $(BUNDLE)

@@ -2,8 +2,8 @@
 
     python bench/framing.py BUNDLE [BUNDLE...]
 
-For each bundle's held-back test faces (its split.json), the face is detected again, re-cropped with margins
-from 1.0 to 3.0 detector boxes (keeping the vertical placement the bundle measured), and classified.
+For each bundle's held-back test faces (its split.json), the face is detected again with the bundle's own
+detector, re-cropped with margins from 1.0 to 3.0 detector boxes (keeping the vertical placement the bundle measured), and classified.
 The crops are already cut from larger pictures, so margins wider than a crop are clipped to the crop: such
 rows mean "the whole crop". Prints one JSON line: top-1 per margin, the measured framing and its top-1.
 """
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine  # noqa: E402
 
 from recognizer import Recognizer  # noqa: E402
-from recognizer.detect import Framing, crop_face, detect_faces  # noqa: E402
+from recognizer.detect import Framing, crop_face  # noqa: E402
 from recognizer.images import load_image  # noqa: E402
 
 SCALES = (1.0, 1.2, 1.4, 1.8, 2.2, 2.6, 3.0)
@@ -38,7 +38,7 @@ def main() -> None:
         faces = []
         for path in test:
             image = load_image(path)
-            found = detect_faces(image)
+            found = recognizer.detector.detect(image)
             if len(found) == 1:
                 faces.append((image, found[0].box, path.parent.name))
         framings = {f"{s:.1f}": Framing(s, s * measured.top / measured.scale) for s in SCALES}
@@ -50,7 +50,7 @@ def main() -> None:
             row[name] = round(sum(d.label == truth for d, (_, _, truth) in zip(decisions, faces)) / len(faces), 4)
         whole = recognizer.classify([image for image, _, _ in faces])
         row["whole_crop_as_given"] = round(sum(d.label == t for d, (_, _, t) in zip(whole, faces)) / len(faces), 4)
-        figures[Path(bundle).name] = {"faces_detected": len(faces), "test_n": len(test),
+        figures[bundle] = {"faces_detected": len(faces), "test_n": len(test),
                                       "measured": {"scale": measured.scale, "top": measured.top}, "top1": row}
     print(json.dumps(figures))
 

@@ -1,6 +1,6 @@
 """Service benchmark: the HTTP API under concurrent clients, end to end (upload, queue, recognise, store).
 
-    python bench/service.py [--bundle models/animeface-10] [--clients 8] [--requests 200] [--workers 1]
+    python bench/service.py [--bundle models/animeface-10] [--clients 8] [--requests 200] [--workers 0]
 
 Starts the real service as ``darekana serve`` builds it (Service.start + the HTTP app, here with a fresh
 SQLite database and relaxed rate limits) in a subprocess on 127.0.0.1, then ``--clients`` concurrent
@@ -137,7 +137,7 @@ def main() -> None:
     p.add_argument("--bundle", default="models/animeface-10")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--requests", type=int, default=200)
-    p.add_argument("--workers", type=int, default=1, help="recognitions at once (DAREKANA_RECOGNITION_WORKERS)")
+    p.add_argument("--workers", type=int, default=0, help="recognitions at once (DAREKANA_RECOGNITION_WORKERS; 0: one per core)")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server subprocess
     p.add_argument("--database-url", help=argparse.SUPPRESS)
     args = p.parse_args()

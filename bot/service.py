@@ -135,7 +135,7 @@ class Service:
                                                         timeout_s=settings.fetch_timeout_s)
         self.user_limit = RateLimiter(*parse_rate(settings.user_rate))
         self.channel_limit = RateLimiter(*parse_rate(settings.channel_rate))
-        self.queue = WorkQueue(settings.recognition_workers, settings.queue_size)
+        self.queue = WorkQueue(settings.workers(), settings.queue_size)
         self.metrics = Metrics(lambda state: getattr(self.queue, state))
         labels = [(label.id, label.name) for label in recognizer.manifest.labels]
         store.sync_characters(labels)
@@ -148,7 +148,9 @@ class Service:
             upgrade(engine)
             # the resolved path: through models/current the version would read "current@...", and replies and
             # stored recognitions must say which bundle answered
-            return cls(Recognizer(os.path.realpath(settings.bundle), threads=None), Store(engine), settings)
+            recognizer = Recognizer(os.path.realpath(settings.bundle), threads=settings.threads_per_recognition(),
+                                    detection=settings.detection())
+            return cls(recognizer, Store(engine), settings)
         return await asyncio.to_thread(build)
 
     def close(self) -> None:
@@ -164,7 +166,8 @@ class Service:
         """
         path = os.path.realpath(bundle)
         try:
-            recognizer = await asyncio.to_thread(Recognizer, path, threads=None)
+            recognizer = await asyncio.to_thread(Recognizer, path, threads=self.settings.threads_per_recognition(),
+                                                 detection=self.settings.detection())
         except BundleError as exc:
             log.error("kept %s: %s", self.recognizer.version, exc)
             raise

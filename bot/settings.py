@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping
 
+from recognizer.detect import MULTI_SCALE
+
 PREFIX = "DAREKANA_"
 
 
@@ -21,7 +23,8 @@ class Settings:
     discord_token: str = ""
     discord_moderator_role: str = ""  # a role name or id; Manage Messages always counts as moderator
     moderator_token: str = ""  # bearer token for the HTTP API's moderator endpoints; empty disables them
-    recognition_workers: int = 1  # recognitions running at once (each uses the CPU fully)
+    recognition_workers: int = 0  # recognitions running at once; 0: one per core (the detector takes no lock)
+    detect_multi_scale: bool = False  # also detect at twice and half the size (small heads; several times slower)
     queue_size: int = 16  # recognitions allowed to wait; beyond that the reply is "busy, try again"
     user_rate: str = "6/60"  # requests per seconds, per user
     channel_rate: str = "30/60"  # requests per seconds, per channel (or per HTTP client address)
@@ -37,6 +40,17 @@ class Settings:
     twitter_replies_per_hour: int = 5  # posts of any kind (answers and acknowledgements)
     twitter_replies_per_day: int = 17  # low on purpose: each post is billed (0 turns posting off)
     twitter_only_confident: bool = True  # answer only when at least one face is named with confidence
+
+    def workers(self) -> int:
+        return self.recognition_workers or os.cpu_count() or 1
+
+    def detection(self) -> dict[str, object] | None:
+        """Overrides of the bundle's detector options (``recognizer.Recognizer``'s ``detection``)."""
+        return {"scales": MULTI_SCALE} if self.detect_multi_scale else None
+
+    def threads_per_recognition(self) -> int:
+        """ONNX Runtime threads for each recognition: the cores shared out, so workers do not contend."""
+        return max(1, (os.cpu_count() or 1) // self.workers())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -10,12 +10,16 @@
       fallback.onnx     SVM on the L2-normalised embedding: outputs ``label`` and ``probabilities`` (N, C)
       centres.npz       the class-centre model (``recognizer.centres``): ``means`` (C, D) and ``whitening`` (D, D)
                         float32, for open-set rejection and for answering enrolled characters
+      detector.onnx     the face detector (FaceBoxes; ``recognizer.detectors``), named with its options by the
+                        manifest's ``detector``, which the crop ``framing`` was measured with
 
 Format 2 added ``network_labels``: characters enrolled after training (``darekana train enroll``) are known
 to the fallback and the centres only, so the network's logits cover just the first ``network_labels``
 labels. Format 1 bundles have no such field and load as bundles whose network knows every label.
 Format 3 replaced ``prototypes.npy`` and the cosine ``similarity`` threshold by ``centres.npz`` and a
 ``distance`` threshold; older bundles still load (``recognizer.centres`` says how).
+Format 4 added ``detector`` and its model file; bundles without it were framed with animeface and load with
+it (``recognizer.detect.ANIMEFACE_SPEC``).
 
 ``load_manifest(path)`` validates a bundle without loading any model; every problem (missing file,
 bad checksum, newer format, inconsistent labels) is a :class:`BundleError` whose message says what is wrong.
@@ -31,21 +35,19 @@ from pathlib import Path
 from typing import Any
 
 from .centres import CENTRES_FILE, PROTOTYPES_FILE
-from .detect import Framing
+from .detect import ANIMEFACE_SPEC, DetectorSpec, Framing
+from .errors import BundleError
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MODEL_FILE = "model.onnx"
 FALLBACK_FILE = "fallback.onnx"
 MANIFEST_FILE = "manifest.json"
 
 
-def bundle_files(format_version: int = FORMAT_VERSION) -> tuple[str, ...]:
-    """The files a bundle of ``format_version`` holds besides its manifest, each checksummed in it."""
-    return MODEL_FILE, FALLBACK_FILE, CENTRES_FILE if format_version >= 3 else PROTOTYPES_FILE
-
-
-class BundleError(Exception):
-    """A bundle directory that cannot be used; the message names the directory and the problem."""
+def bundle_files(manifest: Manifest) -> tuple[str, ...]:
+    """The files the bundle of ``manifest`` holds besides the manifest, each checksummed in it."""
+    files = (MODEL_FILE, FALLBACK_FILE, CENTRES_FILE if manifest.format_version >= 3 else PROTOTYPES_FILE)
+    return files + ((manifest.detector.file,) if manifest.detector.file else ())
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class Manifest:
     std: tuple[float, float, float]
     labels: list[Label]
     framing: Framing = field(default_factory=Framing)
+    detector: DetectorSpec = field(default_factory=DetectorSpec)
     thresholds: Thresholds = field(default_factory=Thresholds)
     embedding_dim: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -113,6 +116,7 @@ class Manifest:
         raw = dict(raw)
         raw["labels"] = [Label(**item) for item in raw["labels"]]
         raw["framing"] = Framing(**raw.get("framing", {}))
+        raw["detector"] = DetectorSpec.from_dict(raw["detector"]) if "detector" in raw else ANIMEFACE_SPEC
         raw["thresholds"] = Thresholds.from_dict(raw.get("thresholds", {}))
         raw["mean"], raw["std"] = tuple(raw["mean"]), tuple(raw["std"])
         return cls(**raw)
@@ -128,7 +132,7 @@ def sha256_file(path: Path) -> str:
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
     """Checksum the bundle's files into ``manifest`` and write it last, so a half-written bundle has none."""
-    manifest.checksums = {name: sha256_file(directory / name) for name in bundle_files(manifest.format_version)}
+    manifest.checksums = {name: sha256_file(directory / name) for name in bundle_files(manifest)}
     tmp = directory / (MANIFEST_FILE + ".tmp")
     tmp.write_text(manifest.to_json(), encoding="utf-8")
     tmp.replace(directory / MANIFEST_FILE)
@@ -172,12 +176,15 @@ def _check_consistent(directory: Path, manifest: Manifest) -> None:
         raise BundleError(f"{directory}: the manifest lists a character twice")
     if manifest.input_size < 16 or manifest.input_size > 1024:
         raise BundleError(f"{directory}: input size {manifest.input_size} is out of range")
+    detector_file = manifest.detector.file
+    if detector_file is not None and (not detector_file or Path(detector_file).name != detector_file):
+        raise BundleError(f"{directory}: detector file {detector_file!r} is not a file name in the bundle")
     if manifest.network_labels is not None and not 1 <= manifest.network_labels <= len(ids):
         raise BundleError(f"{directory}: network_labels {manifest.network_labels} is not between 1 and {len(ids)}")
 
 
 def _check_files(directory: Path, manifest: Manifest) -> None:
-    for name in bundle_files(manifest.format_version):
+    for name in bundle_files(manifest):
         path = directory / name
         if not path.is_file():
             raise BundleError(f"{directory} is not a complete model bundle: {name} is missing")

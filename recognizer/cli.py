@@ -11,6 +11,7 @@ from pathlib import Path
 from .annotate import annotate
 from .bundle import BundleError
 from .describe import describe
+from .detect import MULTI_SCALE
 from .engine import Recognizer, recognition_to_dict
 from .images import ImageError, load_image
 
@@ -28,6 +29,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object per picture")
     p.add_argument("--annotate", metavar="OUT.png", help="write the picture with numbered boxes and names")
     p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--multi-scale", action="store_true",
+                   help="also detect at twice and half the size: small heads and close-ups, several times slower")
     p.set_defaults(run=run)
 
 
@@ -38,7 +41,8 @@ def _annotation_path(out: str, index: int, count: int) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        recognizer = Recognizer(args.bundle or default_bundle(), top_k=args.top_k)
+        recognizer = Recognizer(args.bundle or default_bundle(), top_k=args.top_k,
+                                detection={"scales": MULTI_SCALE} if args.multi_scale else None)
     except BundleError as exc:
         print(f"darekana: {exc}", file=sys.stderr)
         return 2

@@ -10,7 +10,12 @@ def percent(p: float) -> str:
 
 
 def describe_face(face: Face, runner_ups: int = 2) -> str:
-    """``Hatsune Miku (97%)``, ``not sure: maybe A (41%) or B (22%)`` or ``I don't know this character``."""
+    """``Hatsune Miku (97%)``, ``not sure: maybe A (41%) or B (22%)`` or ``I don't know this character``;
+    `` (unclear face)`` follows when the detector was not sure it found a face."""
+    return _verdict_text(face, runner_ups) + ("" if face.sure else " (unclear face)")
+
+
+def _verdict_text(face: Face, runner_ups: int) -> str:
     if face.verdict == "unknown":
         return "I don't know this character"
     guesses = face.candidates[: runner_ups + 1]

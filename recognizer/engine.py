@@ -26,18 +26,20 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
 
 from .bundle import FALLBACK_FILE, MODEL_FILE, BundleError, Manifest, Thresholds, load_manifest
 from .centres import centre_probabilities, load_centres
-from .detect import Box, crop_face, detect_faces
+from .detect import Box, crop_face
+from .detectors import open_detector
 from .images import DecodeLimits, decode_image
+from .onnx import open_session
 from .preprocess import to_batch
 
 Verdict = Literal["confident", "unsure", "unknown"]
@@ -82,6 +84,8 @@ class Face:
     decision: Decision
     detector_score: float | None = None  # None when the whole picture was classified
     crop: Image.Image | None = field(default=None, repr=False, compare=False)
+    # False when the detector scored it below its ``sure`` threshold: answered, marked, never "confident"
+    sure: bool = True
 
     @property
     def whole_picture(self) -> bool:
@@ -187,24 +191,26 @@ _MODELS: tuple[Model, ...] = ("primary", "fallback", "fallback")
 
 
 class Recognizer:
-    """A loaded bundle, ready to name faces. ``threads`` caps ONNX Runtime's intra-op threads."""
+    """A loaded bundle, ready to name faces. ``threads`` caps ONNX Runtime's intra-op threads per call.
+    ``detection`` overrides the bundle's detector options (``DetectorSpec`` fields: ``score``, ``sure``,
+    ``nms_iou``, ``max_side``, ``scales``); the detector itself stays the one the framing was measured with."""
 
     def __init__(self, bundle: str | os.PathLike[str], top_k: int = 5, threads: int | None = None,
-                 detect_max_side: int = 1024, limits: DecodeLimits = DecodeLimits()):
+                 limits: DecodeLimits = DecodeLimits(), detection: Mapping[str, Any] | None = None):
         self.path = Path(bundle)
         self.manifest: Manifest = load_manifest(self.path)
         self.top_k = max(1, min(top_k, len(self.manifest.labels)))
-        self.detect_max_side = detect_max_side
         self.limits = limits
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
+        fixed = {"kind", "file"} & set(detection or {})
+        if fixed:
+            raise BundleError(f"{self.path} was framed with its own {self.manifest.detector.kind} detector: "
+                              f"{', '.join(sorted(fixed))} cannot be changed")
+        self.detector = open_detector(replace(self.manifest.detector, **(detection or {})), self.path, threads)
+        self._net = open_session(self.path / MODEL_FILE, threads)
+        self._svm = open_session(self.path / FALLBACK_FILE, threads)
         try:
-            self._net = ort.InferenceSession(str(self.path / MODEL_FILE), options, providers=["CPUExecutionProvider"])
-            self._svm = ort.InferenceSession(str(self.path / FALLBACK_FILE), options,
-                                             providers=["CPUExecutionProvider"])
             self._centres = load_centres(self.path, self.manifest.format_version)
-        except Exception as exc:  # onnxruntime raises its own untyped errors for broken graphs
+        except Exception as exc:
             raise BundleError(f"{self.path} cannot be loaded: {exc}") from None
         self._check_shapes()
 
@@ -237,17 +243,16 @@ class Recognizer:
         image = decode_image(picture, self.limits) if isinstance(picture, bytes) else picture.convert("RGB")
         timings["decode"] = (time.perf_counter() - start) * 1000
         start = time.perf_counter()
-        detected = detect_faces(image, max_side=self.detect_max_side)
+        detected = self.detector.detect(image)
         timings["detect"] = (time.perf_counter() - start) * 1000
         start = time.perf_counter()
         crops = [crop_face(image, f.box, self.manifest.framing) for f in detected]
-        boxes = [f.box for f in detected]
-        scores: list[float | None] = [f.score for f in detected]
-        if not detected and classify_whole:
-            crops, boxes, scores = [image], [Box(0, 0, image.width, image.height)], [None]
         decisions = self.classify(crops)
+        faces = [Face(f.box, _doubted(d) if not f.sure else d, f.score, crop, f.sure)
+                 for f, d, crop in zip(detected, decisions, crops)]
+        if not detected and classify_whole:
+            faces = [Face(Box(0, 0, image.width, image.height), self.classify([image])[0], None, image)]
         timings["recognize"] = (time.perf_counter() - start) * 1000
-        faces = [Face(box, decision, score, crop) for box, decision, score, crop in zip(boxes, decisions, scores, crops)]
         return Recognition(faces, image.width, image.height, len(detected), self.version, timings)
 
     def classify(self, crops: list[Image.Image]) -> list[Decision]:
@@ -275,12 +280,18 @@ class Recognizer:
         return decisions
 
 
+def _doubted(decision: Decision) -> Decision:
+    """A face the detector is not sure of is at most "unsure", however sure the classifier is of the name."""
+    return replace(decision, verdict="unsure") if decision.verdict == "confident" else decision
+
+
 def face_to_dict(face: Face) -> dict:
     """The JSON shape of a face, shared by the CLI and the HTTP API."""
     return {
         "box": face.box.as_list(), "label": face.label, "name": face.name, "confidence": round(face.confidence, 4),
         "verdict": face.verdict, "model": face.model, "distance": round(face.distance, 4),
-        "whole_picture": face.whole_picture,
+        "whole_picture": face.whole_picture, "face_sure": face.sure,
+        "detector_score": None if face.detector_score is None else round(face.detector_score, 4),
         "candidates": [{"label": c.label, "name": c.name, "probability": round(c.probability, 4)}
                        for c in face.candidates],
     }

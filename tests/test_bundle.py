@@ -18,11 +18,12 @@ from recognizer.backbones import build_backbone
 from recognizer.bundle import (FALLBACK_FILE, FORMAT_VERSION, MANIFEST_FILE, MODEL_FILE, BundleError, Label, Manifest,
                                Thresholds, load_manifest, write_manifest)
 from recognizer.centres import CENTRES_FILE
-from recognizer.detect import Framing
+from recognizer.detect import ANIMEFACE, DETECTOR_FILE, Framing
 from recognizer.engine import Recognizer
 from recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from train.export import export_fallback, export_network
 from train.fallback import fit_centres, fit_svm
+from train.fit import install_detector
 
 DIM = 1280
 LABELS = [Label("a", "A"), Label("b", "B"), Label("c", "C")]
@@ -47,8 +48,9 @@ def bundle(tmp_path_factory) -> Path:
     unit, targets = unit_rows(rng, 30), np.repeat(np.arange(3), 10)
     export_fallback(fit_svm(unit, targets), DIM, directory)
     fit_centres(unit, targets, 3).save(directory)
+    detector = install_detector("faceboxes", None, directory)
     write_manifest(directory, Manifest(architecture="mobilenet_v2", input_size=32, mean=IMAGENET_MEAN,
-                                       std=IMAGENET_STD, labels=list(LABELS), embedding_dim=DIM))
+                                       std=IMAGENET_STD, labels=list(LABELS), embedding_dim=DIM, detector=detector))
     return directory
 
 
@@ -69,12 +71,13 @@ def edit_manifest(directory: Path, change) -> None:
 
 
 def test_valid_bundle_loads(bundle):
-    assert sorted(p.name for p in bundle.iterdir()) == sorted([MANIFEST_FILE, MODEL_FILE, FALLBACK_FILE, CENTRES_FILE])
+    assert sorted(p.name for p in bundle.iterdir()) == sorted([MANIFEST_FILE, MODEL_FILE, FALLBACK_FILE, CENTRES_FILE,
+                                                               DETECTOR_FILE])
     manifest = load_manifest(bundle)
     assert manifest.architecture == "mobilenet_v2" and manifest.input_size == 32
     assert manifest.labels == LABELS
     assert manifest.format_version == FORMAT_VERSION
-    assert set(manifest.checksums) == {MODEL_FILE, FALLBACK_FILE, CENTRES_FILE}
+    assert set(manifest.checksums) == {MODEL_FILE, FALLBACK_FILE, CENTRES_FILE, DETECTOR_FILE}
     assert all(len(digest) == 64 for digest in manifest.checksums.values())
 
 
@@ -157,11 +160,14 @@ def test_manifest_without_labels(broken):
     assert "labels" in str(err.value)
 
 
-def test_flipped_byte_in_model(broken):
-    path = broken / MODEL_FILE
+def flip_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
+
+
+def test_flipped_byte_in_model(broken):
+    flip_byte(broken / MODEL_FILE)
     with pytest.raises(BundleError, match="checksum") as err:
         load_manifest(broken)
     assert "corrupt" in str(err.value) and MODEL_FILE in str(err.value)
@@ -208,3 +214,57 @@ def test_more_labels_than_the_models_give(broken):
     with pytest.raises(BundleError, match="inconsistent") as err:
         Recognizer(broken, threads=1)
     assert "4 labels" in str(err.value)
+
+
+# --- the detector inside the bundle ------------------------------------------------------------------------------
+
+
+def test_missing_detector(broken):
+    (broken / DETECTOR_FILE).unlink()
+    with pytest.raises(BundleError, match="missing") as err:
+        Recognizer(broken, threads=1)
+    assert DETECTOR_FILE in str(err.value)
+
+
+def test_flipped_byte_in_detector(broken):
+    flip_byte(broken / DETECTOR_FILE)
+    with pytest.raises(BundleError, match="checksum") as err:
+        Recognizer(broken, threads=1)
+    assert DETECTOR_FILE in str(err.value)
+
+
+def test_garbage_detector_with_matching_checksum(broken):
+    (broken / DETECTOR_FILE).write_bytes(b"not a detector " * 100)
+    write_manifest(broken, load_manifest(broken, verify=False))
+    with pytest.raises(BundleError, match="cannot be loaded") as err:
+        Recognizer(broken, threads=1)
+    assert DETECTOR_FILE in str(err.value)
+
+
+def test_another_model_as_detector_is_refused(broken):
+    shutil.copyfile(broken / MODEL_FILE, broken / DETECTOR_FILE)
+    write_manifest(broken, load_manifest(broken, verify=False))
+    with pytest.raises(BundleError, match="not a FaceBoxes detector"):
+        Recognizer(broken, threads=1)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(kind="yolo"), "unknown detector"),
+    (lambda d: d.update(file="../../model.onnx"), "not a file name"),
+    (lambda d: d.update(colour="blue"), "incomplete or malformed"),
+])
+def test_malformed_detector_entry(broken, change, message):
+    edit_manifest(broken, lambda raw: change(raw["detector"]))
+    with pytest.raises(BundleError, match=message):
+        Recognizer(broken, threads=1)
+
+
+def test_bundles_before_format_4_use_animeface(broken):
+    def to_format_3(raw):
+        raw.pop("detector")
+        raw["format_version"] = 3
+        raw["checksums"].pop(DETECTOR_FILE)
+    edit_manifest(broken, to_format_3)
+    (broken / DETECTOR_FILE).unlink()
+    recognizer = Recognizer(broken, threads=1)
+    assert recognizer.manifest.detector.kind == ANIMEFACE and recognizer.manifest.detector.file is None

@@ -106,3 +106,29 @@ def test_evaluate_whole_pictures_detects_faces_first(trained_bundle: Path, held_
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
     assert figures["n"] == len(faces) and figures["top1"] >= 0.6
+
+
+def test_fit_with_the_animeface_detector(tmp_path: Path):
+    """``--detector animeface`` (nagadomi's detector, which cut animeface-10's crops) still makes a working bundle:
+    no detector file, framing measured with animeface (its inner-face boxes sit low in nagadomi's crops)."""
+    out = tmp_path / "animeface-bundle"
+    done = darekana("train", "fit", str(DATASETS / "animeface-10"), "--out", str(out), "--epochs", "1",
+                    "--detector", "animeface")
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["detector"]["kind"] == "animeface" and manifest["detector"]["file"] is None
+    assert not (out / "detector.onnx").exists()
+    assert 2.2 <= manifest["framing"]["scale"] <= 3.0 and manifest["framing"]["top"] > manifest["framing"]["scale"] / 2
+    picture = DATASETS / "animeface-10" / "000_hatsune_miku" / "SFpLpPSK_400x400.jpg"
+    shown = darekana("recognize", str(picture), "--bundle", str(out), "--json")
+    assert shown.returncode == 0, shown.stderr
+    face = json.loads(shown.stdout)["faces"][0]
+    assert not face["whole_picture"] and face["detector_score"] >= 0.5
+
+
+def test_recognize_multi_scale_finds_the_heads_of_a_real_picture(trained_bundle: Path):
+    picture = DATASETS / "paperface-heads" / "pictures" / "236.jpg"  # three heads
+    for flags in ((), ("--multi-scale",)):
+        done = darekana("recognize", str(picture), "--bundle", str(trained_bundle), "--json", *flags)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["faces_detected"] == 3, flags

@@ -1,4 +1,5 @@
-"""Tests for recognizer.detect on real anime face crops from the shared datasets."""
+"""Tests for recognizer.detect's shared machinery (reading order, cropping, framing) and the animeface
+detector on real anime face crops from the shared datasets. FaceBoxes: tests/test_faceboxes.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import PIL
 import pytest
 from PIL import Image
 
-from recognizer.detect import Box, DetectedFace, Framing, crop_face, detect_faces, measure_framing, reading_order
+from recognizer.detect import ANIMEFACE_SPEC, Box, DetectedFace, Framing, crop_face, measure_framing, reading_order
+from recognizer.detectors import AnimefaceDetector
 from recognizer.images import load_image
 
 from conftest import DATASETS
@@ -28,6 +30,10 @@ def load_all(paths: list[Path]) -> list[Image.Image]:
 
 def face(x: int, y: int, side: int = 50, score: float = 1.0) -> DetectedFace:
     return DetectedFace(Box(x, y, side, side), score)
+
+
+ANIMEFACE = AnimefaceDetector(ANIMEFACE_SPEC)
+detect_faces = ANIMEFACE.detect
 
 
 # --- the detector on real pictures ----------------------------------------------------------------------
@@ -74,7 +80,7 @@ def test_large_picture_is_downscaled_and_boxes_mapped_back():
         canvas.paste(big, (x, y))
         regions.append((x, y, x + big.width, y + big.height))
 
-    faces = detect_faces(canvas, max_side=1024)
+    faces = detect_faces(canvas)  # ANIMEFACE_SPEC.max_side is 1024
 
     assert len(faces) >= 2, f"expected faces in at least 2 of the 3 pasted crops, got {faces}"
     slack = 3  # one pixel of the downscaled picture is ~2.3 pixels here
@@ -186,7 +192,7 @@ def test_crop_face_outside_raises():
 
 
 def test_measure_framing_animeface():
-    framing = measure_framing(load_all(spread("animeface-10", 6, "face_*.png")))
+    framing = measure_framing(load_all(spread("animeface-10", 6, "face_*.png")), ANIMEFACE)
     assert framing is not None
     assert 2.2 <= framing.scale <= 3.0, framing
     assert 1.4 <= framing.top <= 2.1, framing  # the face sits low: hair above
@@ -194,7 +200,7 @@ def test_measure_framing_animeface():
 
 
 def test_measure_framing_hololive():
-    framing = measure_framing(load_all(spread("hololive-20", 10, "*.jpg", folders=6)))
+    framing = measure_framing(load_all(spread("hololive-20", 10, "*.jpg", folders=6)), ANIMEFACE)
     assert framing is not None
     assert 1.2 <= framing.scale <= 1.7, framing
     assert abs(framing.top - framing.scale / 2) < 0.25, framing  # roughly centred
@@ -202,5 +208,5 @@ def test_measure_framing_hololive():
 
 def test_measure_framing_without_faces_is_none():
     blanks = [Image.new("RGB", (160, 160), "white") for _ in range(12)]
-    assert measure_framing(blanks) is None
-    assert measure_framing([]) is None
+    assert measure_framing(blanks, ANIMEFACE) is None
+    assert measure_framing([], ANIMEFACE) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,13 @@ def test_env_example_lists_every_setting():
     for name in Settings.__dataclass_fields__:
         assert f"DAREKANA_{name.upper()}=" in example, name
     assert parse_rate("6/60") == (6, 60.0)
+
+
+def test_multi_scale_detection_and_workers_from_the_environment():
+    from recognizer.detect import MULTI_SCALE
+
+    assert Settings().detection() is None
+    settings = Settings.from_env({"DAREKANA_DETECT_MULTI_SCALE": "yes", "DAREKANA_RECOGNITION_WORKERS": "0"})
+    assert settings.detection() == {"scales": MULTI_SCALE}
+    assert settings.workers() >= 1 and settings.threads_per_recognition() >= 1
+    assert Settings(recognition_workers=1).threads_per_recognition() == (os.cpu_count() or 1)

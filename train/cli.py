@@ -28,7 +28,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--aliases", metavar="JSON", help='names to merge: {"miku": "hatsune_miku", ...}')
     fit.add_argument("--test-split-of", metavar="BUNDLE",
                      help="keep this earlier bundle's test faces as the test set, so the two compare fairly")
+    fit.add_argument("--detector", choices=("faceboxes", "animeface"), default="faceboxes",
+                     help="face detector the bundle uses and measures its crop framing with")
+    fit.add_argument("--detector-model", metavar="FILE.onnx",
+                     help="a FaceBoxes model from 'train detector' (default: the one darekana ships)")
     fit.set_defaults(run=run_fit)
+
+    det = train.add_parser("detector", help="fine-tune the FaceBoxes head detector on pictures with Pascal VOC "
+                                            "boxes; writes it, or the shared weights if they score better")
+    det.add_argument("data", nargs="+", metavar="DATA", help="folder of pictures with VOC .xml boxes "
+                     "(side by side, or pictures/ beside boxes/ as in paperface-heads)")
+    det.add_argument("--out", required=True, metavar="FILE.onnx", help="detector to write (report in FILE.onnx.report/)")
+    det.add_argument("--epochs", type=int, default=30)
+    det.add_argument("--batch-size", type=int, default=16)
+    det.add_argument("--size", type=int, default=512, help="side of the square training views")
+    det.add_argument("--lr", type=float, default=1e-3)
+    det.add_argument("--seed", type=int, default=0)
+    det.set_defaults(run=run_detector)
 
     study = train.add_parser("study", help="re-run the Guan & Ge study (three strategies) on a folder of faces")
     study.add_argument("data", metavar="DATA")
@@ -85,12 +101,26 @@ def run_fit(args: argparse.Namespace) -> int:
 
     config = FitConfig(arch=args.arch, pretrained=args.pretrained, img_size=args.img_size,
                        aliases=load_aliases(args.aliases) if args.aliases else {}, test_split_of=args.test_split_of,
+                       detector=args.detector, detector_model=args.detector_model,
                        finetune=FinetuneConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                                seed=args.seed, device=resolve_device(args.device)))
     result = fit(args.data, args.out, config)
     r = result.report
     print(f"bundle written to {result.bundle}: test top-1 {r['top1']:.4f}, top-5 {r['top5']:.4f} on {r['n']} "
           f"faces; report in {result.bundle / 'report' / 'report.md'}")
+    return 0
+
+
+def run_detector(args: argparse.Namespace) -> int:
+    from .detector import DetectorTrainConfig, train_detector
+
+    config = DetectorTrainConfig(epochs=args.epochs, batch_size=args.batch_size, size=args.size, lr=args.lr,
+                                 seed=args.seed)
+    result = train_detector(args.data, args.out, config)
+    r = result.report
+    print(f"{result.model}: the {result.winner} detector (held-back AP@0.5: fine-tuned {r['fine-tuned']['ap50']:.3f}, "
+          f"shared weights {r['shared']['ap50']:.3f}, {r['held_back_pictures']} pictures); "
+          f"report in {result.model}.report/")
     return 0
 
 

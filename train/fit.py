@@ -2,8 +2,8 @@
 
 Steps: scan and de-duplicate → load → leak-free split → fine-tune → export the network to ONNX → embed every
 split *with the exported model* (what production will run) and keep the embeddings → fit the fallback SVM
-and the class-centre model → choose thresholds on validation → measure the crop framing → write the
-manifest → score the test split with ``recognizer.Recognizer`` → report. The bundle is built in ``OUT.partial`` and renamed into place
+and the class-centre model → choose thresholds on validation → put the face detector in the bundle and
+measure the crop framing with it → write the manifest → score the test split with ``recognizer.Recognizer`` → report. The bundle is built in ``OUT.partial`` and renamed into place
 only when complete, so a crash never leaves a half bundle where a good one is expected.
 """
 
@@ -23,7 +23,9 @@ import onnxruntime as ort
 
 from recognizer.backbones import Backbone, build_backbone, load_pretrained
 from recognizer.bundle import MODEL_FILE, Manifest, write_manifest
-from recognizer.detect import Framing, measure_framing
+from recognizer.detect import (ANIMEFACE, ANIMEFACE_SPEC, DEFAULT_DETECTOR_MODEL, DETECTOR_FILE, FACEBOXES, DetectorSpec,
+                               Framing, measure_framing)
+from recognizer.detectors import open_detector
 from recognizer.engine import Recognizer, l2_normalize
 from recognizer.images import load_image
 from recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
@@ -50,6 +52,8 @@ class FitConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     aliases: dict[str, str] = field(default_factory=dict)  # other names -> character (see train.data.scan)
     test_split_of: str | None = None  # an earlier bundle whose test faces stay the test set
+    detector: str = FACEBOXES  # or ANIMEFACE
+    detector_model: str | None = None  # a FaceBoxes ONNX file (``train detector``); None: the shipped one
 
 
 @dataclass
@@ -107,13 +111,16 @@ def _fit(sources: list[Path], folders: list[str | Path], out: Path, config: FitC
     save_embeddings(staging, embedded)
     thresholds, calibration = fit_fallback(embedded["train"], embedded["val"], len(dataset.labels), staging)
 
+    detector = install_detector(config.detector, config.detector_model, staging)
     manifest = Manifest(
         architecture=config.arch, input_size=config.img_size, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        labels=dataset.labels, framing=_framing(dataset, parts.train), thresholds=thresholds,
+        labels=dataset.labels, framing=_framing(dataset, parts.train, detector, staging), detector=detector,
+        thresholds=thresholds,
         embedding_dim=int(unit.shape[1]), created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         darekana_version=darekana_version(),
         training={"data": [str(Path(f).resolve()) for f in folders], "pretrained": source or "none",
                   "aliases": config.aliases, "test_split_of": config.test_split_of,
+                  "detector_model": str(Path(config.detector_model).resolve()) if config.detector_model else None,
                   "faces": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
                   "skipped": len(dataset.skipped), "duplicates": dataset.duplicates,
                   "finetune": asdict(config.finetune), "best_epoch": history.best_epoch},
@@ -169,8 +176,18 @@ def embed(session: ort.InferenceSession, pixels: np.ndarray, mean: tuple[float, 
     return np.concatenate(logits), l2_normalize(np.concatenate(embeddings))
 
 
-def _framing(dataset: Dataset, train: np.ndarray, sample: int = 300) -> Framing:
+def install_detector(kind: str, model: str | None, directory: Path) -> DetectorSpec:
+    """Puts the face detector into the bundle at ``directory`` and returns what the manifest says of it."""
+    if kind == ANIMEFACE:
+        return ANIMEFACE_SPEC
+    if kind != FACEBOXES:
+        raise ValueError(f"unknown detector {kind!r}: {FACEBOXES} or {ANIMEFACE}")
+    shutil.copyfile(model or DEFAULT_DETECTOR_MODEL, directory / DETECTOR_FILE)
+    return DetectorSpec()
+
+
+def _framing(dataset: Dataset, train: np.ndarray, detector: DetectorSpec, bundle: Path, sample: int = 300) -> Framing:
     """The training crops' framing, read off a sample of them; the default when faces are too few."""
     chosen = np.random.default_rng(0).permutation(train)[:sample]
     crops = (load_image(dataset.samples[i].path) for i in chosen)
-    return measure_framing(crops) or Framing()
+    return measure_framing(crops, open_detector(detector, bundle)) or Framing()
