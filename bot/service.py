@@ -69,11 +69,12 @@ class FaceAnswer:
     whole_picture: bool
     candidates: list[Candidate]
     line: str  # "Hatsune Miku (97%)", "not sure: maybe ...", "I don't know this character"
+    face_sure: bool = True  # False: the detector was unsure this is a face (the line says "unclear face")
 
     def to_dict(self) -> dict:
         return {"id": self.id, "number": self.number, "box": list(self.box), "label": self.label,
                 "name": self.name, "confidence": round(self.confidence, 4), "verdict": self.verdict,
-                "whole_picture": self.whole_picture, "text": self.line,
+                "whole_picture": self.whole_picture, "face_sure": self.face_sure, "text": self.line,
                 "candidates": [{"label": c.label, "name": c.name, "probability": round(c.probability, 4)}
                                for c in self.candidates]}
 
@@ -310,7 +311,7 @@ def _record(seen: _Recognized, who: Requester, where: Place) -> RecognitionRecor
 def _reply(seen: _Recognized, recognition_id: int, face_ids: list[int]) -> Reply:
     result = seen.result
     faces = [FaceAnswer(face_id, number, tuple(face.box.as_list()), face.label, face.name, face.confidence,
-                        face.verdict, face.whole_picture, face.candidates, describe_face(face))
+                        face.verdict, face.whole_picture, face.candidates, describe_face(face), face.sure)
              for number, (face_id, face) in enumerate(zip(face_ids, result.faces), start=1)]
     return Reply(recognition_id, faces, describe(result), result.faces_detected, result.width, result.height,
                  result.bundle, seen.annotated)

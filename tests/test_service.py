@@ -13,7 +13,7 @@ from PIL import Image
 
 from bot.errors import BadRequest, Busy, NotFound, RateLimited
 from bot.service import Place, Requester, Service
-from conftest import DATASETS, group_picture
+from conftest import DATASETS, group_picture, picture_bytes
 from train.data import scan
 
 ALICE = Requester("discord", "1001")
@@ -206,3 +206,19 @@ async def test_an_unknown_character_cannot_be_confirmed_only_named(make_service)
     with pytest.raises(BadRequest, match="didn't name"):
         await service.confirm(face.id, BOB)
     assert (await service.correct(face.id, "Gawr Gura", BOB)).label == "gawr_gura"
+
+
+async def test_every_head_of_a_real_illustration_is_answered_and_faint_ones_marked(make_service, trained_bundle):
+    from recognizer import Recognizer
+
+    service = make_service()
+    picture = picture_bytes("paperface-heads/pictures/236.jpg")  # three heads, characters the bundle never saw
+    for faint in (False, True):
+        if faint:  # a detector that is sure of nothing: every head still answered, each marked
+            service.recognizer = Recognizer(trained_bundle, detection={"sure": 1.01})
+        reply = await service.whois(picture, BOB if faint else ALICE)
+        assert reply.faces_detected == 3 and [f.number for f in reply.faces] == [1, 2, 3]
+        for face in reply.faces:
+            assert face.to_dict()["face_sure"] is (not faint)
+            assert ("(unclear face)" in face.line) is faint
+            assert not (faint and face.verdict == "confident")
