@@ -3,7 +3,8 @@
     python bench/framing.py BUNDLE [BUNDLE...]
 
 For each bundle's held-back test faces (its split.json), the face is detected again with the bundle's own
-detector, re-cropped with margins from 1.0 to 3.0 detector boxes (keeping the vertical placement the bundle measured), and classified.
+detector, re-cropped with margins from 1.0 to 3.0 detector boxes (keeping the vertical placement the bundle
+measured), and classified.
 The crops are already cut from larger pictures, so margins wider than a crop are clipped to the crop: such
 rows mean "the whole crop". Prints one JSON line: top-1 per margin, the measured framing and its top-1.
 """
@@ -51,7 +52,7 @@ def main() -> None:
         whole = recognizer.classify([image for image, _, _ in faces])
         row["whole_crop_as_given"] = round(sum(d.label == t for d, (_, _, t) in zip(whole, faces)) / len(faces), 4)
         figures[bundle] = {"faces_detected": len(faces), "test_n": len(test),
-                                      "measured": {"scale": measured.scale, "top": measured.top}, "top1": row}
+                           "measured": {"scale": measured.scale, "top": measured.top}, "top1": row}
     print(json.dumps(figures))
 
 

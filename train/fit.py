@@ -3,8 +3,9 @@
 Steps: scan and de-duplicate → load → leak-free split → fine-tune → export the network to ONNX → embed every
 split *with the exported model* (what production will run) and keep the embeddings → fit the fallback SVM
 and the class-centre model → choose thresholds on validation → put the face detector in the bundle and
-measure the crop framing with it → write the manifest → score the test split with ``recognizer.Recognizer`` → report. The bundle is built in ``OUT.partial`` and renamed into place
-only when complete, so a crash never leaves a half bundle where a good one is expected.
+measure the crop framing with it → write the manifest → score the test split with ``recognizer.Recognizer``
+→ report. The bundle is built in ``OUT.partial`` and renamed into place only when complete, so a crash never
+leaves a half bundle where a good one is expected.
 """
 
 from __future__ import annotations
