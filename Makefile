@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    create .venv, install, train models/animeface-10 if missing, serve the HTTP API and page
 #               (and Discord when DAREKANA_DISCORD_TOKEN is set in .env)
-#   make test   create .venv, install (and Debian's chromium for the page test), run the test suite
+#   make test   create .venv, install (and Debian's chromium for the page test), lint, type-check, run the tests
 VENV      := .venv
 PY        := $(VENV)/bin/python
 DAREKANA  := $(VENV)/bin/darekana
@@ -9,7 +9,7 @@ DATASETS  := ../shared/datasets
 BUNDLE    ?= models/animeface-10
 PICTURE   ?= $(DATASETS)/animeface-10/000_hatsune_miku/SFpLpPSK_400x400.jpg
 
-.PHONY: setup browser run recognize test bench
+.PHONY: setup browser run recognize lint test bench
 
 setup: $(VENV)/.installed
 
@@ -36,7 +36,12 @@ recognize: setup $(BUNDLE)/manifest.json
 	$(DAREKANA) recognize $(PICTURE) --bundle $(BUNDLE) --annotate runs/annotated.png
 	@echo "annotated picture: runs/annotated.png"
 
-test: setup browser
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: setup browser lint
 	$(PY) -m pytest -q
 
 # accuracy.py trains both datasets' bundles into runs/bench; openset.py and enroll.py reuse them.
@@ -44,7 +49,7 @@ bench: setup $(BUNDLE)/manifest.json
 	$(PY) bench/accuracy.py --out runs/bench
 	$(PY) bench/openset.py --bundles runs/bench
 	$(PY) bench/enroll.py --bundle runs/bench/hololive-20
-	$(PY) bench/detect.py --model recognizer/data/faceboxes-anime-heads.onnx
+	$(PY) bench/detect.py --model darekana/recognizer/data/faceboxes-anime-heads.onnx
 	$(PY) bench/framing.py runs/bench/animeface-10 runs/bench/hololive-20
 	$(PY) bench/latency.py --bundle $(BUNDLE)
 	$(PY) bench/service.py --bundle $(BUNDLE)

@@ -17,11 +17,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATASETS, machine  # noqa: E402
+from darekana.train.configs import (
+    FinetuneConfig,  # noqa: E402
+    FitConfig,
+)
+from darekana.train.evaluate import evaluate  # noqa: E402
+from darekana.train.fit import fit  # noqa: E402
+from darekana.train.shared import DATASETS  # noqa: E402
 
-from train.evaluate import evaluate  # noqa: E402
-from train.finetune import FinetuneConfig  # noqa: E402
-from train.fit import FitConfig, fit  # noqa: E402
+from common import machine  # noqa: E402
 
 PAIRS = {"hololive-20": "animeface-10", "animeface-10": "hololive-20"}
 
@@ -35,18 +39,23 @@ def main() -> None:
     figures: dict[str, object] = {"benchmark": "accuracy", "machine": machine(), "epochs": args.epochs}
     for name in args.datasets:
         with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON line
-            result = fit([DATASETS / name], Path(args.out) / name,
-                         FitConfig(finetune=FinetuneConfig(epochs=args.epochs)))
+            result = fit(
+                [DATASETS / name], Path(args.out) / name, FitConfig(finetune=FinetuneConfig(epochs=args.epochs))
+            )
             unknown = evaluate(result.bundle, [DATASETS / PAIRS[name]])
         r = result.report
         figures[name] = {
-            "test_n": r["n"], "top1": round(r["top1"], 4), "top5": round(r["top5"], 4),
+            "test_n": r["n"],
+            "top1": round(r["top1"], 4),
+            "top5": round(r["top5"], 4),
             "known_false_rejection_rate": round(r["known_false_rejection_rate"], 4),
             "confident_precision": round(r["confident_precision"], 4),
-            "unknown_dataset": PAIRS[name], "unknown_n": unknown["unknown_n"],
+            "unknown_dataset": PAIRS[name],
+            "unknown_n": unknown["unknown_n"],
             "unknown_rejection_rate": round(unknown["unknown_rejection_rate"], 4),
             "unknown_not_confident_rate": round(unknown["unknown_not_confident_rate"], 4),
-            "training_seconds": r["training_seconds"], "epochs_run": len(r["history"]),
+            "training_seconds": r["training_seconds"],
+            "epochs_run": len(r["history"]),
         }
     print(json.dumps(figures))
 

@@ -1,11 +1,11 @@
 """Detection benchmark: how many real heads each detector finds, how cleanly, and how fast.
 
-    python bench/detect.py [--model recognizer/data/faceboxes-anime-heads.onnx] [--runs 20] [--tune]
+    python bench/detect.py [--model darekana/recognizer/data/faceboxes-anime-heads.onnx] [--runs 20] [--tune]
 
-On paperface-heads' held-back pictures (``train.detection.split_pictures``: never trained or tuned on), side
+On paperface-heads' held-back pictures (``darekana.train.detection.split_pictures``: never trained or tuned on), side
 by side in one run: animeface, FaceBoxes with the shared weights, and FaceBoxes with ``--model`` (the
 shipped model, or another ``train detector`` output), each single-scale with the bundle defaults
-(``recognizer.detect.DetectorSpec``) and multi-scale (``MULTI_SCALE``). Prints one JSON line: recall and
+(``darekana.recognizer.detect.DetectorSpec``) and multi-scale (``MULTI_SCALE``). Prints one JSON line: recall and
 precision at IoU 0.3 and 0.5, AP@0.5, the share of pictures with at least one detection, and ms p50/p95 per
 picture (one thread) with the pictures resized to 512, 1024 and 2048 px.
 
@@ -29,15 +29,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATASETS, machine  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from recognizer.detect import (ANIMEFACE_SPEC, DEFAULT_DETECTOR_MODEL, FACEBOXES, MULTI_SCALE, Detector,  # noqa: E402
-                               DetectorSpec)
-from recognizer.detectors import AnimefaceDetector, FaceBoxesDetector  # noqa: E402
-from recognizer.images import load_image  # noqa: E402
-from train.detection import Annotated, figures, load_voc, pr_curve, run_detector  # noqa: E402
-from train.detector import detector_splits  # noqa: E402
+from darekana.recognizer.detect import (  # noqa: E402
+    ANIMEFACE_SPEC,
+    DEFAULT_DETECTOR_MODEL,
+    FACEBOXES,
+    MULTI_SCALE,
+    Detector,
+    DetectorSpec,
+)
+from darekana.recognizer.detectors import AnimefaceDetector, FaceBoxesDetector  # noqa: E402
+from darekana.recognizer.images import load_image  # noqa: E402
+from darekana.train.detection import Annotated, figures, load_voc, pr_curve, run_detector  # noqa: E402
+from darekana.train.detector import detector_splits  # noqa: E402
+from darekana.train.shared import DATASETS  # noqa: E402
+
+from common import machine  # noqa: E402
 
 SIDES = (512, 1024, 2048)
 
@@ -70,8 +78,12 @@ def quality(make: Factory, spec: DetectorSpec, data: list[Annotated]) -> dict[st
 def speed(detector: Detector, pictures: list[Image.Image], runs: int) -> dict[str, dict[str, float]]:
     out = {}
     for side in SIDES:
-        scaled = [p.resize((round(p.width * side / max(p.size)), round(p.height * side / max(p.size))),
-                           Image.Resampling.BILINEAR) for p in pictures]
+        scaled = [
+            p.resize(
+                (round(p.width * side / max(p.size)), round(p.height * side / max(p.size))), Image.Resampling.BILINEAR
+            )
+            for p in pictures
+        ]
         detector.detect(scaled[0])
         ms = []
         for i in range(runs):
@@ -100,8 +112,13 @@ def tune(model: Path, data: list[Annotated]) -> None:
                 spec = DetectorSpec(score=0.05, nms_iou=nms_iou, max_side=max_side, scales=scales)
                 found = run_detector(FaceBoxesDetector(spec, model, threads=1), data)
                 curve = pr_curve(data, found, 0.5)
-                row = {"max_side": max_side, "nms_iou": nms_iou, "scales": scales, "ap50": round(curve["ap"], 4),
-                       "ms_p50": round(statistics.median(found.ms), 1)}
+                row = {
+                    "max_side": max_side,
+                    "nms_iou": nms_iou,
+                    "scales": scales,
+                    "ap50": round(curve["ap"], 4),
+                    "ms_p50": round(statistics.median(found.ms), 1),
+                }
                 for threshold in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
                     f = figures(data, found, 0.5, threshold)
                     row[f"score_{threshold}"] = [round(f["recall"], 4), round(f["precision"], 4)]
@@ -109,7 +126,7 @@ def tune(model: Path, data: list[Annotated]) -> None:
 
 
 def shared_model(folder: Path) -> Path:
-    from train.faceboxes import export_detector, load_faceboxes
+    from darekana.train.faceboxes import export_detector, load_faceboxes
 
     return export_detector(load_faceboxes(), folder / "shared.onnx")
 
@@ -127,10 +144,14 @@ def main() -> None:
         if args.tune:
             tune(model or shared, tuning)
             return
-        figures_out: dict[str, object] = {"benchmark": "detect", "machine": machine(), "held_back_pictures": len(held),
-                                          "held_back_heads": sum(len(a.boxes) for a in held),
-                                          "model": str(model) if model else "shared weights only",
-                                          "defaults": DetectorSpec().__dict__ | {"multi_scale": MULTI_SCALE}}
+        figures_out: dict[str, object] = {
+            "benchmark": "detect",
+            "machine": machine(),
+            "held_back_pictures": len(held),
+            "held_back_heads": sum(len(a.boxes) for a in held),
+            "model": str(model) if model else "shared weights only",
+            "defaults": DetectorSpec().__dict__ | {"multi_scale": MULTI_SCALE},
+        }
         pictures = [load_image(a.path) for a in held[:20]]
         for name, (make, spec) in detectors(model, shared).items():
             figures_out[name] = {**quality(make, spec, held), "ms": speed(make(spec), pictures, args.runs)}

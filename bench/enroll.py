@@ -25,15 +25,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATASETS, machine  # noqa: E402
+from darekana.recognizer.bundle import load_manifest  # noqa: E402
+from darekana.recognizer.engine import Model, Recognizer, Verdict  # noqa: E402
+from darekana.recognizer.images import load_image  # noqa: E402
+from darekana.train.configs import (
+    FinetuneConfig,  # noqa: E402
+    FitConfig,
+)
+from darekana.train.data import IMAGE_SUFFIXES  # noqa: E402
+from darekana.train.enroll import enroll  # noqa: E402
+from darekana.train.fit import fit  # noqa: E402
+from darekana.train.shared import DATASETS  # noqa: E402
 
-from recognizer.bundle import load_manifest  # noqa: E402
-from recognizer.engine import Recognizer  # noqa: E402
-from recognizer.images import load_image  # noqa: E402
-from train.data import IMAGE_SUFFIXES  # noqa: E402
-from train.enroll import enroll  # noqa: E402
-from train.finetune import FinetuneConfig  # noqa: E402
-from train.fit import FitConfig, fit  # noqa: E402
+from common import machine  # noqa: E402
 
 NEW = DATASETS / "animeface-10"
 
@@ -59,18 +63,20 @@ def enrolled_figures(bundle: Path, shots: int, work: Path) -> dict[str, object]:
     seconds = time.perf_counter() - started
     decisions = Recognizer(result.bundle).classify([load_image(p) for p, _ in held])
     right = np.array([d.label == truth for d, (_, truth) in zip(decisions, held)])
-    confident = np.array([d.verdict == "confident" for d in decisions])
-    known = {label.id for label in load_manifest(bundle).labels}
-    centres = [(d.confidence, ok) for d, ok in zip(decisions, right) if d.model == "fallback" and d.label not in known]
-    return {"new_n": len(held), "new_top1": round(float(right.mean()), 4),
-            "new_called_unknown": round(float(np.mean([d.verdict == "unknown" for d in decisions])), 4),
-            "new_confident": round(float(confident.mean()), 4),
-            "new_centres_n": len(centres),
-            "new_centres_right": round(float(np.mean([ok for _, ok in centres])), 4) if centres else None,
-            "new_centres_top1_probability": round(float(np.mean([p for p, _ in centres])), 4) if centres else None,
-            "known_test_top1": round(result.report["top1"], 4),
-            "known_false_rejection_rate": round(result.report["known_false_rejection_rate"], 4),
-            "enroll_seconds": round(seconds, 1)}
+    confident = np.array([d.verdict is Verdict.CONFIDENT for d in decisions])
+    centres = [(d.confidence, ok) for d, ok in zip(decisions, right) if d.model is Model.CENTRES]
+    return {
+        "new_n": len(held),
+        "new_top1": round(float(right.mean()), 4),
+        "new_called_unknown": round(float(np.mean([d.verdict is Verdict.UNKNOWN for d in decisions])), 4),
+        "new_confident": round(float(confident.mean()), 4),
+        "new_centres_n": len(centres),
+        "new_centres_right": round(float(np.mean([ok for _, ok in centres])), 4) if centres else None,
+        "new_centres_top1_probability": round(float(np.mean([p for p, _ in centres])), 4) if centres else None,
+        "known_test_top1": round(result.report["top1"], 4),
+        "known_false_rejection_rate": round(result.report["known_false_rejection_rate"], 4),
+        "enroll_seconds": round(seconds, 1),
+    }
 
 
 def main() -> None:
@@ -84,9 +90,13 @@ def main() -> None:
         with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON line
             fit([DATASETS / "hololive-20"], bundle, FitConfig(finetune=FinetuneConfig(epochs=args.epochs)))
     manifest = load_manifest(bundle)
-    figures: dict[str, object] = {"benchmark": "enroll", "machine": machine(), "bundle": str(bundle),
-                                  "known_test_top1_before": manifest.metrics.get("test_top1"),
-                                  "new_characters": len([p for p in NEW.iterdir() if p.is_dir()])}
+    figures: dict[str, object] = {
+        "benchmark": "enroll",
+        "machine": machine(),
+        "bundle": str(bundle),
+        "known_test_top1_before": manifest.metrics.get("test_top1"),
+        "new_characters": len([p for p in NEW.iterdir() if p.is_dir()]),
+    }
     for shots in args.shots:
         with tempfile.TemporaryDirectory(prefix="darekana-enroll-") as work:
             figures[f"{shots}_crops"] = enrolled_figures(bundle, shots, Path(work))

@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine  # noqa: E402
+from darekana.recognizer import Recognizer  # noqa: E402
+from darekana.recognizer.detect import Framing, crop_face  # noqa: E402
+from darekana.recognizer.images import load_image  # noqa: E402
 
-from recognizer import Recognizer  # noqa: E402
-from recognizer.detect import Framing, crop_face  # noqa: E402
-from recognizer.images import load_image  # noqa: E402
+from common import machine  # noqa: E402
 
 SCALES = (1.0, 1.2, 1.4, 1.8, 2.2, 2.6, 3.0)
 
@@ -51,8 +51,12 @@ def main() -> None:
             row[name] = round(sum(d.label == truth for d, (_, _, truth) in zip(decisions, faces)) / len(faces), 4)
         whole = recognizer.classify([image for image, _, _ in faces])
         row["whole_crop_as_given"] = round(sum(d.label == t for d, (_, _, t) in zip(whole, faces)) / len(faces), 4)
-        figures[bundle] = {"faces_detected": len(faces), "test_n": len(test),
-                           "measured": {"scale": measured.scale, "top": measured.top}, "top1": row}
+        figures[bundle] = {
+            "faces_detected": len(faces),
+            "test_n": len(test),
+            "measured": {"scale": measured.scale, "top": measured.top},
+            "top1": row,
+        }
     print(json.dumps(figures))
 
 

@@ -20,10 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATASETS, machine, picture  # noqa: E402
+from darekana.recognizer import Recognizer  # noqa: E402
+from darekana.recognizer.images import load_image  # noqa: E402
+from darekana.train.shared import DATASETS, side_by_side  # noqa: E402
 
-from recognizer import Recognizer  # noqa: E402
-from recognizer.images import load_image  # noqa: E402
+from common import machine  # noqa: E402
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -38,10 +39,14 @@ def main() -> None:
     args = p.parse_args()
     recognizer = Recognizer(args.bundle)
     crops = [load_image(p) for p in sorted((DATASETS / "animeface-10").glob("*/face_*.png"))[::40]]
-    figures: dict[str, object] = {"benchmark": "latency", "machine": machine(), "bundle": recognizer.version,
-                                  "runs": args.runs}
+    figures: dict[str, object] = {
+        "benchmark": "latency",
+        "machine": machine(),
+        "bundle": recognizer.version,
+        "runs": args.runs,
+    }
     for side in (512, 1024, 2048):
-        data = picture(crops[:3], side)
+        data = side_by_side(crops[:3], side)
         stages: dict[str, list[float]] = {"decode": [], "detect": [], "recognize": [], "total": []}
         faces = 0
         recognizer.recognize(data)  # warm-up

@@ -8,7 +8,7 @@ scores the bundle's validation and test faces (its ``embeddings.npz``) and every
 the way calibration does (reject 5 % of known *validation* faces) and what it gives on held-out faces (known
 test false rejection, unknown rejection), a curve (unknown rejection at a known test false-rejection rate of
 1/2/5/10 %) and the AUROC of known test against unknown faces. ``engine`` is what the bundle does (distance to
-the answer's class centre, ``recognizer.centres``); ``cosine`` is what bundle formats 1-2 did (cosine
+the answer's class centre, ``darekana.recognizer.centres``); ``cosine`` is what bundle formats 1-2 did (cosine
 similarity to the answer's mean embedding).
 """
 
@@ -28,16 +28,20 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATASETS, machine  # noqa: E402
+from darekana.recognizer.bundle import MODEL_FILE, Manifest, load_manifest  # noqa: E402
+from darekana.recognizer.engine import Recognizer, l2_normalize  # noqa: E402
+from darekana.recognizer.images import load_image  # noqa: E402
+from darekana.recognizer.preprocess import resize_square  # noqa: E402
+from darekana.train.configs import (
+    FinetuneConfig,  # noqa: E402
+    FitConfig,
+)
+from darekana.train.data import IMAGE_SUFFIXES  # noqa: E402
+from darekana.train.embeddings import Embedded, load_embeddings  # noqa: E402
+from darekana.train.fit import embed, fit  # noqa: E402
+from darekana.train.shared import DATASETS  # noqa: E402
 
-from recognizer.bundle import MODEL_FILE, Manifest, load_manifest  # noqa: E402
-from recognizer.engine import Recognizer, l2_normalize  # noqa: E402
-from recognizer.images import load_image  # noqa: E402
-from recognizer.preprocess import resize_square  # noqa: E402
-from train.data import IMAGE_SUFFIXES  # noqa: E402
-from train.embeddings import Embedded, load_embeddings  # noqa: E402
-from train.finetune import FinetuneConfig  # noqa: E402
-from train.fit import FitConfig, embed, fit  # noqa: E402
+from common import machine  # noqa: E402
 
 PAIRS = {"hololive-20": "animeface-10", "animeface-10": "hololive-20"}
 FALSE_REJECTION = 0.05  # what calibration rejects of known validation faces
@@ -64,8 +68,12 @@ def bundle_for(directory: Path, name: str, epochs: int) -> Path:
 def judged(recognizer: Recognizer, embedded: Embedded) -> Faces:
     decisions = recognizer.decide(embedded.logits, embedded.unit)
     index = {label.id: i for i, label in enumerate(recognizer.manifest.labels)}
-    return Faces(np.array([index[d.label] for d in decisions]), np.array([d.confidence for d in decisions]),
-                 np.array([d.distance for d in decisions]), embedded.unit)
+    return Faces(
+        np.array([index[d.label] for d in decisions]),
+        np.array([d.confidence for d in decisions]),
+        np.array([d.distance for d in decisions]),
+        embedded.unit,
+    )
 
 
 def embedded_files(bundle: Path, manifest: Manifest, paths: list[Path]) -> Embedded:
@@ -99,9 +107,12 @@ def measure(score: Callable[[Faces], np.ndarray], val: Faces, test: Faces, unkno
     known, other = score(test), score(unknown)
     curve = {f"{int(r * 100)}%": round(float((other < np.quantile(known, r)).mean()), 4) for r in CURVE}
     auroc = roc_auc_score(np.r_[np.ones(len(known)), np.zeros(len(other))], np.r_[known, other])
-    return {"known_false_rejection": round(float((known < threshold).mean()), 4),
-            "unknown_rejection": round(float((other < threshold).mean()), 4), "curve": curve,
-            "auroc": round(float(auroc), 4)}
+    return {
+        "known_false_rejection": round(float((known < threshold).mean()), 4),
+        "unknown_rejection": round(float((other < threshold).mean()), 4),
+        "curve": curve,
+        "auroc": round(float(auroc), 4),
+    }
 
 
 def images(folder: Path) -> list[Path]:
@@ -124,10 +135,14 @@ def main() -> None:
         recognizer = Recognizer(bundle)
         val, test = judged(recognizer, parts["val"]), judged(recognizer, parts["test"])
         unknown = judged(recognizer, embedded_files(bundle, manifest, images(DATASETS / PAIRS[name])))
-        figures[name] = {"bundle": str(bundle), "test_top1": manifest.metrics.get("test_top1"),
-                         "val_n": len(val.answer), "test_n": len(test.answer), "unknown_n": len(unknown.answer),
-                         **{key: measure(s, val, test, unknown)
-                            for key, s in scores(parts["train"], len(manifest.labels)).items()}}
+        figures[name] = {
+            "bundle": str(bundle),
+            "test_top1": manifest.metrics.get("test_top1"),
+            "val_n": len(val.answer),
+            "test_n": len(test.answer),
+            "unknown_n": len(unknown.answer),
+            **{key: measure(s, val, test, unknown) for key, s in scores(parts["train"], len(manifest.labels)).items()},
+        }
     print(json.dumps(figures))
 
 

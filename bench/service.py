@@ -25,34 +25,43 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aiohttp  # noqa: E402
-from common import DATASETS, machine, picture  # noqa: E402
+
+from darekana.train.shared import DATASETS, side_by_side  # noqa: E402
+
+from common import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def pictures() -> list[bytes]:
     """Face crops and three-face pictures, alternately (72 different pictures, taken in turn)."""
-    from recognizer.images import load_image
+    from darekana.recognizer.images import load_image
 
     paths = sorted((DATASETS / "animeface-10").glob("*/face_*.png"))[::7]
     crops = [load_image(path) for path in paths]
-    groups = [picture(crops[i:i + 3], 1024) for i in range(0, len(crops) - 2, 3)]
+    groups = [side_by_side(crops[i : i + 3], 1024) for i in range(0, len(crops) - 2, 3)]
     singles = [path.read_bytes() for path in paths]
     return [data for pair in zip(singles, groups) for data in pair]
 
 
 # --- the server, in its own process ------------------------------------------------------------------
 
+
 async def serve(bundle: str, database_url: str, workers: int) -> None:
     """Runs until stdin closes; prints the port once listening."""
     from aiohttp import web
 
-    from bot.adapters.http_api import make_app
-    from bot.service import Service
-    from bot.settings import Settings
+    from darekana.bot.http.api import make_app
+    from darekana.bot.service import Service
+    from darekana.bot.settings import Settings
 
-    settings = Settings(bundle=Path(bundle), database_url=database_url, recognition_workers=workers,
-                        user_rate="1000000/1", channel_rate="1000000/1")
+    settings = Settings(
+        bundle=Path(bundle),
+        database_url=database_url,
+        recognition_workers=workers,
+        user_rate="1000000/1",
+        channel_rate="1000000/1",
+    )
     service = await Service.start(settings)
     runner = web.AppRunner(make_app(service, settings), access_log=None)
     await runner.setup()
@@ -64,8 +73,17 @@ async def serve(bundle: str, database_url: str, workers: int) -> None:
 
 
 def start_server(args: argparse.Namespace, database_url: str) -> tuple[subprocess.Popen, int]:
-    command = [sys.executable, __file__, "--serve", "--bundle", args.bundle, "--database-url", database_url,
-               "--workers", str(args.workers)]
+    command = [
+        sys.executable,
+        __file__,
+        "--serve",
+        "--bundle",
+        args.bundle,
+        "--database-url",
+        database_url,
+        "--workers",
+        str(args.workers),
+    ]
     process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     port = process.stdout.readline().strip()
     if not port.isdigit():
@@ -82,6 +100,7 @@ def peak_rss_mib(pid: int) -> float:
 
 
 # --- the clients -------------------------------------------------------------------------------------
+
 
 async def load(base: str, payloads: list[bytes], clients: int, requests: int) -> dict[str, object]:
     latencies: dict[str, list[float]] = {"crop": [], "three_faces": []}
@@ -109,15 +128,22 @@ async def load(base: str, payloads: list[bytes], clients: int, requests: int) ->
         await asyncio.gather(*(client(session) for _ in range(clients)))
         seconds = time.perf_counter() - start
     every = [ms for kind in latencies.values() for ms in kind]
-    return {"latency_ms": {"all": percentiles(every), **{k: percentiles(v) for k, v in latencies.items() if v}},
-            "throughput_rps": round(statuses["200"] / seconds, 2), "seconds": round(seconds, 1),
-            "statuses": dict(sorted(statuses.items())), "faces": faces}
+    return {
+        "latency_ms": {"all": percentiles(every), **{k: percentiles(v) for k, v in latencies.items() if v}},
+        "throughput_rps": round(statuses["200"] / seconds, 2),
+        "seconds": round(seconds, 1),
+        "statuses": dict(sorted(statuses.items())),
+        "faces": faces,
+    }
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"p50": round(statistics.median(ordered), 1), "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 1),
-            "max": round(ordered[-1], 1)}
+    return {
+        "p50": round(statistics.median(ordered), 1),
+        "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 1),
+        "max": round(ordered[-1], 1),
+    }
 
 
 async def post_picture(session: aiohttp.ClientSession, base: str, payload: bytes) -> tuple[int, dict]:
@@ -137,7 +163,9 @@ def main() -> None:
     p.add_argument("--bundle", default="models/animeface-10")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--requests", type=int, default=200)
-    p.add_argument("--workers", type=int, default=0, help="recognitions at once (DAREKANA_RECOGNITION_WORKERS; 0: one per core)")
+    p.add_argument(
+        "--workers", type=int, default=0, help="recognitions at once (DAREKANA_RECOGNITION_WORKERS; 0: one per core)"
+    )
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server subprocess
     p.add_argument("--database-url", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -149,9 +177,14 @@ def main() -> None:
         process, port = start_server(args, f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
         try:
             base = f"http://127.0.0.1:{port}"
-            figures: dict[str, object] = {"benchmark": "service", "machine": machine(),
-                                          "bundle": asyncio.run(bundle_version(base)), "clients": args.clients,
-                                          "requests": args.requests, "workers": args.workers}
+            figures: dict[str, object] = {
+                "benchmark": "service",
+                "machine": machine(),
+                "bundle": asyncio.run(bundle_version(base)),
+                "clients": args.clients,
+                "requests": args.requests,
+                "workers": args.workers,
+            }
             figures.update(asyncio.run(load(base, payloads, args.clients, args.requests)))
             figures["server_peak_rss_mib"] = peak_rss_mib(process.pid)
         finally:

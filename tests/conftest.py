@@ -1,9 +1,8 @@
-"""Shared test helpers: where the shared datasets live, and a handful of real face crops."""
+"""Fixtures of the tests: real face crops, databases (SQLite and the machine's PostgreSQL), services on the
+test bundle (``trained_bundle``, from the project's root ``conftest.py``)."""
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,13 +15,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from recognizer.images import load_image
+from darekana.recognizer.images import load_image
+from darekana.train.shared import DATASETS
 
 if TYPE_CHECKING:
-    from bot.service import Service
-
-# ../shared/datasets, the project root's sibling (never copied into the repository).
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+    from darekana.bot.service import Service
 
 
 @pytest.fixture
@@ -30,24 +27,11 @@ def real_crops() -> list[Image.Image]:
     """12 real RGB face crops from animeface-10: the first two ``face_*.png`` of the first two characters,
     the first one of each other character."""
     folders = sorted(p for p in (DATASETS / "animeface-10").iterdir() if p.is_dir())
-    paths = [path for i, folder in enumerate(folders) for path in sorted(folder.glob("face_*.png"))[:2 if i < 2 else 1]]
+    paths = [
+        path for i, folder in enumerate(folders) for path in sorted(folder.glob("face_*.png"))[: 2 if i < 2 else 1]
+    ]
     assert len(paths) == 12, f"expected 12 crops from {DATASETS / 'animeface-10'}, found {len(paths)}"
     return [load_image(path) for path in paths]
-
-
-@pytest.fixture(scope="session")
-def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from train.finetune import FinetuneConfig
-    from train.fit import FitConfig, fit
-
-    out = tmp_path_factory.mktemp("bundles") / "animeface-10"
-    return fit([DATASETS / "animeface-10"], out, FitConfig(finetune=FinetuneConfig(epochs=3))).bundle
-
-
-@pytest.fixture(scope="session")
-def held_back(trained_bundle: Path) -> list[Path]:
-    """The test split's faces: never seen in training or threshold calibration."""
-    return [Path(p) for p in json.loads((trained_bundle / "split.json").read_text())["test"]]
 
 
 # --- the bot's storage and service -------------------------------------------------------------------
@@ -86,10 +70,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def make_service(trained_bundle: Path, tmp_path: Path) -> Iterator[Callable[..., Service]]:
     """Builds services on the test bundle: ``make_service(database_url=None, **settings)``; the database is
     migrated first, a SQLite file in ``tmp_path`` unless a URL is given."""
-    from bot.service import Service
-    from bot.settings import Settings
-    from bot.storage import Store, open_database, upgrade
-    from recognizer.engine import Recognizer
+    from darekana.bot.service import Service
+    from darekana.bot.settings import Settings
+    from darekana.bot.storage import Store, open_database, upgrade
+    from darekana.recognizer.engine import Recognizer
 
     made: list[Service] = []
 
@@ -97,8 +81,9 @@ def make_service(trained_bundle: Path, tmp_path: Path) -> Iterator[Callable[...,
         url = database_url or f"sqlite:///{tmp_path / 'service.sqlite3'}"
         engine = open_database(url)
         upgrade(engine)
-        service = Service(Recognizer(trained_bundle), Store(engine),
-                          Settings(bundle=trained_bundle, database_url=url, **settings))
+        service = Service(
+            Recognizer(trained_bundle), Store(engine), Settings(bundle=trained_bundle, database_url=url, **settings)
+        )
         made.append(service)
         return service
 
@@ -107,34 +92,11 @@ def make_service(trained_bundle: Path, tmp_path: Path) -> Iterator[Callable[...,
         service.close()
 
 
-def picture_bytes(relative: str) -> bytes:
-    """A file of ``../shared/datasets`` as bytes, e.g. ``picture_bytes("animeface-10/000_hatsune_miku/x.png")``."""
-    return (DATASETS / relative).read_bytes()
-
-
-GROUP_FACES = ("000_hatsune_miku/face_128_326_108.png", "000_hatsune_miku/face_531_113_29.png",
-               "001_kinomoto_sakura/face_245_245_32.png")
-
-
-def group_picture(side: int = 1024) -> bytes:
-    """A PNG with three real faces side by side (the detector finds all three), left to right as in
-    ``GROUP_FACES``."""
-    canvas = Image.new("RGB", (side, side * 2 // 3), (250, 250, 245))
-    cell = side // len(GROUP_FACES)
-    for i, relative in enumerate(GROUP_FACES):
-        crop = load_image(DATASETS / "animeface-10" / relative)
-        face = crop.resize((int(cell * 0.8), int(cell * 0.8 * crop.height / crop.width)))
-        canvas.paste(face, (i * cell + cell // 10, side // 8))
-    out = io.BytesIO()
-    canvas.save(out, "PNG")
-    return out.getvalue()
-
-
 @pytest.fixture(scope="session")
 def known_picture(trained_bundle: Path, held_back: list[Path]) -> tuple[bytes, str]:
     """A held-back face picture (bytes) in which the detector finds one face that the test bundle names
     correctly, and that label. Tests of the bot check names against it."""
-    from recognizer.engine import Recognizer
+    from darekana.recognizer.engine import Recognizer
 
     recognizer = Recognizer(trained_bundle)
     for path in held_back:

@@ -1,1 +1,0 @@
-"""Thin translations between platforms (Discord, X, HTTP) and :class:`bot.service.Service`."""

@@ -1,0 +1,34 @@
+"""The Discord client darekana runs: which gateway events it asks for, that no reply of it pings anyone,
+and the command tree. What it answers is assembled by :func:`darekana.bot.discord.make_client`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+from discord import app_commands, ui
+
+from ..service import Service
+from ..settings import Settings
+
+
+class Darekana(discord.Client):
+    def __init__(
+        self, service: Service, settings: Settings, *, sync_commands: bool, items: Sequence[type[ui.DynamicItem[Any]]]
+    ) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = intents.guild_messages = intents.dm_messages = intents.message_content = True
+        # Names people type end up in replies: no reply of ours may ping anyone.
+        super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none())
+        self.service, self.settings, self.sync_commands, self.items = service, settings, sync_commands, items
+        self.tree: app_commands.CommandTree[Darekana] = app_commands.CommandTree(self)
+
+    async def setup_hook(self) -> None:
+        # Components carry their ids in custom_id: registered here, they work after a restart.
+        self.add_dynamic_items(*self.items)
+        if self.sync_commands:
+            await self.tree.sync()
+
+
+Interaction = discord.Interaction[Darekana]

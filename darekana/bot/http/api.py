@@ -1,0 +1,298 @@
+"""The HTTP API and the page at ``/``. Requests become :class:`darekana.bot.service.Service` calls and its replies
+and errors become JSON; the behaviour itself lives in the service.
+
+    POST /api/v1/whois                          multipart field "image", or JSON {"url": ...}; ?annotate=1
+    POST /api/v1/faces/{id}/corrections         JSON {"label": "<character name>", "user": "<optional id>"}
+    POST /api/v1/faces/{id}/confirmations       optional JSON {"user": "<optional id>"}
+    GET  /api/v1/characters
+    GET  /api/v1/corrections?status=pending     moderators: Authorization: Bearer <moderator token>
+    POST /api/v1/corrections/{id}/review        moderators: JSON {"status": "accepted" | "rejected"}
+    GET  /api/v1/corrections/stats              moderators
+    GET  /api/v1/corrections/export?status=accepted,pending   moderators: a zip for ``darekana train fit``
+    GET  /healthz, /metrics
+
+Every error is ``{"error": "<message a person understands>"}`` with its HTTP status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import hmac
+import json
+import logging
+import math
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import BadRequest, Forbidden, NotFound, RateLimited, ServiceError, Unauthorized
+from ..metrics import CONTENT_TYPE
+from ..service import Ack, Place, Requester, Service
+from ..settings import Settings
+from ..storage.store import Feedback
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).with_name("static")  # package data
+MB = 1024 * 1024
+MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns: larger ones cannot exist, and PostgreSQL refuses them
+MAX_LISTED = 500
+HOW_TO_SEND = 'send a picture as the multipart form field "image", or JSON {"url": "https://..."}'
+# A browser's own id (the page makes one): with the address, at most 64 characters, the stored column's size.
+USER_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
+HTTP_MESSAGES = {404: "not found", 405: "method not allowed"}
+# The page loads nothing but its own files; a picture given by link is shown from that link.
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' blob: data: http: https:; object-src 'none'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+SERVICE = web.AppKey("service", Service)
+SETTINGS = web.AppKey("settings", Settings)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def make_app(service: Service, settings: Settings) -> web.Application:
+    # The body limit leaves room for the multipart framing around the largest picture the service takes.
+    app = web.Application(client_max_size=settings.max_picture_bytes + MB, middlewares=[_errors])
+    app[SERVICE], app[SETTINGS] = service, settings
+    app.add_routes(
+        [
+            web.post("/api/v1/whois", whois),
+            web.post("/api/v1/faces/{id}/corrections", correct),
+            web.post("/api/v1/faces/{id}/confirmations", confirm),
+            web.get("/api/v1/characters", characters),
+            web.get("/api/v1/corrections", corrections),
+            web.get("/api/v1/corrections/stats", stats),
+            web.get("/api/v1/corrections/export", export),
+            web.post("/api/v1/corrections/{id}/review", review),
+            web.get("/healthz", healthz),
+            web.get("/metrics", metrics),
+            web.get("/", page),
+            web.static("/static", STATIC),
+        ]
+    )
+    return app
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure answers ``{"error": ...}``: the service's message, HTTP's own, or "internal error"."""
+    try:
+        return await handler(request)
+    except ServiceError as exc:
+        return _error(exc.status, exc.message, _error_headers(exc))
+    except web.HTTPRequestEntityTooLarge:
+        mb = request.app[SETTINGS].max_picture_mb
+        return _error(413, f"that is too large: a picture may be at most {mb:g} MB")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, HTTP_MESSAGES.get(exc.status, exc.reason.lower()))
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return _error(500, "internal error")
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def _error_headers(exc: ServiceError) -> dict[str, str] | None:
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(math.ceil(exc.retry_after))}
+    if isinstance(exc, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    return None
+
+
+# --- everyone ----------------------------------------------------------------------------------------
+
+
+async def whois(request: web.Request) -> web.Response:
+    service, client = request.app[SERVICE], _client(request)
+    # Per-client rate limits: the client's address is its "channel".
+    who, where = Requester("http", client), Place(channel_id=client, request_id=uuid.uuid4().hex)
+    annotate = request.query.get("annotate") == "1"  # drawing costs ~45 ms: only for those who ask
+    if request.content_type == "application/json":
+        url = (await _json(request)).get("url")
+        if not isinstance(url, str):
+            raise BadRequest(HOW_TO_SEND)
+        reply = await service.whois_url(url, who, where, annotate)
+    elif request.content_type == "multipart/form-data":
+        reply = await service.whois(await _upload(request), who, where, annotate)
+    else:
+        raise BadRequest(HOW_TO_SEND)
+    body = reply.to_dict()
+    if reply.annotated_png:
+        body["annotated_png"] = base64.b64encode(reply.annotated_png).decode("ascii")
+    return web.json_response(body)
+
+
+async def correct(request: web.Request) -> web.Response:
+    face_id = _id(request, "face")
+    body = await _json(request)
+    label = body.get("label")
+    if not isinstance(label, str):
+        raise BadRequest('send the character\'s name as JSON {"label": "..."}')
+    ack = await request.app[SERVICE].correct(face_id, label, _person(request, body))
+    return web.json_response(_ack(ack), status=201)
+
+
+async def confirm(request: web.Request) -> web.Response:
+    face_id = _id(request, "face")
+    body = await _json(request) if request.body_exists else {}
+    ack = await request.app[SERVICE].confirm(face_id, _person(request, body))
+    return web.json_response(_ack(ack), status=201)
+
+
+async def characters(request: web.Request) -> web.Response:
+    rows = await request.app[SERVICE].characters()
+    return web.json_response([dataclasses.asdict(row) for row in rows])
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "bundle": request.app[SERVICE].recognizer.version})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[SERVICE].metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_POLICY})
+
+
+# --- moderators --------------------------------------------------------------------------------------
+
+
+async def corrections(request: web.Request) -> web.Response:
+    _moderator(request)
+    rows = await request.app[SERVICE].feedback(_statuses(request, "pending"), _limit(request))
+    return web.json_response([_feedback(row) for row in rows])
+
+
+async def review(request: web.Request) -> web.Response:
+    reviewer = _moderator(request)
+    correction_id = _id(request, "correction")
+    status = (await _json(request)).get("status")
+    if not isinstance(status, str):
+        raise BadRequest('send the review as JSON {"status": "accepted"} or {"status": "rejected"}')
+    await request.app[SERVICE].review(correction_id, status, reviewer)
+    return web.json_response({"id": correction_id, "status": status})
+
+
+async def stats(request: web.Request) -> web.Response:
+    _moderator(request)
+    return web.json_response(dataclasses.asdict(await request.app[SERVICE].stats()))
+
+
+async def export(request: web.Request) -> web.Response:
+    _moderator(request)
+    statuses = _statuses(request, "accepted")
+    data, count = await request.app[SERVICE].export(statuses)
+    name = f"darekana-corrections-{'-'.join(statuses)}.zip"
+    return web.Response(
+        body=data,
+        content_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Darekana-Crops": str(count)},
+    )
+
+
+def _moderator(request: web.Request) -> Requester:
+    token = request.app[SETTINGS].moderator_token
+    if not token:
+        raise Forbidden("moderator endpoints are disabled")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise Unauthorized("moderators only: send Authorization: Bearer <moderator token>")
+    # Constant time, so the token cannot be guessed byte by byte from response times.
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise Forbidden("wrong moderator token")
+    return Requester("http", f"moderator@{_client(request)}")
+
+
+# --- reading requests, shaping answers ---------------------------------------------------------------
+
+
+def _client(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _person(request: web.Request, body: dict[str, Any]) -> Requester:
+    """Who gives feedback: the client's address, plus the id its browser sent if any, so that people
+    behind one address (a NAT, a proxy) each keep their own answer instead of replacing each other's."""
+    user = body.get("user")
+    if user is None:
+        return Requester("http", _client(request))
+    if not isinstance(user, str) or not USER_ID.fullmatch(user):
+        raise BadRequest('"user" is an id of at most 16 letters, digits, "-" or "_"')
+    return Requester("http", f"{_client(request)}/{user}")
+
+
+def _id(request: web.Request, what: str) -> int:
+    raw = request.match_info["id"]
+    if not _number(raw) or int(raw) > MAX_ID:
+        raise NotFound(f"there is no {what} {raw}")
+    return int(raw)
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdecimal()  # int() would also read other scripts' digits
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.read())
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        raise BadRequest("that is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("send a JSON object")
+    return body
+
+
+async def _upload(request: web.Request) -> bytes:
+    field = (await request.post()).get("image")
+    if not isinstance(field, web.FileField):
+        raise BadRequest(HOW_TO_SEND)
+    with field.file:
+        return await asyncio.to_thread(field.file.read)  # large uploads are spooled to disk
+
+
+def _statuses(request: web.Request, default: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in request.query.get("status", default).split(",") if s.strip())
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "100")
+    if not _number(raw) or not 1 <= int(raw) <= MAX_LISTED:
+        raise BadRequest(f"limit is a number from 1 to {MAX_LISTED}")
+    return int(raw)
+
+
+def _ack(ack: Ack) -> dict[str, Any]:
+    return dataclasses.asdict(ack) | {"text": ack.text}
+
+
+def _feedback(row: Feedback) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "face_id": row.face_id,
+        "kind": row.kind,
+        "label": row.label,
+        "name": row.name,
+        "predicted_label": row.predicted_label,
+        "predicted_name": row.predicted_name,
+        "platform": row.platform,
+        "user_id": row.user_id,
+        "created_at": row.created_at.isoformat(),
+        "status": row.status,
+        "reviewer": row.reviewer,
+        "picture_sha256": row.picture_sha256,
+    }

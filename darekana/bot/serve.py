@@ -1,0 +1,140 @@
+"""``darekana serve``: the HTTP API and page always, Discord when its token is set, X when its credentials
+are, one service under all of them. ``darekana db``: the database's migrations by hand."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+from typing import TYPE_CHECKING
+
+from darekana.recognizer.bundle import BundleError
+
+from .settings import Settings
+from .storage import current_revision, downgrade, open_database, upgrade
+
+if TYPE_CHECKING:
+    from .service import Service
+
+log = logging.getLogger("darekana")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    overrides = {k: v for k, v in {"http_host": args.host, "http_port": args.port}.items() if v is not None}
+    settings = Settings(**{**settings.__dict__, **overrides})
+    asyncio.run(serve(settings))
+    return 0
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """Runs until SIGINT/SIGTERM (or cancellation)."""
+    from aiohttp import web  # the platforms load only when serving, not for `darekana recognize`
+
+    from .http.api import make_app
+    from .service import Service
+    from .twitter.state import configured as twitter_configured
+
+    twitter = twitter_configured(settings)  # half-set credentials stop here, before anything starts
+    service = await Service.start(settings)
+    runner = web.AppRunner(make_app(service, settings), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    log.info(
+        "serving %s on http://%s:%d/ (database %s)",
+        service.recognizer.version,
+        settings.http_host,
+        settings.http_port,
+        _safe_url(settings.database_url),
+    )
+    tasks = [asyncio.create_task(_stopped()), asyncio.create_task(watch_bundle(service, settings))]
+    client = None
+    if settings.discord_token:
+        from .discord import make_client
+
+        client = make_client(service, settings)
+        tasks.append(asyncio.create_task(client.start(settings.discord_token)))
+    if twitter:
+        from .twitter.poller import run_twitter
+
+        tasks.append(asyncio.create_task(run_twitter(service, settings)))
+    if ready:
+        ready.set()
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # a Discord login failure or refused X credentials end the process with its message
+    finally:
+        for task in tasks:
+            task.cancel()
+        if client is not None:
+            await client.close()
+        await runner.cleanup()
+        service.close()
+
+
+async def _stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+
+
+async def watch_bundle(service: Service, settings: Settings) -> None:
+    """Reloads the service's bundle when ``settings.bundle`` (a link such as ``models/current``) points
+    somewhere new, checked every ``bundle_poll_s`` seconds, and whenever SIGHUP arrives. Never returns."""
+    wake = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, wake.set)
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals outside the main thread: poll only
+        pass
+    # what the service has loaded, not where the link points now: a promotion during start-up is not missed
+    loaded = os.path.realpath(service.recognizer.path)
+    try:
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), settings.bundle_poll_s if settings.bundle_poll_s > 0 else None)
+            except TimeoutError:
+                pass
+            forced = wake.is_set()
+            wake.clear()
+            target = os.path.realpath(settings.bundle)
+            if target == loaded and not forced:
+                continue
+            # remembered even when the reload fails: a broken bundle is reported once, not every few seconds
+            loaded = target
+            try:
+                await service.reload(target)
+            except BundleError:
+                pass  # logged by the service, which answers on with the old bundle
+            except Exception as exc:  # e.g. the database while syncing characters: serving must not stop
+                log.error("could not reload the bundle %s: %s", target, exc)
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def run_db(args: argparse.Namespace) -> int:
+    engine = open_database(Settings.from_env().database_url)
+    try:
+        if args.action == "upgrade":
+            upgrade(engine, args.revision or "head")
+        elif args.action == "downgrade":
+            if not args.revision:
+                raise ValueError("downgrade needs a revision (base for an empty database)")
+            downgrade(engine, args.revision)
+        print(f"database at revision {current_revision(engine) or 'base (empty)'}")
+    finally:
+        engine.dispose()
+    return 0

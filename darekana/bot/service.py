@@ -1,0 +1,385 @@
+"""The one place where the bot's behaviour lives. Discord, X and HTTP adapters only translate to and from
+these calls::
+
+    service = await Service.start(Settings.from_env())
+    reply = await service.whois(picture_bytes, Requester("http", "203.0.113.7"))
+    print(reply.text)                      # "1. Hatsune Miku (97%)"
+    await service.correct(reply.face_ids[0], "kagamine rin", Requester("discord", "1234"))
+
+The rules every platform shares live here too: an answer is claimed in the database before it is posted
+(:meth:`Service.answer_once`), so several processes on one database never answer a message twice; a face
+is found by its number in an answer (:meth:`Service.face_number`); the only-confident policy
+(:meth:`Service.worth_posting`).
+
+Every failure a person can cause raises a :class:`darekana.bot.errors.ServiceError` whose message can be
+shown to them; nothing is stored then. What has been acknowledged has been committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from darekana.recognizer.annotate import annotate
+from darekana.recognizer.bundle import BundleError
+from darekana.recognizer.describe import describe, describe_face
+from darekana.recognizer.engine import Face, Recognition, Recognizer, Verdict, face_to_dict
+from darekana.recognizer.images import DecodeLimits, ImageError, decode_image
+
+from .characters import Match, resolve
+from .errors import BadRequest, NotFound, RateLimited
+from .export import dataset_zip
+from .fetch import FetchError, FetchLimits, fetch_picture
+from .limits import RateLimiter, WorkQueue
+from .metrics import Metrics
+from .polling import PollState
+from .settings import Settings, parse_rate
+from .storage import Store, open_database, upgrade
+from .storage.models import Face as StoredFace
+from .storage.store import STATUSES, CharacterRow, Feedback, Kind, RecognitionRecord, Stats, Status
+
+CROP_MAX_SIDE = 512  # stored crops: enough for retraining at any input size the bundles use
+ANNOTATED_MAX_SIDE = 1280
+
+log = logging.getLogger("darekana")
+
+
+@dataclass(frozen=True)
+class Requester:
+    platform: str  # "discord", "twitter", "http"
+    user_id: str
+
+
+@dataclass(frozen=True)
+class Place:
+    guild_id: str | None = None
+    channel_id: str | None = None  # also the HTTP client's address: rate limits apply per channel
+    message_id: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A stored recognition and what is said of it. Face ``n`` (numbered from 1, as in ``lines`` and on the
+    annotated picture) is ``recognition.faces[n - 1]``, stored as ``face_ids[n - 1]``."""
+
+    recognition_id: int
+    recognition: Recognition
+    face_ids: list[int]
+    lines: list[str]  # "1. Hatsune Miku (97%)", "2. not sure: maybe ...", "3. I don't know this character"
+    annotated_png: bytes | None = field(default=None, repr=False)  # when there are several faces
+
+    @property
+    def faces(self) -> list[Face]:
+        return self.recognition.faces
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def named_any(self) -> bool:
+        """Whether some face is named with confidence."""
+        return any(face.verdict is Verdict.CONFIDENT for face in self.faces)
+
+    def to_dict(self) -> dict:
+        result = self.recognition
+        faces = [
+            {"id": face_id, "number": number, **face_to_dict(face), "text": describe_face(face)}
+            for number, (face_id, face) in enumerate(zip(self.face_ids, self.faces), start=1)
+        ]
+        return {
+            "recognition_id": self.recognition_id,
+            "faces": faces,
+            "text": self.text,
+            "faces_detected": result.faces_detected,
+            "width": result.width,
+            "height": result.height,
+            "bundle": result.bundle,
+        }
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A stored correction or confirmation."""
+
+    id: int
+    face_id: int
+    kind: Kind
+    label: str
+    name: str
+    known: bool
+
+    @property
+    def text(self) -> str:
+        if self.kind is Kind.CONFIRMATION:
+            return f"Thanks! Noted that this is {self.name}."
+        new = "" if self.known else " (a character I don't know yet: moderators will review it)"
+        return f"Thanks! Saved: this is {self.name}{new}."
+
+
+@dataclass(frozen=True)
+class _Recognized:
+    result: Recognition
+    sha256: str
+    crops: list[bytes]
+    annotated: bytes | None
+
+
+class Service:
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        store: Store,
+        settings: Settings = Settings(),
+        fetch_limits: FetchLimits | None = None,
+    ):
+        self.recognizer, self.store, self.settings = recognizer, store, settings
+        self.decode_limits = DecodeLimits(max_bytes=settings.max_picture_bytes)
+        self.fetch_limits = fetch_limits or FetchLimits(
+            max_bytes=self.decode_limits.max_bytes, timeout_s=settings.fetch_timeout_s
+        )
+        self.user_limit = RateLimiter(*parse_rate(settings.user_rate))
+        self.channel_limit = RateLimiter(*parse_rate(settings.channel_rate))
+        self.queue = WorkQueue(settings.workers(), settings.queue_size)
+        self.metrics = Metrics(lambda state: getattr(self.queue, state))
+        labels = [(label.id, label.name) for label in recognizer.manifest.labels]
+        store.sync_characters(labels)
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Service:
+        """Opens and migrates the database and loads the bundle (both block, so off the event loop)."""
+
+        def build() -> Service:
+            engine = open_database(settings.database_url)
+            upgrade(engine)
+            # the resolved path: through models/current the version would read "current@...", and replies and
+            # stored recognitions must say which bundle answered
+            recognizer = Recognizer(
+                os.path.realpath(settings.bundle),
+                threads=settings.threads_per_recognition(),
+                detection=settings.detection(),
+            )
+            return cls(recognizer, Store(engine), settings)
+
+        return await asyncio.to_thread(build)
+
+    def close(self) -> None:
+        self.queue.close()
+        self.store.engine.dispose()
+
+    async def reload(self, bundle: str | os.PathLike[str]) -> str:
+        """Answers with the bundle at ``bundle`` (links resolved) from now on and returns its version.
+
+        The new bundle loads off the event loop while the old one keeps answering; a broken one raises
+        :class:`darekana.recognizer.bundle.BundleError` and the old one stays. The swap is one assignment: a
+        recognition already running finishes on the object it started with, the next one uses the new.
+        """
+        path = os.path.realpath(bundle)
+        try:
+            recognizer = await asyncio.to_thread(
+                Recognizer, path, threads=self.settings.threads_per_recognition(), detection=self.settings.detection()
+            )
+        except BundleError as exc:
+            log.error("kept %s: %s", self.recognizer.version, exc)
+            raise
+        labels = [(label.id, label.name) for label in recognizer.manifest.labels]
+        await asyncio.to_thread(self.store.sync_characters, labels)
+        previous, self.recognizer = self.recognizer.version, recognizer
+        log.info("now answering with %s (was %s)", recognizer.version, previous)
+        return recognizer.version
+
+    async def whois(self, picture: bytes, who: Requester, where: Place = Place(), annotate: bool = True) -> Reply:
+        """Recognises every face of ``picture``, stores the recognition and builds the reply; with
+        ``annotate``, a picture of several faces comes back drawn with numbered boxes."""
+        self._admit(who, where)
+        return await self._whois(picture, who, where, annotate)
+
+    async def whois_url(self, url: str, who: Requester, where: Place = Place(), annotate: bool = True) -> Reply:
+        """The same for a picture behind an http(s) link, fetched safely (see :mod:`darekana.bot.fetch`)."""
+        self._admit(who, where)
+        try:
+            picture = await fetch_picture(url.strip(), self.fetch_limits)
+        except FetchError as exc:
+            self.metrics.requests.labels(who.platform, "bad_request").inc()
+            raise BadRequest(str(exc)) from None
+        return await self._whois(picture, who, where, annotate)
+
+    def _admit(self, who: Requester, where: Place) -> None:
+        try:
+            self.user_limit.check(f"{who.platform}:{who.user_id}")
+            if where.channel_id:
+                self.channel_limit.check(f"{who.platform}:{where.channel_id}")
+        except RateLimited:
+            self.metrics.requests.labels(who.platform, "rate_limited").inc()
+            raise
+
+    async def _whois(self, picture: bytes, who: Requester, where: Place, annotate: bool) -> Reply:
+        if not picture:
+            self.metrics.requests.labels(who.platform, "bad_request").inc()
+            raise BadRequest("that file is empty")
+        try:
+            with self.metrics.seconds.time():
+                seen = await self.queue.run(self._recognize, picture, annotate)
+        except ImageError as exc:
+            self.metrics.requests.labels(who.platform, "bad_request").inc()
+            raise BadRequest(str(exc)) from None
+        except Exception as exc:
+            self.metrics.requests.labels(who.platform, type(exc).__name__.lower()).inc()
+            raise
+        record = _record(seen, who, where)
+        recognition_id, face_ids = await asyncio.to_thread(self.store.save_recognition, record)
+        self.metrics.requests.labels(who.platform, "ok").inc()
+        for face in seen.result.faces:
+            self.metrics.faces.labels(face.verdict).inc()
+        return Reply(recognition_id, seen.result, face_ids, describe(seen.result), seen.annotated)
+
+    def _recognize(self, picture: bytes, annotated: bool) -> _Recognized:
+        image = decode_image(picture, self.decode_limits)
+        result = self.recognizer.recognize(image)
+        crops = [_png(face.crop, CROP_MAX_SIDE) if face.crop is not None else b"" for face in result.faces]
+        drawn = _png(annotate(image, result), ANNOTATED_MAX_SIDE) if annotated and len(result.faces) > 1 else None
+        return _Recognized(result, hashlib.sha256(picture).hexdigest(), crops, drawn)
+
+    async def correct(self, face_id: int, name: str, who: Requester) -> Ack:
+        """Stores that face ``face_id`` is the character ``name`` (matched to a known one when it can be)."""
+        match = resolve(name, await asyncio.to_thread(self.store.characters))
+        return await self._feedback(face_id, Kind.CORRECTION, match, who)
+
+    async def confirm(self, face_id: int, who: Requester) -> Ack:
+        """Stores that the answer given for face ``face_id`` was right."""
+        face = await asyncio.to_thread(self.store.face, face_id)
+        if face is None:
+            raise NotFound(f"there is no face {face_id}")
+        if face.verdict == Verdict.UNKNOWN:  # no name was given, so there is nothing to confirm
+            raise BadRequest("I didn't name this one: tell me who it is instead")
+        return await self._feedback(face_id, Kind.CONFIRMATION, Match(face.label, face.name, True), who)
+
+    async def _feedback(self, face_id: int, kind: Kind, match: Match, who: Requester) -> Ack:
+        stored = await asyncio.to_thread(
+            self.store.save_feedback, face_id, kind, match.label, match.name, who.platform, who.user_id
+        )
+        if stored is None:
+            raise NotFound(f"there is no face {face_id}")
+        self.metrics.feedback.labels(kind).inc()
+        return Ack(stored, face_id, kind, match.label, match.name, match.known)
+
+    async def face(self, face_id: int) -> StoredFace:
+        face = await asyncio.to_thread(self.store.face, face_id)
+        if face is None:
+            raise NotFound(f"there is no face {face_id}")
+        return face
+
+    async def faces_of(self, recognition_id: int) -> list[StoredFace]:
+        return await asyncio.to_thread(self.store.faces_of, recognition_id)
+
+    async def face_number(self, recognition_id: int, number: int | None) -> StoredFace:
+        """Face ``number`` of an answer, as people refer to it; without a number, the only face there is."""
+        faces = await self.faces_of(recognition_id)
+        if not faces:
+            raise BadRequest("There was no face in that picture to correct.")
+        if number is None and len(faces) > 1:
+            raise BadRequest(f'Which face? Reply like "#2 <name>" or "#2 right" (faces 1 to {len(faces)}).')
+        number = 1 if number is None else number
+        if not 1 <= number <= len(faces):
+            raise BadRequest(f"There's no face {number}: the picture had {len(faces)}.")
+        return faces[number - 1]
+
+    async def feedback_by_number(
+        self, recognition_id: int, number: int | None, name: str | None, who: Requester
+    ) -> Ack:
+        """What someone said of face ``number`` of an answer: that it is ``name``, or, without a name, that
+        the answer was right."""
+        face = await self.face_number(recognition_id, number)
+        return await (self.confirm(face.id, who) if name is None else self.correct(face.id, name, who))
+
+    # --- posting answers -------------------------------------------------------------------------------
+
+    def worth_posting(self, platform: str, reply: Reply) -> bool:
+        """Whether an answer nobody asked this bot for in person is worth a post: on X, with
+        ``twitter_only_confident``, only when some face is named with confidence."""
+        return reply.named_any or not (platform == "twitter" and self.settings.twitter_only_confident)
+
+    async def answer_once(
+        self,
+        platform: str,
+        request_id: str,
+        post: Callable[[], Awaitable[str | None]],
+        recognition_id: int | None = None,
+    ) -> bool:
+        """Posts an answer to message ``request_id`` with ``post`` (which returns the post's id, if any),
+        unless this message was answered, or is being answered, already: the claim is stored first, so
+        a message delivered twice, to one process or to several sharing the database, is answered once.
+        False when another claim came first and nothing was posted."""
+        answer_id = await asyncio.to_thread(self.store.claim_answer, platform, request_id, recognition_id)
+        if answer_id is None:
+            return False
+        posted = await post()
+        if posted is not None:
+            await asyncio.to_thread(self.store.answer_posted, answer_id, posted)
+        return True
+
+    async def answered(self, platform: str, post_id: str) -> int | None:
+        """The recognition this bot's post ``post_id`` answered, for corrections made in reply to it."""
+        return await asyncio.to_thread(self.store.answered_recognition, platform, post_id)
+
+    def poll_state(self, platform: str, per_hour: int, per_day: int) -> PollState:
+        """Where a platform's poller got to, its posting budget and its latest problems (in the database)."""
+        return PollState(self.store, platform, per_hour, per_day)
+
+    async def characters(self) -> list[CharacterRow]:
+        return await asyncio.to_thread(self.store.characters)
+
+    async def feedback(self, statuses: tuple[str, ...] = (Status.PENDING,), limit: int | None = 10) -> list[Feedback]:
+        """Corrections and confirmations with these review statuses, oldest first."""
+        if not statuses or set(statuses) - set(STATUSES):
+            raise BadRequest(f"statuses are among {', '.join(STATUSES)}")
+        return await asyncio.to_thread(self.store.feedback, tuple(statuses), limit)
+
+    async def review(self, correction_id: int, status: str, reviewer: Requester) -> None:
+        """A moderator accepts or rejects a correction (``status``: accepted, rejected or pending)."""
+        if status not in STATUSES:
+            raise BadRequest(f"a review is one of {', '.join(STATUSES)}")
+        if not await asyncio.to_thread(
+            self.store.review, correction_id, status, f"{reviewer.platform}:{reviewer.user_id}"
+        ):
+            raise NotFound(f"there is no correction {correction_id}")
+
+    async def stats(self) -> Stats:
+        return await asyncio.to_thread(self.store.stats)
+
+    async def export(self, statuses: tuple[str, ...] = (Status.ACCEPTED,)) -> tuple[bytes, int]:
+        """A zip of the crops with these review statuses (see :mod:`darekana.bot.export`) and how many it holds."""
+        unknown = set(statuses) - set(STATUSES)
+        if unknown or not statuses:
+            raise BadRequest(f"export statuses are among {', '.join(STATUSES)}")
+        return await asyncio.to_thread(lambda: dataset_zip(self.store.iter_feedback(tuple(statuses))))
+
+
+def _png(image: Image.Image, max_side: int) -> bytes:
+    image = image.copy()
+    image.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)  # 3-4x faster to write than the default, a little larger
+    return buffer.getvalue()
+
+
+def _record(seen: _Recognized, who: Requester, where: Place) -> RecognitionRecord:
+    return RecognitionRecord(
+        who.platform,
+        who.user_id,
+        seen.sha256,
+        seen.result,
+        seen.crops,
+        where.guild_id,
+        where.channel_id,
+        where.message_id,
+        where.request_id,
+    )

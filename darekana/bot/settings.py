@@ -1,0 +1,103 @@
+"""Settings of the running bot, read from ``DAREKANA_*`` environment variables (``.env`` is loaded first
+by ``darekana``; the environment wins). Every field's default is what ``.env.example`` shows."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from darekana.recognizer.detect import MULTI_SCALE
+from darekana.recognizer.images import DecodeLimits
+
+from .fetch import FetchLimits
+
+PREFIX = "DAREKANA_"
+MB = 1024 * 1024
+DEFAULT_BUNDLE = Path("models/animeface-10")  # what `make run` trains
+DEFAULT_CURRENT = Path("models/current")  # the link `darekana bundle promote` re-points
+
+
+@dataclass(frozen=True)
+class Settings:
+    bundle: Path = DEFAULT_BUNDLE
+    bundle_poll_s: float = 5.0  # how often serve checks where the bundle path (a link) points; 0: only on SIGHUP
+    database_url: str = "sqlite:///data/darekana.sqlite3"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    discord_token: str = ""
+    discord_moderator_role: str = ""  # a role name or id; Manage Messages always counts as moderator
+    moderator_token: str = ""  # bearer token for the HTTP API's moderator endpoints; empty disables them
+    recognition_workers: int = 0  # recognitions running at once; 0: one per core (the detector takes no lock)
+    detect_multi_scale: bool = False  # also detect at twice and half the size (small heads; several times slower)
+    queue_size: int = 16  # recognitions allowed to wait; beyond that the reply is "busy, try again"
+    user_rate: str = "6/60"  # requests per seconds, per user
+    channel_rate: str = "30/60"  # requests per seconds, per channel (or per HTTP client address)
+    max_picture_mb: float = DecodeLimits.max_bytes / MB
+    fetch_timeout_s: float = FetchLimits.timeout_s
+    # X (Twitter): polled only when the four OAuth 1.0a credentials are set; every read and post is billed.
+    twitter_bearer_token: str = ""  # optional: app-only reads; the user credentials read otherwise
+    twitter_consumer_key: str = ""
+    twitter_consumer_secret: str = ""
+    twitter_access_token: str = ""
+    twitter_access_token_secret: str = ""
+    twitter_poll_seconds: float = 120.0  # between two reads of the mentions
+    twitter_replies_per_hour: int = 5  # posts of any kind (answers and acknowledgements)
+    twitter_replies_per_day: int = 17  # low on purpose: each post is billed (0 turns posting off)
+    twitter_only_confident: bool = True  # answer only when at least one face is named with confidence
+
+    @property
+    def max_picture_bytes(self) -> int:
+        return int(self.max_picture_mb * MB)
+
+    def workers(self) -> int:
+        return self.recognition_workers or os.cpu_count() or 1
+
+    def detection(self) -> dict[str, object] | None:
+        """Overrides of the bundle's detector options (``recognizer.Recognizer``'s ``detection``)."""
+        return {"scales": MULTI_SCALE} if self.detect_multi_scale else None
+
+    def threads_per_recognition(self) -> int:
+        """ONNX Runtime threads for each recognition: the cores shared out, so workers do not contend."""
+        return max(1, (os.cpu_count() or 1) // self.workers())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            kind = type(getattr(cls, f.name)) if not isinstance(f.default, Path) else Path
+            try:
+                values[f.name] = _boolean(raw) if kind is bool else kind(raw)
+            except ValueError:
+                raise ValueError(f"{PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+        settings = cls(**values)
+        parse_rate(settings.user_rate)
+        parse_rate(settings.channel_rate)
+        return settings
+
+
+def _boolean(text: str) -> bool:
+    # bool("false") is True: read the words people write instead
+    words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+    try:
+        return words[text.strip().lower()]
+    except KeyError:
+        raise ValueError(text) from None
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """``"6/60"`` → (6 requests, 60.0 seconds)."""
+    try:
+        count, seconds = text.split("/")
+        rate = int(count), float(seconds)
+    except ValueError:
+        raise ValueError(f"rate {text!r} should look like 6/60 (requests/seconds)") from None
+    if rate[0] < 1 or rate[1] <= 0:
+        raise ValueError(f"rate {text!r} should allow at least one request in a positive time")
+    return rate

@@ -1,0 +1,116 @@
+"""The tables. Their history is in ``migrations/versions``; change both together. A stored face is
+:class:`Face` itself, read detached (``expire_on_commit=False``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+LABEL = 100  # longest label id or display name people may type
+ID = 64  # platform ids (Discord snowflakes, tweet ids, HTTP request ids) are kept as text
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Character(Base):
+    """A character people can name: the bundle's labels, plus any new name a correction brought."""
+
+    __tablename__ = "characters"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(LABEL), unique=True)
+    name: Mapped[str] = mapped_column(String(LABEL))
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    in_bundle: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Recognition(Base):
+    __tablename__ = "recognitions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    guild_id: Mapped[str | None] = mapped_column(String(ID))
+    channel_id: Mapped[str | None] = mapped_column(String(ID))
+    message_id: Mapped[str | None] = mapped_column(String(ID))
+    request_id: Mapped[str | None] = mapped_column(String(ID))
+    user_id: Mapped[str] = mapped_column(String(ID))
+    picture_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    bundle_version: Mapped[str] = mapped_column(String(200))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    faces_detected: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    faces: Mapped[list[Face]] = relationship(
+        back_populates="recognition", order_by="Face.number", cascade="all, delete-orphan"
+    )
+
+
+class Face(Base):
+    __tablename__ = "faces"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recognition_id: Mapped[int] = mapped_column(ForeignKey("recognitions.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1-based, reading order, as numbered in the reply
+    x: Mapped[int] = mapped_column(Integer)
+    y: Mapped[int] = mapped_column(Integer)
+    w: Mapped[int] = mapped_column(Integer)
+    h: Mapped[int] = mapped_column(Integer)
+    whole_picture: Mapped[bool] = mapped_column(Boolean, default=False)
+    crop_png: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only when asked for
+    label: Mapped[str] = mapped_column(String(LABEL))
+    name: Mapped[str] = mapped_column(String(LABEL))
+    confidence: Mapped[float] = mapped_column(Float)
+    verdict: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(16))
+    distance: Mapped[float] = mapped_column(Float)  # to the answer's class centre (darekana.recognizer.centres)
+    candidates: Mapped[list[dict]] = mapped_column(JSON)  # [{"label", "name", "probability"}], best first
+    recognition: Mapped[Recognition] = relationship(back_populates="faces")
+
+
+class Correction(Base):
+    """What one person said about one face: ``confirmation`` (the answer was right) or ``correction``
+    (it is ``label``). One row per person and face: saying again replaces what they said before."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (UniqueConstraint("face_id", "platform", "user_id", name="uq_corrections_face_user"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    face_id: Mapped[int] = mapped_column(ForeignKey("faces.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(LABEL))
+    name: Mapped[str] = mapped_column(String(LABEL))
+    platform: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(ID))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending|accepted|rejected
+    reviewer: Mapped[str | None] = mapped_column(String(ID))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    face: Mapped[Face] = relationship()
+
+
+class Answer(Base):
+    """A post the bot made (or is about to make) in answer to someone's message. Recorded before posting,
+    so a crash between the two never makes the bot answer one message twice; ``message_id`` is the bot's
+    own post, which people reply to with corrections."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("platform", "request_id", name="uq_answers_request"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str] = mapped_column(String(ID))  # the message answered
+    message_id: Mapped[str | None] = mapped_column(String(ID), index=True)  # the bot's post, once made
+    recognition_id: Mapped[int | None] = mapped_column(ForeignKey("recognitions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Cursor(Base):
+    """Where a poller got to (X's ``since_id``), so a restart neither misses nor repeats anything."""
+
+    __tablename__ = "cursors"
+    name: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,32 @@
+"""Character names as people and folders spell them, compared one way everywhere: training merges folders
+with it, the bot matches typed names with it.
+
+>>> words("000_Hatsune-Miku")
+('hatsune', 'miku')
+>>> character_key("Rem (Re:Zero)")
+'rem_re_zero'
+>>> display_name("irys_(hololive)")
+'Irys (Hololive)'
+"""
+
+from __future__ import annotations
+
+import re
+
+_NON_WORD = re.compile(r"[\W_]+")
+_NAGADOMI_PREFIX = re.compile(r"^\d{3} ")  # nagadomi's folders are numbered: "000_hatsune_miku"
+
+
+def words(text: str) -> tuple[str, ...]:
+    """The words of a name, ignoring case, punctuation and nagadomi's ``NNN_`` prefix."""
+    return tuple(_NAGADOMI_PREFIX.sub("", _NON_WORD.sub(" ", text.casefold()).strip()).split())
+
+
+def character_key(text: str) -> str:
+    """What makes two spellings one character: ``000_Hatsune-Miku`` and ``hatsune miku`` → ``hatsune_miku``."""
+    return "_".join(words(text))
+
+
+def display_name(label_id: str) -> str:
+    """A label id as people read it: ``000_hatsune_miku`` → ``Hatsune Miku``."""
+    return re.sub(r"^\d{3}_", "", label_id).replace("_", " ").title()

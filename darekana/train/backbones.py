@@ -1,0 +1,272 @@
+"""Image backbones in plain torch, with torchvision's exact ``state_dict`` layout.
+
+torchvision cannot be installed next to the CPU torch wheel these machines use, so ResNet-18/34/50/101 and
+MobileNetV2 are re-stated here. Parameter and buffer names match torchvision's, which means any torchvision
+checkpoint (``resnet18-f37072fd.pth``, ``mobilenet_v2-b0353104.pth``, a trunk-only file) loads unchanged.
+
+Every network exposes ``features_dim``, ``embed(x)`` (the pooled penultimate activations, the embedding
+the fallback classifier and open-set rejection work on) and ``forward(x)`` (class logits)::
+
+    >>> net = build_backbone("mobilenet_v2", num_classes=20)
+    >>> from darekana.train.shared import MOBILENET_V2_TRUNK
+    >>> report = load_pretrained(net, str(MOBILENET_V2_TRUNK))
+    >>> report.trunk_missing
+    []
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .configs import ARCHITECTURES
+
+TORCHVISION_URLS = {
+    "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+    "resnet34": "https://download.pytorch.org/models/resnet34-b627a593.pth",
+    "resnet50": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+    "resnet101": "https://download.pytorch.org/models/resnet101-63fe2227.pth",
+    "mobilenet_v2": "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+}
+
+
+def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> list[nn.Module]:
+    return [
+        nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+    ]
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, cin: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1, self.bn1 = _conv_bn(cin, planes, 3, stride)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2, self.bn2 = _conv_bn(planes, planes, 3)
+        self.downsample = downsample
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin: int, planes: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1, self.bn1 = _conv_bn(cin, planes, 1)
+        self.conv2, self.bn2 = _conv_bn(planes, planes, 3, stride)  # stride on the 3x3, as torchvision v1.5
+        self.conv3, self.bn3 = _conv_bn(planes, planes * 4, 1)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+class ResNet(nn.Module):
+    head_prefix = "fc."
+
+    def __init__(self, block: type[BasicBlock | Bottleneck], layers: list[int], num_classes: int = 1000):
+        super().__init__()
+        self._cin = 64
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.layer1 = self._make_layer(block, 64, layers[0])
+        self.layer2 = self._make_layer(block, 128, layers[1], 2)
+        self.layer3 = self._make_layer(block, 256, layers[2], 2)
+        self.layer4 = self._make_layer(block, 512, layers[3], 2)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.features_dim = 512 * block.expansion
+        self.fc = nn.Linear(self.features_dim, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        # Zero-init the last BN of each residual branch: each block starts as identity, which lets
+        # from-scratch training converge (Goyal et al., 2017; torchvision's zero_init_residual).
+        for m in self.modules():
+            last_bn = getattr(m, "bn3", None) if isinstance(m, Bottleneck) else getattr(m, "bn2", None)
+            if isinstance(m, (BasicBlock, Bottleneck)) and last_bn is not None:
+                nn.init.zeros_(last_bn.weight)
+
+    def _make_layer(self, block: type[BasicBlock | Bottleneck], planes: int, n: int, stride: int = 1):
+        downsample = None
+        if stride != 1 or self._cin != planes * block.expansion:
+            downsample = nn.Sequential(*_conv_bn(self._cin, planes * block.expansion, 1, stride))
+        blocks = [block(self._cin, planes, stride, downsample)]
+        self._cin = planes * block.expansion
+        blocks += [block(self._cin, planes) for _ in range(1, n)]
+        return nn.Sequential(*blocks)
+
+    def embed(self, x: Tensor) -> Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(self.avgpool(x), 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.embed(x))
+
+
+class ConvBNReLU6(nn.Sequential):
+    """torchvision's ``Conv2dNormActivation`` with ReLU6: keys ``0`` (conv) and ``1`` (bn)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1):
+        super().__init__(*_conv_bn(cin, cout, kernel, stride, groups), nn.ReLU6(inplace=True))
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, expand_ratio: int):
+        super().__init__()
+        hidden = cin * expand_ratio
+        self.use_res_connect = stride == 1 and cin == cout
+        layers: list[nn.Module] = [ConvBNReLU6(cin, hidden, 1)] if expand_ratio != 1 else []
+        layers += [ConvBNReLU6(hidden, hidden, 3, stride, groups=hidden), *_conv_bn(hidden, cout, 1)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    head_prefix = "classifier."
+    # (expand ratio, channels, repeats, first stride), width multiplier 1.0
+    SETTINGS = (
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    )
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2):
+        super().__init__()
+        layers: list[nn.Module] = [ConvBNReLU6(3, 32, 3, 2)]
+        cin = 32
+        for t, c, n, s in self.SETTINGS:
+            for i in range(n):
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        self.features_dim = 1280
+        layers.append(ConvBNReLU6(cin, self.features_dim, 1))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.features_dim, num_classes))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def embed(self, x: Tensor) -> Tensor:
+        return nn.functional.adaptive_avg_pool2d(self.features(x), 1).flatten(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.embed(x))
+
+
+Backbone = ResNet | MobileNetV2
+
+_BUILDERS: dict[str, Callable[[int], Backbone]] = {
+    "resnet18": lambda n: ResNet(BasicBlock, [2, 2, 2, 2], n),
+    "resnet34": lambda n: ResNet(BasicBlock, [3, 4, 6, 3], n),
+    "resnet50": lambda n: ResNet(Bottleneck, [3, 4, 6, 3], n),
+    "resnet101": lambda n: ResNet(Bottleneck, [3, 4, 23, 3], n),
+    "mobilenet_v2": lambda n: MobileNetV2(n),
+}
+
+
+def build_backbone(arch: str, num_classes: int = 1000) -> Backbone:
+    """A randomly initialised network of ``arch`` (one of ``ARCHITECTURES``) with ``num_classes`` outputs."""
+    if arch not in _BUILDERS:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return _BUILDERS[arch](num_classes)
+
+
+@dataclass
+class LoadReport:
+    """What a pretrained checkpoint filled in. ``trunk_missing`` must be empty for a usable trunk."""
+
+    source: str
+    loaded: list[str] = field(default_factory=list)
+    trunk_missing: list[str] = field(default_factory=list)
+    head_skipped: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+
+def _read_state_dict(source: str) -> dict[str, Tensor]:
+    if source.startswith(("http://", "https://")):
+        state = torch.hub.load_state_dict_from_url(source, map_location="cpu", progress=True)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"pretrained weights not found: {path}")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{source} holds no state_dict")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_pretrained(net: Backbone, source: str) -> LoadReport:
+    """Fill ``net`` from a torchvision checkpoint given as a URL (via ``torch.hub``) or a local file.
+
+    The classification head is taken only when its shape matches (an ImageNet head never fits a
+    character classifier); every trunk parameter must be present, else ``ValueError``.
+    """
+    state = _read_state_dict(source)
+    own = net.state_dict()
+    report = LoadReport(source=source)
+    usable: dict[str, Tensor] = {}
+    for key, value in state.items():
+        if key not in own:
+            report.unexpected.append(key)
+        elif own[key].shape != value.shape:
+            if not key.startswith(net.head_prefix):
+                raise ValueError(
+                    f"{source}: {key} has shape {tuple(value.shape)}, "
+                    f"expected {tuple(own[key].shape)}; is it the right architecture?"
+                )
+            report.head_skipped.append(key)
+        else:
+            usable[key] = value
+    # Keys under the network's own modules that it lacks mean a bigger sibling (resnet34 weights offered to
+    # a resnet18): loading the overlap would silently train from mismatched weights.
+    own_modules = {name for name, _ in net.named_children()}
+    foreign = [k for k in report.unexpected if k.split(".", 1)[0] in own_modules]
+    if foreign:
+        raise ValueError(
+            f"{source} holds {len(foreign)} weights this architecture lacks "
+            f"(first: {foreign[0]}); is it the right architecture?"
+        )
+    report.loaded = sorted(usable)
+    # Old torchvision checkpoints predate BatchNorm's ``num_batches_tracked`` counter; it is not a weight.
+    report.trunk_missing = [
+        k
+        for k in own
+        if k not in usable and not k.startswith(net.head_prefix) and not k.endswith("num_batches_tracked")
+    ]
+    if report.trunk_missing:
+        raise ValueError(
+            f"{source} lacks {len(report.trunk_missing)} trunk weights "
+            f"(first: {report.trunk_missing[0]}); is it the right architecture?"
+        )
+    net.load_state_dict(usable, strict=False)
+    return report

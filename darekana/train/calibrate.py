@@ -1,0 +1,87 @@
+"""Choosing the bundle's decision thresholds on validation data, with the engine's own decision rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from darekana.recognizer.bundle import Thresholds
+from darekana.recognizer.centres import centre_probabilities
+from darekana.recognizer.engine import Model, Routed, Verdict, route, verdicts
+
+# A face the network gives under 30 % always goes to the fallback, and no answer under 50 % is "confident",
+# however a small validation split happens to fall.
+PRIMARY_GRID = np.round(np.arange(0.3, 0.975, 0.025), 3)
+CONFIDENT_GRID = np.round(np.arange(0.5, 0.995, 0.01), 3)
+TEMPERATURE_GRID = np.logspace(-2, 2, 81)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a bundle's models say about a set of faces: the network's probabilities padded to every label
+    (``darekana.recognizer.engine.pad_primary``), the fallback SVM's, and each face's distance to every centre;
+    ``n_network``: how many labels, the first ones, the network knows."""
+
+    primary: np.ndarray
+    fallback: np.ndarray
+    distances: np.ndarray
+    n_network: int
+
+    def routed(self, thresholds: Thresholds) -> Routed:
+        return route(self.primary, self.fallback, self.distances, self.n_network, thresholds)
+
+
+def choose_thresholds(
+    val: Outputs, targets: np.ndarray, false_rejection: float = 0.05, precision: float = 0.99, to_enrolled: float = 0.01
+) -> tuple[Thresholds, dict[str, float]]:
+    """``temperature``: the centre model's, by likelihood. ``enrolled_margin``: sends ``to_enrolled`` of the
+    known validation faces to an enrolled character. ``primary``: the routing threshold with the best
+    validation top-1 (the lowest on ties: the network is the stronger model). ``distance``: rejects
+    ``false_rejection`` of known validation faces. ``confident``: the lowest probability above which answers
+    are right at least ``precision`` of the time."""
+    chosen = Thresholds(
+        temperature=_temperature(val.distances, targets), enrolled_margin=_enrolled_margin(val, to_enrolled)
+    )
+    accuracy = [_top1(val.routed(replace(chosen, primary=float(t))), targets) for t in PRIMARY_GRID]
+    chosen = replace(chosen, primary=float(PRIMARY_GRID[int(np.argmax(accuracy))]))
+    routed = val.routed(chosen)
+    chosen = replace(chosen, distance=float(np.quantile(routed.distance, 1 - false_rejection)))
+    right = routed.probs.argmax(1) == targets
+    chosen = replace(chosen, confident=_confident(routed.probs, right, precision))
+    verdict = verdicts(routed, chosen)
+    confident = verdict == Verdict.CONFIDENT.code
+    stats = {
+        "val_top1_routed": float(max(accuracy)),
+        "val_false_rejection": float((verdict == Verdict.UNKNOWN.code).mean()),
+        "val_confident_share": float(confident.mean()),
+        "val_confident_precision": float(right[confident].mean()) if confident.any() else 0.0,
+        "val_to_enrolled": float((routed.model == Model.CENTRES.code).mean()),
+    }
+    return chosen, stats
+
+
+def _temperature(distances: np.ndarray, targets: np.ndarray) -> float:
+    rows = np.arange(len(targets))
+    loss = [-np.log(centre_probabilities(distances, t)[rows, targets] + 1e-12).mean() for t in TEMPERATURE_GRID]
+    return float(TEMPERATURE_GRID[int(np.argmin(loss))])
+
+
+def _enrolled_margin(val: Outputs, share: float) -> float:
+    n = val.n_network
+    if val.distances.shape[1] == n:
+        return 0.0
+    gap = val.distances[:, n:].min(axis=1) - val.distances[:, :n].min(axis=1)  # below the margin: enrolled
+    return float(np.quantile(gap, share))
+
+
+def _confident(probs: np.ndarray, right: np.ndarray, precision: float) -> float:
+    for c in CONFIDENT_GRID:
+        answered = probs.max(1) >= c
+        if answered.any() and right[answered].mean() >= precision:
+            return float(c)
+    return 0.99
+
+
+def _top1(routed: Routed, targets: np.ndarray) -> float:
+    return float((routed.probs.argmax(1) == targets).mean())

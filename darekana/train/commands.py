@@ -1,0 +1,124 @@
+"""What the ``darekana train`` subcommands run (their arguments are defined in :mod:`darekana.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from darekana.recognizer.bundle import BundleError
+
+from .compare import compare, table
+from .configs import DetectorTrainConfig, FinetuneConfig, FitConfig, StudyConfig
+from .data import load_aliases
+from .detector import train_detector
+from .enroll import EnrollError, enroll
+from .evaluate import evaluate
+from .fit import fit
+from .report import markdown, write_report
+from .study import run_study as study
+
+
+def resolve_device(device: str) -> str:
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    config = FitConfig(
+        arch=args.arch,
+        pretrained=args.pretrained,
+        img_size=args.img_size,
+        aliases=load_aliases(args.aliases) if args.aliases else {},
+        test_split_of=args.test_split_of,
+        detector=args.detector,
+        detector_model=args.detector_model,
+        finetune=FinetuneConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            device=resolve_device(args.device),
+        ),
+    )
+    result = fit(args.data, args.out, config)
+    r = result.report
+    print(
+        f"bundle written to {result.bundle}: test top-1 {r['top1']:.4f}, top-5 {r['top5']:.4f} on {r['n']} "
+        f"faces; report in {result.bundle / 'report' / 'report.md'}"
+    )
+    return 0
+
+
+def run_detector(args: argparse.Namespace) -> int:
+    config = DetectorTrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, size=args.size, lr=args.lr, seed=args.seed
+    )
+    result = train_detector(args.data, args.out, config)
+    r = result.report
+    print(
+        f"{result.model}: the {result.winner} detector (held-back AP@0.5: fine-tuned {r['fine-tuned']['ap50']:.3f}, "
+        f"shared weights {r['shared']['ap50']:.3f}, {r['held_back_pictures']} pictures); "
+        f"report in {result.model}.report/"
+    )
+    return 0
+
+
+def run_study(args: argparse.Namespace) -> int:
+    config = StudyConfig(
+        quick=args.quick,
+        backbone=args.backbone,
+        pretrained=args.pretrained,
+        finetune_archs=tuple(args.archs),
+        epochs=args.epochs or 0,
+        device=resolve_device(args.device),
+    )
+    results = study(args.data, args.out, config)
+    print(f"study finished in {results['seconds']:.0f} s: {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    figures = evaluate(args.bundle, args.data, pictures=args.pictures)
+    if args.report:
+        write_report(figures, Path(args.report), f"{args.bundle} on {', '.join(args.data)}")
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False))
+    else:
+        print(markdown(figures, f"{args.bundle} on {', '.join(args.data)}"))
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    result = compare(args.old, args.new, args.data, args.tolerance, args.test_split_of)
+    for which, n in result.leakage.items():
+        if n:
+            print(
+                f"darekana: warning: {n} of the {result.faces} faces scored are in {which.upper()}'s training or "
+                f"validation split, which flatters it; --test-split-of {args.old} scores held-back faces only",
+                file=sys.stderr,
+            )
+    print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else table(result))
+    if not result.passed:
+        print(f"darekana: refusing {args.new}: worse than {args.old}: {'; '.join(result.reasons)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_enroll(args: argparse.Namespace) -> int:
+    if Path(args.out).resolve() == Path(args.bundle).resolve():
+        print("darekana: --out must differ from BUNDLE: the bundle being read is not overwritten", file=sys.stderr)
+        return 2
+    try:
+        result = enroll(args.bundle, args.data, args.out)
+    except (BundleError, EnrollError) as exc:
+        print(f"darekana: {exc}", file=sys.stderr)
+        return 2
+    r = result.report
+    print(
+        f"bundle written to {result.bundle}: added {', '.join(result.added) or 'none'}; more faces of "
+        f"{', '.join(result.extended) or 'none'}; known test faces top-1 {r['top1']:.4f} on {r['n']}"
+    )
+    return 0

@@ -1,0 +1,147 @@
+"""The promotion gate: score an old and a new bundle on the same faces and refuse a new one that is worse.
+
+``darekana train compare OLD NEW DATA...`` scores both bundles with :mod:`darekana.train.evaluate` on the same scanned
+faces. NEW fails when, beyond the tolerance, its top-1 accuracy is lower, it rejects more known faces as
+"unknown" (known false-rejection rate), or, when DATA holds characters a bundle does not know, it rejects
+fewer of them (unknown rejection rate). Faces a bundle trained or calibrated on flatter it, so the files of
+DATA found in either bundle's train or validation split (``split.json``) are counted and reported as leakage;
+``test_split_of`` keeps only a bundle's test faces, which neither bundle saw when NEW was fitted with
+``--test-split-of OLD``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data import Dataset, held_back_digests, scan
+from .evaluate import evaluate_dataset
+
+# (figure, direction): +1 when higher is better, -1 when lower is better
+GATED = (("top1", +1), ("known_false_rejection_rate", -1), ("unknown_rejection_rate", +1))
+SHOWN = ("n", "top1", "top5", "known_false_rejection_rate", "unknown_rejection_rate")
+
+
+@dataclass
+class Comparison:
+    old: dict[str, Any]  # evaluate's figures for each bundle
+    new: dict[str, Any]
+    tolerance: float
+    faces: int  # faces of DATA scored (after --test-split-of)
+    leakage: dict[str, int]  # {"old": n, "new": n}: scored faces in that bundle's train or validation split
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+    def deltas(self) -> dict[str, float]:
+        return {name: self.new[name] - self.old[name] for name, _ in GATED if name in self.old and name in self.new}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "reasons": self.reasons,
+            "tolerance": self.tolerance,
+            "faces": self.faces,
+            "leakage": self.leakage,
+            "deltas": self.deltas(),
+            "old": _plain(self.old),
+            "new": _plain(self.new),
+        }
+
+
+def compare(
+    old: str | Path,
+    new: str | Path,
+    folders: list[str | Path],
+    tolerance: float = 0.01,
+    test_split_of: str | Path | None = None,
+) -> Comparison:
+    """Scores ``old`` and ``new`` on the faces of ``folders`` (only ``test_split_of``'s test faces when
+    given) and judges whether ``new`` may replace ``old``."""
+    if tolerance < 0:
+        raise ValueError(f"tolerance {tolerance} is negative")
+    dataset = scan(folders)
+    if test_split_of is not None:
+        dataset = only_test_faces(dataset, test_split_of)
+    leakage = {"old": leaked(dataset, old), "new": leaked(dataset, new)}
+    # each scoring appends the files it could not read: give each its own list
+    figures = [
+        evaluate_dataset(bundle, dataclasses.replace(dataset, skipped=list(dataset.skipped))) for bundle in (old, new)
+    ]
+    result = Comparison(figures[0], figures[1], tolerance, len(dataset.samples), leakage)
+    result.reasons = judge(result.old, result.new, tolerance)
+    return result
+
+
+def judge(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> list[str]:
+    """Why ``new`` is worse than ``old`` beyond ``tolerance``, one reason per figure; none when it is not.
+    A figure measured for only one bundle (unknown faces exist for one of them) is not judged."""
+    reasons = []
+    for name, direction in GATED:
+        if name not in old or name not in new:
+            continue
+        loss = (old[name] - new[name]) * direction
+        if loss > tolerance:
+            reasons.append(
+                f"{name} {'fell' if direction > 0 else 'rose'} from {old[name]:.4f} to {new[name]:.4f} "
+                f"({loss:.4f} worse, tolerance {tolerance})"
+            )
+    return reasons
+
+
+def only_test_faces(dataset: Dataset, bundle: str | Path) -> Dataset:
+    """The faces of ``dataset`` that are in ``bundle``'s test split (matched by content, so copies count)."""
+    digests = held_back_digests(bundle)
+    kept = [s for s in dataset.samples if s.digest in digests]
+    if not kept:
+        raise ValueError(f"none of the faces given is in the test split of {bundle}")
+    return dataclasses.replace(dataset, samples=kept, skipped=list(dataset.skipped))
+
+
+def leaked(dataset: Dataset, bundle: str | Path) -> int:
+    """How many faces of ``dataset`` ``bundle`` trained or calibrated on (by path or content); 0 when the
+    bundle has no ``split.json`` to tell."""
+    seen = seen_in_training(bundle)
+    return sum(1 for s in dataset.samples if s.digest in seen or str(s.path.resolve()) in seen)
+
+
+def seen_in_training(bundle: str | Path) -> set[str]:
+    """The resolved paths and content digests of ``bundle``'s train and validation faces."""
+    try:
+        split = json.loads((Path(bundle) / "split.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    seen = {*split.get("train_sha256", []), *split.get("val_sha256", [])}
+    for name in [*split.get("train", []), *split.get("val", [])]:
+        path = Path(name)
+        seen.add(str(path.resolve()))
+        if path.is_file():  # files of unpacked correction exports are gone; their paths still count
+            seen.add(hashlib.sha256(path.read_bytes()).hexdigest())
+    return seen
+
+
+def table(result: Comparison) -> str:
+    """A plain-text table of the figures both bundles were scored on, with the verdict."""
+    rows = [f"{'':28} {'old':>8} {'new':>8} {'change':>8}"]
+    for name in SHOWN:
+        if name in result.old and name in result.new:
+            a, b = result.old[name], result.new[name]
+            rows.append(
+                f"{name:28} {a:8} {b:8} {b - a:+8}"
+                if isinstance(a, int)
+                else f"{name:28} {a:8.4f} {b:8.4f} {b - a:+8.4f}"
+            )
+    rows.append(f"old: {result.old['bundle']}   new: {result.new['bundle']}   faces: {result.faces}")
+    rows.append("PASS: the new bundle is no worse than the old one" if result.passed else "FAIL")
+    return "\n".join(rows)
+
+
+def _plain(figures: dict[str, Any]) -> dict[str, Any]:
+    """Figures that go into JSON: the confusion matrix and per-class lists are left to `train evaluate`."""
+    return {k: v for k, v in figures.items() if isinstance(v, (int, float, str, bool)) or k == "verdicts"}

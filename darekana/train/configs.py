@@ -1,0 +1,92 @@
+"""What each training command can be told, and its defaults: the one place for them, read by the
+``darekana`` command line (which imports no torch to build its help) and by the trainers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from darekana.recognizer.detect import FACEBOXES
+
+from .shared import FACEBOXES_WEIGHTS
+
+ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2")
+FINETUNE_ARCHS = ARCHITECTURES[:4]  # the study's networks
+
+
+@dataclass
+class FinetuneConfig:
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    patience: int = 3
+    freeze_stem: bool = True
+    seed: int = 0
+    recipe: str = "production"  # or "study"
+    min_area: float = 0.75  # random resized crop keeps at least this share of the picture
+    jitter: bool = True  # brightness/contrast augmentation
+    device: str = "cpu"
+
+    @classmethod
+    def study(cls, epochs: int = 25, **overrides) -> FinetuneConfig:
+        """The study's recipe: SGD, StepLR 7/0.1, no label smoothing, crop 8–100 %, no early stopping."""
+        settings = dict(
+            epochs=epochs,
+            lr=1e-3,
+            weight_decay=0.0,
+            label_smoothing=0.0,
+            patience=epochs + 1,
+            recipe="study",
+            min_area=0.08,
+            jitter=False,
+            batch_size=32,
+        )
+        return cls(**{**settings, **overrides})
+
+
+@dataclass
+class FitConfig:
+    arch: str = "mobilenet_v2"
+    pretrained: str = "auto"  # URL, file, "none", or "auto": the offline MobileNetV2 trunk when present
+    img_size: int = 128
+    val: float = 0.15
+    test: float = 0.15
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    aliases: dict[str, str] = field(default_factory=dict)  # other names -> character (see darekana.train.data.scan)
+    test_split_of: str | None = None  # an earlier bundle whose test faces stay the test set
+    detector: str = FACEBOXES  # or ANIMEFACE
+    detector_model: str | None = None  # a FaceBoxes ONNX file (``train detector``); None: the shipped one
+
+
+@dataclass
+class DetectorTrainConfig:
+    epochs: int = 30
+    batch_size: int = 16
+    size: int = 512  # training crops are resized to this square
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    validation: float = 0.15  # of the training pictures, to pick the best epoch
+    evaluate_every: int = 5
+    seed: int = 0
+    weights: str = str(FACEBOXES_WEIGHTS)
+    match_iou: float = 0.35
+    negatives_per_positive: int = 7
+
+
+@dataclass
+class StudyConfig:
+    quick: bool = False
+    backbone: str = "resnet18"
+    pretrained: str = "auto"  # URL, file, "none", or "auto": torchvision weights when cached locally
+    finetune_archs: tuple[str, ...] = FINETUNE_ARCHS
+    epochs: int = 0  # study recipe epochs; 0: 25, or 2 with ``quick``
+    img_size: int = 0  # fine-tuning input; 0: 224 as in the study, 112 with ``quick``
+    production_epochs: int = 0  # 0: 8, or 3 with ``quick``
+    device: str = "cpu"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.epochs = self.epochs or (2 if self.quick else 25)
+        self.img_size = self.img_size or (112 if self.quick else 224)
+        self.production_epochs = self.production_epochs or (3 if self.quick else 8)

@@ -1,0 +1,228 @@
+"""Labeled face folders: reading them, cleaning them, and splitting them without leaks.
+
+A dataset is a folder with one sub-folder per character (``hatsune_miku/``, or nagadomi's ``000_hatsune_miku/``),
+or a zip of such folders (the bot's correction export). Several sources merge by character: folder names
+are compared without nagadomi's ``NNN_`` prefix, case and punctuation (``000_hatsune_miku``, ``hatsune_miku``
+and ``Hatsune-Miku`` are one character, whose label id is the first folder name met), and an alias table can
+map more names onto one. Unreadable files are skipped and reported, byte-identical files are kept once (and
+dropped entirely when they appear under two characters). Faces cut from the same source picture
+(``<md5>-<n>.jpg`` in hololive-20, ``<sha256[:32]>-<n>.png`` in correction exports) always land in the same
+split, and a split can keep an earlier bundle's test faces as its test set, so successive bundles are
+scored on the same faces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+from darekana.recognizer.bundle import Label
+from darekana.recognizer.images import ImageError, load_image
+from darekana.recognizer.names import character_key, display_name
+from darekana.recognizer.preprocess import resize_square
+
+from .progress import progress
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
+_SOURCE_GROUP = re.compile(r"^([0-9a-f]{32})-\d+$")
+MAX_UNPACKED = 4 * 1024**3  # a correction export bigger than this is not one
+
+
+def source_group(path: Path) -> str:
+    """Faces from one source picture share a group: the md5 prefix when files follow that pattern."""
+    match = _SOURCE_GROUP.match(path.stem)
+    return match.group(1) if match else str(path)
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: str
+    group: str
+    digest: str = ""  # sha256 of the file: how faces are recognised across copies and exports
+
+
+@dataclass
+class Dataset:
+    samples: list[Sample]
+    labels: list[Label]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    duplicates: int = 0
+
+    @property
+    def targets(self) -> np.ndarray:
+        index = {label.id: i for i, label in enumerate(self.labels)}
+        return np.array([index[s.label] for s in self.samples], dtype=np.int64)
+
+    def summary(self) -> str:
+        counts = Counter(s.label for s in self.samples)
+        spread = f" ({min(counts.values())}–{max(counts.values())} each)" if counts else ""
+        return (
+            f"{len(self.samples)} faces of {len(counts)} characters{spread}; "
+            f"{len(self.skipped)} skipped (unreadable, or filed under two characters), "
+            f"{self.duplicates} duplicates dropped"
+        )
+
+
+def scan(folders: Sequence[str | Path], aliases: Mapping[str, str] | None = None) -> Dataset:
+    """Every image under the character sub-folders of ``folders``, de-duplicated by content, characters
+    merged across folders (see the module's docstring); ``aliases`` maps other names to a character."""
+    alias = {character_key(k): character_key(v) for k, v in (aliases or {}).items()}
+    label_of: dict[str, str] = {}  # character key -> label id (the first folder name met)
+    by_digest: dict[str, list[tuple[Path, str]]] = defaultdict(list)
+    skipped: list[tuple[str, str]] = []
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"dataset folder not found: {folder}")
+        for character in sorted(p for p in folder.iterdir() if p.is_dir()):
+            key = character_key(character.name)
+            label = label_of.setdefault(alias.get(key, key), character.name)
+            for path in sorted(character.iterdir()):
+                if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+                    continue
+                by_digest[hashlib.sha256(path.read_bytes()).hexdigest()].append((path, label))
+    samples, duplicates = [], 0
+    for digest, copies in by_digest.items():
+        labels = {label for _, label in copies}
+        if len(labels) == 1:
+            duplicates += len(copies) - 1
+            samples.append(Sample(copies[0][0], copies[0][1], source_group(copies[0][0]), digest))
+        else:
+            skipped += [(str(p), f"identical picture under {len(labels)} characters") for p, _ in copies]
+    if not samples:
+        raise ValueError(f"no pictures found in {', '.join(map(str, folders))}: expected one sub-folder per character")
+    samples.sort(key=lambda s: (s.label, str(s.path)))
+    label_ids = sorted({s.label for s in samples})
+    return Dataset(samples, [Label(i, display_name(i)) for i in label_ids], skipped, duplicates)
+
+
+@contextmanager
+def unpacked(sources: Sequence[str | Path]) -> Iterator[list[Path]]:
+    """The sources as folders: zips (correction exports) are unpacked into a temporary folder for the
+    duration; members that would land outside it, or an archive too large to be an export, are refused."""
+    with tempfile.TemporaryDirectory(prefix="darekana-data-") as tmp:
+        folders = []
+        for n, source in enumerate(map(Path, sources)):
+            if source.suffix.lower() != ".zip":
+                folders.append(source)
+                continue
+            target = Path(tmp) / str(n)
+            _unzip(source, target)
+            folders.append(target)
+        yield folders
+
+
+def _unzip(archive: Path, target: Path) -> None:
+    if not archive.is_file():
+        raise FileNotFoundError(f"dataset archive not found: {archive}")
+    try:
+        with zipfile.ZipFile(archive) as z:
+            members = z.infolist()
+            if sum(m.file_size for m in members) > MAX_UNPACKED:
+                raise ValueError(f"{archive} unpacks to more than {MAX_UNPACKED // 1024**3} GB")
+            for member in members:
+                name = PurePosixPath(member.filename)
+                if name.is_absolute() or ".." in name.parts or "\\" in member.filename:
+                    raise ValueError(f"{archive} is unsafe: member {member.filename!r} would land outside the folder")
+            z.extractall(target)
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{archive} is not a readable zip: {exc}") from None
+
+
+def load_aliases(path: str | Path) -> dict[str, str]:
+    """An alias table: a JSON object mapping names (folder names, corrections' labels) to a character."""
+    try:
+        table = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"aliases {path}: {exc}") from None
+    if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+        raise ValueError(f'aliases {path}: expected a JSON object like {{"miku": "hatsune_miku"}}')
+    return table
+
+
+def load_pixels(dataset: Dataset, size: int, desc: str = "loading faces") -> np.ndarray:
+    """All faces resized to ``size``² as one uint8 array (N, size, size, 3); unreadable ones are dropped
+    from ``dataset`` in place and added to its ``skipped`` list."""
+    kept, pixels = [], []
+    for sample in progress(dataset.samples, desc, "img"):
+        try:
+            pixels.append(resize_square(load_image(sample.path), size))
+            kept.append(sample)
+        except ImageError as exc:
+            dataset.skipped.append((str(sample.path), str(exc)))
+    dataset.samples = kept
+    return np.stack(pixels) if pixels else np.zeros((0, size, size, 3), np.uint8)
+
+
+@dataclass(frozen=True)
+class Split:
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def split(
+    dataset: Dataset, val: float = 0.15, test: float = 0.15, seed: int = 0, fixed_test: frozenset[str] = frozenset()
+) -> Split:
+    """Stratified train/validation/test indices that keep each source picture's faces together.
+
+    With ``fixed_test`` (sha256 digests of an earlier bundle's test faces), those faces, and every face of
+    their source pictures, are the test set of the characters they show; those characters' other faces
+    only go to train and validation. Characters without such faces are split as usual."""
+    y, groups = dataset.targets, np.array([s.group for s in dataset.samples])
+    held_groups = {s.group for s in dataset.samples if s.digest in fixed_test}
+    fixed = np.array([g in held_groups for g in groups], dtype=bool)
+    covered = np.isin(y, y[fixed])
+    free = np.flatnonzero(~covered)
+    rest, test_idx = _group_fold(free, y, groups, test, seed) if len(free) else (free, free)
+    rest = np.concatenate([rest, np.flatnonzero(covered & ~fixed)])
+    test_idx = np.concatenate([test_idx, np.flatnonzero(fixed)])
+    train_idx, val_idx = _group_fold(rest, y, groups, val / (1 - test), seed + 1)
+    return Split(np.sort(train_idx), np.sort(val_idx), np.sort(test_idx))
+
+
+def held_back_digests(bundle: str | Path) -> frozenset[str]:
+    """The content digests of a bundle's test faces, from its ``split.json``."""
+    path = Path(bundle) / "split.json"
+    try:
+        split_file = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the test split of {bundle}: {exc}") from None
+    if "test_sha256" in split_file:
+        return frozenset(split_file["test_sha256"])
+    # Bundles written before digests were recorded list paths only: hash the files that are still there.
+    found = [Path(p) for p in split_file.get("test", []) if Path(p).is_file()]
+    if not found:
+        raise ValueError(f"{path} lists no test faces that can still be read")
+    return frozenset(hashlib.sha256(p.read_bytes()).hexdigest() for p in found)
+
+
+def _group_fold(
+    index: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    fraction: float,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    folds = max(2, round(1 / fraction))
+    # Classes with fewer faces than folds would make the splitter warn and leave them out of held-back sets.
+    n_splits = max(2, min(folds, min(Counter(y[index]).values())))
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    keep, held = next(splitter.split(index, y[index], groups[index]))
+    return index[keep], index[held]
+
+
+def iter_batches(index: np.ndarray, size: int) -> Iterable[np.ndarray]:
+    for start in range(0, len(index), size):
+        yield index[start : start + size]

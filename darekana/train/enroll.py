@@ -1,0 +1,212 @@
+"""``darekana train enroll``: new characters (or more faces of known ones) for a bundle in seconds.
+
+The network is not touched. Its embedding of a few face crops per character is enough for a class centre
+(``darekana.recognizer.centres``) and for the fallback SVM: both are refitted on the embeddings of the bundle's own
+training faces, kept in the bundle (``embeddings.npz``; bundles made before that are embedded again from
+``split.json``), plus the new crops, and the thresholds are chosen again on the bundle's validation faces
+with the engine's routing for enrolled characters (see ``darekana.recognizer.engine``). The network keeps answering
+for the characters it was trained on. The new bundle is built in ``OUT.partial`` and renamed into place when
+complete, like ``darekana.train.fit``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image, ImageOps
+
+from darekana.recognizer.bundle import FORMAT_VERSION, MODEL_FILE, Label, Manifest, load_manifest, write_manifest
+from darekana.recognizer.centres import PROTOTYPES_FILE
+from darekana.recognizer.engine import Recognizer
+from darekana.recognizer.images import ImageError, load_image
+from darekana.recognizer.names import character_key, display_name
+from darekana.recognizer.preprocess import resize_square
+
+from .data import Dataset, Sample, load_pixels, scan, unpacked
+from .embeddings import EMBEDDINGS_FILE, PARTS, Embedded, load_embeddings, save_embeddings
+from .evaluate import score
+from .fallback import fit_fallback
+from .fit import darekana_version, embed
+from .progress import say
+from .report import write_report
+
+SPLIT_FILE = "split.json"
+CENTRE = 0.85  # the centre crop among a new face's views: a slightly tighter framing of the same face
+
+
+class EnrollError(ValueError):
+    """Input that cannot be enrolled; the message says which files or folders and why."""
+
+
+@dataclass
+class EnrollResult:
+    bundle: Path
+    added: list[str]  # label ids new to the bundle
+    extended: list[str]  # label ids the bundle knew, given more faces
+    report: dict[str, Any]
+
+
+def enroll(bundle: str | Path, folders: list[str | Path], out: str | Path) -> EnrollResult:
+    """Enrolls the faces in ``folders`` (folders of faces, or zips of them such as the bot's correction
+    exports) into ``bundle`` and writes the new bundle to ``out``."""
+    with unpacked(folders) as sources:
+        return _enroll(Path(bundle), sources, folders, Path(out))
+
+
+def _enroll(source: Path, sources: list[Path], folders: list[str | Path], out: Path) -> EnrollResult:
+    manifest = load_manifest(source)
+    new = _scan_new(sources)
+    labels, added, extended = _merged_labels(manifest.labels, new)
+    index = {label.id: i for i, label in enumerate(labels)}
+    say(f"enrolling {len(new.samples)} faces: {len(added)} new characters, {len(extended)} known ones extended")
+
+    split = json.loads((source / SPLIT_FILE).read_text(encoding="utf-8"))
+    session = ort.InferenceSession(str(source / MODEL_FILE), providers=["CPUExecutionProvider"])
+    parts = _bundle_faces(source, session, manifest, split, labels)
+    fresh = _embed_new(session, manifest, new, [index[_match(labels, s.label)] for s in new.samples])
+    _check_covered(source, labels, parts["train"], fresh)
+
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging, ignore=shutil.ignore_patterns("report", "*.tmp", PROTOTYPES_FILE))
+    parts["train"] = parts["train"] + fresh
+    save_embeddings(staging, parts)
+    thresholds, calibration = fit_fallback(parts["train"], parts["val"], len(labels), staging)
+    split["train"] = split["train"] + [str(sample.path) for sample in new.samples]
+    if "train_sha256" in split:  # kept in step with "train": `train compare` reads it to spot leaked faces
+        split["train_sha256"] = split["train_sha256"] + [sample.digest for sample in new.samples]
+    (staging / SPLIT_FILE).write_text(json.dumps(split, indent=1), encoding="utf-8")
+    record = {
+        "from": str(source.resolve()),
+        "added": added,
+        "extended": extended,
+        "faces": len(new.samples),
+        "data": [str(Path(f).resolve()) for f in folders],
+    }
+    enrolled = replace(
+        manifest,
+        labels=labels,
+        thresholds=thresholds,
+        network_labels=manifest.n_network,
+        format_version=FORMAT_VERSION,
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        darekana_version=darekana_version(),
+        training={**manifest.training, "enrolled": manifest.training.get("enrolled", []) + [record]},
+        metrics={**manifest.metrics, "calibration": calibration},
+    )
+    write_manifest(staging, enrolled)  # the engine below loads the bundle, so it must be complete already
+    report = _score_test(staging, parts["test"], labels)
+    enrolled.metrics.update({"test_top1": report["top1"], "test_top5": report["top5"], "test_n": report["n"]})
+    write_manifest(staging, enrolled)
+    write_report(report, staging / "report", f"{out.name}: {source.name} plus {', '.join(added + extended)}")
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    return EnrollResult(out, added, extended, report)
+
+
+def _scan_new(folders: Sequence[str | Path]) -> Dataset:
+    """The new faces; every character folder must hold readable crops, else nothing is enrolled."""
+    try:
+        new = scan(folders)
+    except (FileNotFoundError, ValueError) as exc:
+        raise EnrollError(str(exc)) from None
+    used = {s.path.parent for s in new.samples}
+    empty = [str(p) for f in map(Path, folders) for p in sorted(f.iterdir()) if p.is_dir() and p not in used]
+    if empty:
+        raise EnrollError(f"no face crops in {', '.join(empty)}")
+    unreadable = []
+    for sample in new.samples:
+        try:
+            load_image(sample.path)
+        except ImageError as exc:
+            unreadable.append(f"{sample.path} ({exc})")
+    if unreadable or new.skipped:
+        problems = unreadable + [f"{path} ({why})" for path, why in new.skipped]
+        raise EnrollError(f"cannot enroll {len(problems)} files: {'; '.join(problems[:5])}")
+    return new
+
+
+def _check_covered(source: Path, labels: list[Label], train: Embedded, fresh: Embedded) -> None:
+    """Every character needs faces for the refitted fallback and its centre."""
+    present = {labels[t].id for t in np.concatenate([train.targets, fresh.targets])}
+    missing = [label.id for label in labels if label.id not in present]
+    if missing:
+        raise EnrollError(
+            f"{source}/{SPLIT_FILE} lists no readable training faces of {', '.join(missing)}: "
+            "the fallback is refitted on them, so they must still be where the bundle was trained"
+        )
+
+
+def _match(labels: list[Label], folder_label: str) -> str:
+    """The label id a folder name means: a label that is the same character (``hatsune_miku/`` enrolls
+    more faces of ``000_hatsune_miku``); the folder name itself when new."""
+    key = character_key(folder_label)  # the rule `train fit` merges folders by
+    return next((label.id for label in labels if character_key(label.id) == key), folder_label)
+
+
+def _merged_labels(known: list[Label], new: Dataset) -> tuple[list[Label], list[str], list[str]]:
+    """The bundle's labels in their order (the network's logits index the first ones), then the new ones."""
+    ids = sorted({_match(known, s.label) for s in new.samples})
+    known_ids = {label.id for label in known}
+    added = [i for i in ids if i not in known_ids]
+    extended = [i for i in ids if i in known_ids]
+    return known + [Label(i, display_name(i)) for i in added], added, extended
+
+
+def _bundle_faces(
+    source: Path, session: ort.InferenceSession, manifest: Manifest, split: dict[str, list[str]], labels: list[Label]
+) -> dict[str, Embedded]:
+    """The bundle's own faces through its network: as kept in the bundle, else embedded again."""
+    kept = load_embeddings(source, manifest.n_network, manifest.embedding_dim)
+    if kept is not None:
+        say(f"using the {sum(len(e.targets) for e in kept.values())} faces embedded in {source / EMBEDDINGS_FILE}")
+        return kept
+    return {part: _embed_files(session, manifest, split[part], labels, part) for part in PARTS}
+
+
+def _embed_files(
+    session: ort.InferenceSession, manifest: Manifest, paths: list[str], labels: list[Label], part: str
+) -> Embedded:
+    """The bundle's own faces of one split; files since moved or deleted are skipped, and said so."""
+    samples = [Sample(Path(p), _match(labels, Path(p).parent.name), "") for p in paths]
+    known = {label.id for label in labels}
+    dataset = Dataset([s for s in samples if s.label in known and s.path.is_file()], labels)
+    if len(dataset.samples) < len(samples):
+        say(f"{part}: {len(samples) - len(dataset.samples)} of the bundle's faces are gone or unlabeled; skipped")
+    pixels = load_pixels(dataset, manifest.input_size, f"loading {part} faces")
+    logits, unit = embed(session, pixels, manifest.mean, manifest.std, f"embedding {part} faces")
+    return Embedded(logits, unit, dataset.targets)
+
+
+def _embed_new(session: ort.InferenceSession, manifest: Manifest, new: Dataset, targets: list[int]) -> Embedded:
+    """Four views of each new face (as is, mirrored, centre crop, both): a character enrolled from one crop
+    still has the three examples the SVM's 3-fold probability calibration needs."""
+    pixels, view_targets = [], []
+    for sample, target in zip(new.samples, targets):
+        for view in _views(load_image(sample.path)):
+            pixels.append(resize_square(view, manifest.input_size))
+            view_targets.append(target)
+    logits, unit = embed(session, np.stack(pixels), manifest.mean, manifest.std, "embedding new faces")
+    return Embedded(logits, unit, np.array(view_targets, dtype=np.int64))
+
+
+def _views(image: Image.Image) -> list[Image.Image]:
+    w, h = image.size
+    dx, dy = round(w * (1 - CENTRE) / 2), round(h * (1 - CENTRE) / 2)
+    centre = image.crop((dx, dy, w - dx, h - dy))
+    return [image, ImageOps.mirror(image), centre, ImageOps.mirror(centre)]
+
+
+def _score_test(staging: Path, test: Embedded, labels: list[Label]) -> dict[str, Any]:
+    """The bundle's held-back test faces through the new bundle: whether the known characters still hold."""
+    decisions = Recognizer(staging).decide(test.logits, test.unit)
+    return score(decisions, [labels[t].id for t in test.targets], [label.id for label in labels])

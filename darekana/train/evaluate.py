@@ -1,0 +1,88 @@
+"""Scoring a bundle on a folder of faces (or of whole pictures), including characters it does not know."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from darekana.recognizer.engine import Decision, Recognizer, Verdict
+from darekana.recognizer.images import ImageError, load_image
+
+from .data import Dataset, iter_batches, scan
+from .progress import progress
+from .report import classification_figures
+
+
+def decisions_for(
+    recognizer: Recognizer,
+    dataset: Dataset,
+    pictures: bool = False,
+    batch: int = 64,
+) -> tuple[list[Decision], list[int]]:
+    """A decision per readable sample (and their indices). ``pictures``: detect faces first and take the
+    most likely one, as a user's picture would be handled; otherwise each file is one face crop."""
+    decisions, kept = [], []
+    order = np.arange(len(dataset.samples))
+    for idx in progress(list(iter_batches(order, batch)), "evaluating", "batch"):
+        crops, used = [], []
+        for i in idx:
+            try:
+                image = load_image(dataset.samples[i].path)
+            except ImageError as exc:
+                dataset.skipped.append((str(dataset.samples[i].path), str(exc)))
+                continue
+            if pictures:
+                faces = recognizer.recognize(image).faces
+                decisions.append(max(faces, key=lambda f: f.detector_score or 0.0).decision)
+                kept.append(int(i))
+            else:
+                crops.append(image)
+                used.append(int(i))
+        decisions += recognizer.classify(crops)
+        kept += used
+    return decisions, kept
+
+
+def score(decisions: list[Decision], truth: list[str], known: list[str]) -> dict[str, Any]:
+    """Figures over ``decisions`` whose true labels are ``truth``; labels outside ``known`` should be unknown."""
+    index = {label: i for i, label in enumerate(known)}
+    known_rows = [i for i, t in enumerate(truth) if t in index]
+    unknown_rows = [i for i, t in enumerate(truth) if t not in index]
+    targets = np.array([index[truth[i]] for i in known_rows], dtype=np.int64)
+    k = len(decisions[0].candidates) if decisions else 1
+    ranked = np.array([[index[c.label] for c in decisions[i].candidates] for i in known_rows], dtype=np.int64).reshape(
+        len(known_rows), k
+    )
+    figures = classification_figures(targets, ranked, known)
+    verdicts = np.array([d.verdict.value for d in decisions])
+    figures["verdicts"] = {v.value: int((verdicts[known_rows] == v).sum()) for v in Verdict}
+    figures["known_false_rejection_rate"] = (
+        float((verdicts[known_rows] == Verdict.UNKNOWN).mean()) if known_rows else 0.0
+    )
+    confident = verdicts[known_rows] == Verdict.CONFIDENT
+    figures["confident_precision"] = (
+        float((ranked[confident, 0] == targets[confident]).mean()) if confident.any() else 0.0
+    )
+    if unknown_rows:
+        figures["unknown_n"] = len(unknown_rows)
+        figures["unknown_rejection_rate"] = float((verdicts[unknown_rows] == Verdict.UNKNOWN).mean())
+        figures["unknown_not_confident_rate"] = float((verdicts[unknown_rows] != Verdict.CONFIDENT).mean())
+    return figures
+
+
+def evaluate(bundle: str | Path, folders: list[str | Path], pictures: bool = False) -> dict[str, Any]:
+    return evaluate_dataset(bundle, scan(folders), pictures)
+
+
+def evaluate_dataset(bundle: str | Path, dataset: Dataset, pictures: bool = False) -> dict[str, Any]:
+    """The figures of :func:`evaluate` on a dataset already scanned (and perhaps filtered)."""
+    recognizer = Recognizer(bundle)
+    decisions, kept = decisions_for(recognizer, dataset, pictures)
+    figures = score(
+        decisions, [dataset.samples[i].label for i in kept], [label.id for label in recognizer.manifest.labels]
+    )
+    figures["skipped"] = len(dataset.skipped)
+    figures["bundle"] = recognizer.version
+    return figures

@@ -1,0 +1,83 @@
+"""Writing a trained network and its fallback into a bundle directory (see ``darekana.recognizer.bundle``)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from skl2onnx import to_onnx
+from sklearn.calibration import CalibratedClassifierCV
+from torch import nn
+
+from darekana.recognizer.bundle import FALLBACK_FILE, MODEL_FILE
+
+from .backbones import Backbone, ResNet
+
+OPSET = 17
+
+
+def to_onnx_file(
+    module: nn.Module, probe: torch.Tensor, path: Path, outputs: list[str], dynamic_axes: dict[str, dict[int, str]]
+) -> ort.InferenceSession:
+    """Exports ``module`` (one input, ``image``) to ``path`` and opens it, for the caller to check."""
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter is deprecated in favour of dynamo, which takes ~10x longer and gives
+        # the same graph for these plain CNNs; torch is pinned, so the warning carries no risk here.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            (probe,),
+            str(path),
+            input_names=["image"],
+            output_names=outputs,
+            dynamic_axes=dynamic_axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+class _LogitsAndEmbedding(nn.Module):
+    def __init__(self, net: Backbone):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.net.embed(image)
+        head = self.net.fc if isinstance(self.net, ResNet) else self.net.classifier
+        return head(embedding), embedding
+
+
+def export_network(net: Backbone, size: int, directory: Path) -> Path:
+    """``model.onnx`` with a dynamic batch axis, checked against torch on a random batch."""
+    contiguous = net.eval().to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    wrapper = _LogitsAndEmbedding(contiguous).eval()
+    path = directory / MODEL_FILE
+    probe = torch.randn(2, 3, size, size)
+    axes = {"image": {0: "n"}, "logits": {0: "n"}, "embedding": {0: "n"}}
+    session = to_onnx_file(wrapper, probe, path, ["logits", "embedding"], axes)
+    with torch.inference_mode():
+        expected = wrapper(probe)[0].numpy()
+    got = session.run(["logits"], {"image": probe.numpy()})[0]
+    if not np.allclose(got, expected, atol=1e-3, rtol=1e-3):
+        raise RuntimeError(f"ONNX export differs from torch by {np.abs(got - expected).max():.4g}")
+    return path
+
+
+def export_fallback(svm: CalibratedClassifierCV, dim: int, directory: Path) -> Path:
+    """``fallback.onnx``: the SVM with outputs ``label`` and ``probabilities`` (a plain tensor, no zipmap)."""
+    with warnings.catch_warnings():
+        # skl2onnx reads SVC attributes that scikit-learn 1.9 marks deprecated; the values are still right.
+        warnings.simplefilter("ignore", FutureWarning)
+        model = to_onnx(
+            svm,
+            np.zeros((1, dim), np.float32),
+            options={id(svm): {"zipmap": False}},
+            target_opset={"": OPSET, "ai.onnx.ml": 3},
+        )
+    path = directory / FALLBACK_FILE
+    path.write_bytes(model.SerializeToString())
+    return path

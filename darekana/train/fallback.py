@@ -1,0 +1,55 @@
+"""The fallback classifier and the class-centre model, both on the network's L2-normalised embedding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.covariance import LedoitWolf
+from sklearn.svm import SVC
+
+from darekana.recognizer.bundle import Thresholds
+from darekana.recognizer.centres import Centres
+from darekana.recognizer.engine import pad_primary
+
+from .calibrate import Outputs, choose_thresholds
+from .embeddings import Embedded
+from .export import export_fallback
+
+
+def fit_fallback(train: Embedded, val: Embedded, n_labels: int, directory: Path) -> tuple[Thresholds, dict[str, float]]:
+    """The fallback SVM and the class centres fitted on ``train`` and written to the bundle ``directory``;
+    the thresholds chosen on ``val``. Labels beyond the network's logits are enrolled characters."""
+    svm = fit_svm(train.unit, train.targets)
+    export_fallback(svm, train.unit.shape[1], directory)
+    centres = fit_centres(train.unit, train.targets, n_labels)
+    centres.save(directory)
+    outputs = Outputs(
+        pad_primary(val.logits, n_labels),
+        svm.predict_proba(val.unit),
+        centres.distances(val.unit),
+        n_network=val.logits.shape[1],
+    )
+    return choose_thresholds(outputs, val.targets)
+
+
+def fit_svm(embeddings: np.ndarray, targets: np.ndarray) -> CalibratedClassifierCV:
+    """RBF SVM with sigmoid-calibrated probabilities (Platt scaling on 3-fold out-of-fold scores).
+
+    On unit vectors, gamma 1 and C 10 sit in the flat optimum of the grids the study searched, so no search
+    runs at production-training time. ``ensemble=False`` keeps one SVM fitted on all the data."""
+    svm = SVC(kernel="rbf", C=10.0, gamma=1.0)
+    return CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False).fit(embeddings, targets)
+
+
+def fit_centres(embeddings: np.ndarray, targets: np.ndarray, n_classes: int) -> Centres:
+    """Each class's mean embedding, and a whitening matrix for the covariance of faces around their own
+    class's mean, shared by all classes. Ledoit-Wolf shrinkage keeps that 1280-dimensional covariance
+    invertible and stable from a few hundred faces; the whitening is scaled so that a typical training face
+    is about 1 from its centre (``darekana.recognizer.centres``)."""
+    means = np.stack([embeddings[targets == c].mean(axis=0) for c in range(n_classes)])
+    covariance = LedoitWolf().fit(embeddings - means[targets]).covariance_
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    whitening = eigenvectors / np.sqrt(np.maximum(eigenvalues, 1e-12) * embeddings.shape[1])
+    return Centres(means.astype(np.float32), whitening.astype(np.float32))

@@ -1,0 +1,226 @@
+"""``darekana train fit``: from folders of labeled faces to a finished, evaluated model bundle.
+
+Steps: scan and de-duplicate → load → leak-free split → fine-tune → export the network to ONNX → embed every
+split *with the exported model* (what production will run) and keep the embeddings → fit the fallback SVM
+and the class-centre model → choose thresholds on validation → put the face detector in the bundle and
+measure the crop framing with it → write the manifest → score the test split with ``recognizer.Recognizer``
+→ report. The bundle is built in ``OUT.partial`` and renamed into place only when complete, so a crash never
+leaves a half bundle where a good one is expected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from darekana.recognizer.bundle import MODEL_FILE, Manifest, write_manifest
+from darekana.recognizer.detect import (
+    ANIMEFACE,
+    ANIMEFACE_SPEC,
+    DEFAULT_DETECTOR_MODEL,
+    DETECTOR_FILE,
+    FACEBOXES,
+    DetectorSpec,
+    Framing,
+    measure_framing,
+)
+from darekana.recognizer.detectors import open_detector
+from darekana.recognizer.engine import Recognizer, l2_normalize
+from darekana.recognizer.images import load_image
+from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
+
+from .backbones import Backbone, build_backbone, load_pretrained
+from .configs import FitConfig
+from .data import Dataset, Split, held_back_digests, load_pixels, scan, split, unpacked
+from .embeddings import Embedded, save_embeddings
+from .evaluate import score
+from .export import export_network
+from .fallback import fit_fallback
+from .finetune import FinetuneResult, Trainer
+from .progress import progress, say
+from .report import plot_history, write_report
+from .shared import MOBILENET_V2_TRUNK
+
+
+@dataclass
+class FitResult:
+    bundle: Path
+    report: dict[str, Any]
+
+
+def darekana_version() -> str:
+    try:
+        return version("darekana")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def resolve_pretrained(arch: str, pretrained: str) -> str | None:
+    if pretrained == "auto":
+        return str(MOBILENET_V2_TRUNK) if arch == "mobilenet_v2" and MOBILENET_V2_TRUNK.is_file() else None
+    return None if pretrained == "none" else pretrained
+
+
+def fit(folders: list[str | Path], out: str | Path, config: FitConfig | None = None) -> FitResult:
+    """Trains a bundle on ``folders`` (folders of faces, or zips of them such as the bot's correction
+    exports) and writes it to ``out``."""
+    config = config or FitConfig()
+    fixed_test = held_back_digests(config.test_split_of) if config.test_split_of else frozenset()
+    with unpacked(folders) as sources:
+        return _fit(sources, folders, Path(out), config, fixed_test)
+
+
+def _fit(
+    sources: list[Path],
+    folders: list[str | Path],
+    out: Path,
+    config: FitConfig,
+    fixed_test: frozenset[str],
+) -> FitResult:
+    staging = out.with_name(out.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    started = time.perf_counter()
+
+    dataset = scan(sources, config.aliases)
+    pixels = load_pixels(dataset, config.img_size)
+    say(dataset.summary())
+    parts = split(dataset, config.val, config.test, config.finetune.seed, fixed_test)
+    if fixed_test:
+        say(
+            f"test split of {config.test_split_of}: {len(parts.test)} test faces, "
+            f"{sum(dataset.samples[i].digest in fixed_test for i in parts.test)} of them its own"
+        )
+    _write_split(staging / "split.json", dataset, parts)
+    y = dataset.targets
+
+    source = resolve_pretrained(config.arch, config.pretrained)
+    net, history = _finetune(config, source, len(dataset.labels), pixels, y, parts, staging)
+    export_network(net.cpu(), config.img_size, staging)
+    session = ort.InferenceSession(str(staging / MODEL_FILE), providers=["CPUExecutionProvider"])
+    logits, unit = embed(session, pixels, IMAGENET_MEAN, IMAGENET_STD)
+    embedded = {
+        part: Embedded(logits[idx], unit[idx], y[idx])
+        for part, idx in (("train", parts.train), ("val", parts.val), ("test", parts.test))
+    }
+    save_embeddings(staging, embedded)
+    thresholds, calibration = fit_fallback(embedded["train"], embedded["val"], len(dataset.labels), staging)
+
+    detector = install_detector(config.detector, config.detector_model, staging)
+    manifest = Manifest(
+        architecture=config.arch,
+        input_size=config.img_size,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        labels=dataset.labels,
+        framing=_framing(dataset, parts.train, detector, staging),
+        detector=detector,
+        thresholds=thresholds,
+        embedding_dim=int(unit.shape[1]),
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        darekana_version=darekana_version(),
+        training={
+            "data": [str(Path(f).resolve()) for f in folders],
+            "pretrained": source or "none",
+            "aliases": config.aliases,
+            "test_split_of": config.test_split_of,
+            "detector_model": str(Path(config.detector_model).resolve()) if config.detector_model else None,
+            "faces": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
+            "skipped": len(dataset.skipped),
+            "duplicates": dataset.duplicates,
+            "finetune": asdict(config.finetune),
+            "best_epoch": history.best_epoch,
+        },
+        metrics={"calibration": calibration},
+    )
+    write_manifest(staging, manifest)  # the engine below loads the bundle, so it must be complete already
+
+    report = score(
+        Recognizer(staging).decide(logits[parts.test], unit[parts.test]),
+        [dataset.samples[i].label for i in parts.test],
+        [label.id for label in dataset.labels],
+    )
+    report["history"] = [asdict(h) for h in history.history]
+    report["training_seconds"] = round(time.perf_counter() - started, 1)
+    manifest.training["seconds"] = report["training_seconds"]
+    manifest.metrics.update({"test_top1": report["top1"], "test_top5": report["top5"], "test_n": report["n"]})
+    write_manifest(staging, manifest)
+    write_report(report, staging / "report", f"{out.name}: held-back test split")
+    plot_history(report["history"], staging / "report" / "training.png")
+
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    return FitResult(out, report)
+
+
+def _finetune(
+    config: FitConfig,
+    source: str | None,
+    n_classes: int,
+    pixels: np.ndarray,
+    y: np.ndarray,
+    parts: Split,
+    staging: Path,
+) -> tuple[Backbone, FinetuneResult]:
+    net = build_backbone(config.arch, n_classes)
+    if source:
+        load_pretrained(net, source)
+    # A network trained from scratch has no generic early layers worth keeping frozen.
+    settings = replace(config.finetune, freeze_stem=source is not None)
+    trainer = Trainer(net, IMAGENET_MEAN, IMAGENET_STD, settings, staging / "checkpoints")
+    return net, trainer.fit(pixels[parts.train], y[parts.train], pixels[parts.val], y[parts.val])
+
+
+def _write_split(path: Path, dataset: Dataset, parts: Split) -> None:
+    """Which file went where: evaluation and retraining reuse the same held-back faces."""
+    names = {part: [str(dataset.samples[i].path) for i in getattr(parts, part)] for part in ("train", "val", "test")}
+    for part in ("train", "val", "test"):  # paths may be relative, and those of unpacked zips vanish
+        names[f"{part}_sha256"] = [dataset.samples[i].digest for i in getattr(parts, part)]
+    path.write_text(json.dumps(names, indent=1), encoding="utf-8")
+
+
+def embed(
+    session: ort.InferenceSession,
+    pixels: np.ndarray,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    desc: str = "embedding",
+    batch: int = 128,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exported network's logits and unit embeddings for uint8 faces (N, S, S, 3), in batches."""
+    logits, embeddings = [], []
+    for start in progress(range(0, len(pixels), batch), desc, "batch"):
+        lo, emb = session.run(["logits", "embedding"], {"image": normalize(pixels[start : start + batch], mean, std)})
+        logits.append(lo)
+        embeddings.append(emb)
+    if not logits:
+        outputs = session.get_outputs()
+        return np.zeros((0, outputs[0].shape[1]), np.float32), np.zeros((0, outputs[1].shape[1]), np.float32)
+    return np.concatenate(logits), l2_normalize(np.concatenate(embeddings))
+
+
+def install_detector(kind: str, model: str | None, directory: Path) -> DetectorSpec:
+    """Puts the face detector into the bundle at ``directory`` and returns what the manifest says of it."""
+    if kind == ANIMEFACE:
+        return ANIMEFACE_SPEC
+    if kind != FACEBOXES:
+        raise ValueError(f"unknown detector {kind!r}: {FACEBOXES} or {ANIMEFACE}")
+    shutil.copyfile(model or DEFAULT_DETECTOR_MODEL, directory / DETECTOR_FILE)
+    return DetectorSpec()
+
+
+def _framing(dataset: Dataset, train: np.ndarray, detector: DetectorSpec, bundle: Path, sample: int = 300) -> Framing:
+    """The training crops' framing, read off a sample of them; the default when faces are too few."""
+    chosen = np.random.default_rng(0).permutation(train)[:sample]
+    crops = (load_image(dataset.samples[i].path) for i in chosen)
+    return measure_framing(crops, open_detector(detector, bundle)) or Framing()

@@ -1,0 +1,153 @@
+"""Classification figures and the files people read: report.json, report.md and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display on servers and CI
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+
+def confusion(targets: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts of (true, predicted) class pairs: rows are the true characters, every class a row."""
+    if not len(targets):  # sklearn refuses to count nothing
+        return np.zeros((n_classes, n_classes), np.int64)
+    return confusion_matrix(targets, predicted, labels=np.arange(n_classes))
+
+
+def confused_pairs(matrix: np.ndarray, top: int) -> list[tuple[int, int, int]]:
+    """The ``top`` pairs of classes most mixed up (either way): (errors, a, b), most errors first."""
+    off = matrix + matrix.T
+    n = len(off)
+    pairs = [(int(off[a, b]), a, b) for a in range(n) for b in range(a + 1, n) if off[a, b]]
+    return sorted(pairs, key=lambda p: (-p[0], p[1], p[2]))[:top]
+
+
+def classification_figures(
+    targets: np.ndarray,
+    ranked: np.ndarray,
+    names: Sequence[str],
+    top_pairs: int = 10,
+) -> dict[str, Any]:
+    """top-1, top-5, per-character precision/recall and the most-confused pairs.
+
+    ``ranked``: (N, k) class indices, best first, for each face.
+    """
+    n_classes = len(names)
+    predicted = ranked[:, 0]
+    matrix = confusion(targets, predicted, n_classes)
+    support = matrix.sum(axis=1)
+    precision, recall = np.zeros(n_classes), np.zeros(n_classes)
+    if len(targets):
+        precision, recall, _, _ = precision_recall_fscore_support(
+            targets, predicted, labels=np.arange(n_classes), zero_division=0
+        )
+    per_class = {
+        name: {"n": int(support[c]), "precision": float(precision[c]), "recall": float(recall[c])}
+        for c, name in enumerate(names)
+    }
+    return {
+        "n": int(len(targets)),
+        "top1": float((predicted == targets).mean()) if len(targets) else 0.0,
+        "top5": float((ranked[:, :5] == targets[:, None]).any(1).mean()) if len(targets) else 0.0,
+        "per_class": per_class,
+        "confused_pairs": [
+            {"a": names[a], "b": names[b], "errors": n} for n, a, b in confused_pairs(matrix, top_pairs)
+        ],
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def plot_confusion(matrix: np.ndarray, names: Sequence[str], path: Path, title: str = "Confusion matrix") -> Path:
+    matrix = np.asarray(matrix, dtype=float)
+    rows = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    side = max(5.0, 0.35 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
+    image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    if len(names) <= 30:
+        for (i, j), count in np.ndenumerate(matrix):
+            if count:
+                ax.text(
+                    j,
+                    i,
+                    str(int(count)),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if rows[i, j] > 0.5 else "black",
+                )
+    fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true character")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_history(history: Sequence[dict[str, float]], path: Path) -> Path:
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(epochs, [h["loss"] for h in history], "o-", label="training loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    other = ax.twinx()
+    other.plot(epochs, [h["val_accuracy"] for h in history], "s-", color="tab:green", label="validation top-1")
+    other.set_ylabel("validation top-1")
+    fig.legend(loc="lower center", ncol=2, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(figures: dict[str, Any], directory: Path, title: str) -> None:
+    """``report.json`` (everything), ``report.md`` (what a person reads) and ``confusion.png``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "report.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False), encoding="utf-8")
+    names = list(figures["per_class"])
+    if names:
+        plot_confusion(np.array(figures["confusion_matrix"]), names, directory / "confusion.png")
+    (directory / "report.md").write_text(markdown(figures, title), encoding="utf-8")
+
+
+def markdown(figures: dict[str, Any], title: str) -> str:
+    lines = [
+        f"# {title}",
+        "",
+        f"- faces: {figures['n']}",
+        f"- top-1: {figures['top1']:.4f}",
+        f"- top-5: {figures['top5']:.4f}",
+    ]
+    for key in ("unknown_n", "unknown_rejection_rate", "known_false_rejection_rate"):
+        if key in figures:
+            lines.append(
+                f"- {key.replace('_', ' ')}: {figures[key]:.4g}"
+                if isinstance(figures[key], float)
+                else f"- {key.replace('_', ' ')}: {figures[key]}"
+            )
+    lines += [
+        "",
+        "![confusion matrix](confusion.png)",
+        "",
+        "| character | n | precision | recall |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {v['n']} | {v['precision']:.3f} | {v['recall']:.3f} |" for name, v in figures["per_class"].items()
+    ]
+    if figures["confused_pairs"]:
+        lines += ["", "Most confused pairs:", ""] + [
+            f"- {p['a']} ↔ {p['b']}: {p['errors']} errors" for p in figures["confused_pairs"]
+        ]
+    return "\n".join(lines) + "\n"

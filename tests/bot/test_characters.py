@@ -1,0 +1,62 @@
+"""Matching typed names to characters."""
+
+from __future__ import annotations
+
+import pytest
+
+from darekana.bot.characters import clean_name, resolve, slug
+from darekana.bot.errors import BadRequest
+from darekana.bot.storage.store import CharacterRow
+
+CHARACTERS = [
+    CharacterRow("000_hatsune_miku", "Hatsune Miku", [], True),
+    CharacterRow("001_kagamine_rin", "Kagamine Rin", [], True),
+    CharacterRow("002_kagamine_len", "Kagamine Len", [], True),
+    CharacterRow("izumi_konata", "Izumi Konata", ["Kona-chan"], True),
+    CharacterRow("irys_(hololive)", "Irys (Hololive)", [], False),
+]
+
+
+@pytest.mark.parametrize(
+    "typed, label",
+    [
+        ("miku", "000_hatsune_miku"),
+        ("Miku Hatsune", "000_hatsune_miku"),
+        ("hatsune_miku", "000_hatsune_miku"),
+        ("000_hatsune_miku", "000_hatsune_miku"),
+        ("HATSUNE  MIKU", "000_hatsune_miku"),
+        ("hatsne miku", "000_hatsune_miku"),
+        ("kagamine rin", "001_kagamine_rin"),
+        ("kona chan", "izumi_konata"),
+        ("irys", "irys_(hololive)"),
+        ("ｍｉｋｕ", "000_hatsune_miku"),  # full-width letters, as Japanese keyboards type them
+    ],
+)
+def test_known_characters(typed: str, label: str):
+    match = resolve(typed, CHARACTERS)
+    assert (match.label, match.known) == (label, True)
+
+
+def test_new_names_get_a_label_of_their_own():
+    match = resolve("  Gawr   Gura ", CHARACTERS)
+    assert (match.label, match.name, match.known) == ("gawr_gura", "Gawr Gura", False)
+    assert resolve("初音ミク", CHARACTERS).label == "初音ミク"
+    assert slug("Rem (Re:Zero)") == "rem_re_zero"
+
+
+def test_ambiguous_names_ask_which():
+    with pytest.raises(BadRequest, match="could be Kagamine Len or Kagamine Rin"):
+        resolve("kagamine", CHARACTERS)
+
+
+@pytest.mark.parametrize(
+    "typed, message",
+    [("", "tell me"), ("  \n ", "tell me"), ("!!!", "tell me"), ("a" * 101, "too long"), ("mi\u200bku", "control")],
+)
+def test_bad_names(typed: str, message: str):
+    with pytest.raises(BadRequest, match=message):
+        resolve(typed, CHARACTERS)
+
+
+def test_clean_name_keeps_a_name_readable():
+    assert clean_name(" Hatsune\tMiku ") == "Hatsune Miku"

@@ -1,0 +1,515 @@
+"""The Discord adapter end to end: discord.py's own code, a real service on the test bundle, and a fake
+Discord API on 127.0.0.1 (tests/fakes/discord_api.py) that records what discord.py sends."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import logging
+import zipfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import discord.http
+import pytest
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from darekana.bot.discord import Darekana, make_client
+from darekana.bot.fetch import PRIVATE_MESSAGE
+from darekana.bot.service import Requester, Service
+from darekana.bot.storage.models import Answer, Recognition
+
+from fakes.discord_api import (
+    BOT_ID,
+    BOT_USER,
+    CHANNEL_ID,
+    DM_CHANNEL_ID,
+    GUILD_ID,
+    MANAGE_MESSAGES,
+    MODERATOR_ROLE_ID,
+    Call,
+    FakeDiscord,
+    attachment_payload,
+    component_payload,
+    guild_message_event,
+    guild_payload,
+    member_payload,
+    message_menu_payload,
+    message_payload,
+    modal_submit_payload,
+    slash_payload,
+    subcommand_payload,
+    user_payload,
+)
+from pictures import group_picture
+
+HOOK = r"/webhooks/\d+/[^/]+"
+CALLBACK = r"/interactions/\d+/[^/]+/callback"
+EPHEMERAL = 64
+
+ALICE = user_payload(1001, "alice")
+BOB = user_payload(1002, "bob")
+MOD = user_payload(1003, "mod")
+
+
+@dataclass(frozen=True)
+class Known:
+    """A one-face picture that the test bundle names right."""
+
+    picture: bytes
+    label: str
+    name: str
+
+
+@pytest.fixture
+def known(known_picture: tuple[bytes, str], service: Service) -> Known:
+    picture, label = known_picture
+    names = {character.id: character.name for character in service.recognizer.manifest.labels}
+    return Known(picture, label, names[label])
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    server = FakeDiscord()
+    await server.start()
+    monkeypatch.setattr(discord.http.Route, "BASE", server.api)
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def service(make_service: Callable[..., Service]) -> Service:
+    return make_service(user_rate="100/1", channel_rate="100/1", discord_moderator_role="Moderators")
+
+
+@pytest.fixture
+async def connect(fake: FakeDiscord, service: Service) -> AsyncIterator[Callable[[], Awaitable[Darekana]]]:
+    """Logs a client in against the fake and hands it the guild; a second call is the bot after a restart."""
+    clients: list[Darekana] = []
+
+    async def make() -> Darekana:
+        client = make_client(service, service.settings)
+        await client.login("fake-token")
+        client._connection.parse_guild_create(guild_payload())
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def bot(connect: Callable[[], Awaitable[Darekana]]) -> Darekana:
+    return await connect()
+
+
+def interact(bot: Darekana, payload: dict) -> None:
+    bot._connection.parse_interaction_create(payload)
+
+
+def attach(fake: FakeDiscord, data: bytes, name: str, content_type: str | None) -> dict:
+    url = fake.serve(name, data, content_type or "application/octet-stream")
+    return attachment_payload(fake.snowflake(), url, name, len(data), content_type)
+
+
+def whois_image(
+    fake: FakeDiscord, data: bytes, name: str = "picture.png", content_type: str | None = "image/png", **who: Any
+) -> dict:
+    image = attach(fake, data, name, content_type)
+    return slash_payload(
+        fake,
+        "whois",
+        [{"name": "image", "type": 11, "value": image["id"]}],
+        [image],
+        **(who or {"member": member_payload(ALICE)}),
+    )
+
+
+def custom_ids(components: list[dict]) -> list[str]:
+    return [c["custom_id"] for row in components for c in row["components"]]
+
+
+def options(components: list[dict]) -> list[dict]:
+    return [o for row in components for c in row["components"] for o in c.get("options", [])]
+
+
+async def answered(fake: FakeDiscord, bot: Darekana, payload: dict) -> Call:
+    """Runs a slash command or menu that defers, and returns its follow-up (after checking the order)."""
+    interact(bot, payload)
+    (followup,) = await fake.wait_for("POST", HOOK)
+    defer = fake.find("POST", CALLBACK)[-1]
+    assert defer.json == {"type": 5}
+    assert fake.calls.index(defer) < fake.calls.index(followup)
+    return followup
+
+
+async def press(
+    fake: FakeDiscord, bot: Darekana, message: dict, custom_id: str, values: list[str] | None = None, user: dict = ALICE
+) -> Call:
+    """Presses a component of ``message`` and returns the interaction's callback."""
+    before = len(fake.find("POST", CALLBACK))
+    interact(bot, component_payload(fake, message, custom_id, values, member=member_payload(user)))
+    return (await fake.wait_for("POST", CALLBACK, before + 1))[-1]
+
+
+# --- login and commands ---------------------------------------------------------------------------------
+
+
+async def test_login_registers_the_commands(fake: FakeDiscord, bot: Darekana) -> None:
+    (sync,) = fake.find("PUT", r"/applications/\d+/commands")
+    commands = {c["name"]: c for c in sync.json}
+    assert {o["name"]: o["type"] for o in commands["whois"]["options"]} == {"image": 11, "url": 3}
+    assert commands["Who is this?"]["type"] == 3  # a message menu
+    assert {o["name"] for o in commands["corrections"]["options"]} == {"stats", "review", "export"}
+    assert commands["corrections"]["dm_permission"] is False  # servers only
+    assert bot.intents.message_content and bot.intents.guild_messages and bot.intents.dm_messages
+
+
+# --- /whois and the answer's buttons --------------------------------------------------------------------
+
+
+async def test_whois_answers_after_deferring_with_right_and_wrong(
+    known: Known, fake: FakeDiscord, bot: Darekana, service: Service
+) -> None:
+    followup = await answered(fake, bot, whois_image(fake, known.picture))
+    assert followup.json["content"].startswith(f"1. {known.name} (")
+    assert followup.files == []  # one face: no numbered picture
+    recognition = int(custom_ids(followup.json["components"])[0].split(":")[-1])
+    assert custom_ids(followup.json["components"]) == [f"darekana:right:{recognition}", f"darekana:wrong:{recognition}"]
+    with Session(service.store.engine) as session:
+        row = session.get(Recognition, recognition)
+        assert (row.platform, row.user_id, row.guild_id, row.channel_id) == (
+            "discord",
+            "1001",
+            str(GUILD_ID),
+            str(CHANNEL_ID),
+        )
+
+
+async def test_right_on_several_faces_confirms_the_chosen_ones(
+    fake: FakeDiscord, bot: Darekana, service: Service
+) -> None:
+    followup = await answered(fake, bot, whois_image(fake, group_picture()))
+    assert len(followup.json["content"].splitlines()) == 3
+    (numbered,) = followup.files
+    assert numbered.filename == "faces.png" and Image.open(io.BytesIO(numbered.data)).format == "PNG"
+
+    callback = await press(fake, bot, followup.message, custom_ids(followup.json["components"])[0])
+    assert callback.json["type"] == 4 and callback.json["data"]["flags"] == EPHEMERAL
+    picker = callback.json["data"]["components"][0]["components"][0]
+    assert picker["max_values"] == 3 and [o["label"][:2] for o in picker["options"]] == ["1.", "2.", "3."]
+
+    chosen = [o["value"] for o in picker["options"][:2]]
+    done = await press(fake, bot, callback.message, picker["custom_id"], chosen)
+    assert done.json["type"] == 7 and done.json["data"]["content"].count("Thanks! Noted") == 2
+    stored = service.store.feedback()
+    assert sorted(str(f.face_id) for f in stored) == sorted(chosen)
+    assert {(f.kind, f.user_id) for f in stored} == {("confirmation", "1001")}
+
+
+async def test_wrong_then_a_runner_up_after_a_restart(
+    known: Known, fake: FakeDiscord, service: Service, connect: Callable[[], Awaitable[Darekana]]
+) -> None:
+    first = await connect()
+    followup = await answered(fake, first, whois_image(fake, known.picture))
+    await first.close()
+    bot = await connect()  # a fresh process: only the custom_id remembers the answer
+
+    callback = await press(fake, bot, followup.message, custom_ids(followup.json["components"])[1], user=BOB)
+    assert callback.json["data"]["flags"] == EPHEMERAL and "Who is it then?" in callback.json["data"]["content"]
+    choices = options(callback.json["data"]["components"])
+    assert choices[-1]["label"] == "Other…" and known.label not in [o["value"] for o in choices]
+
+    picker = custom_ids(callback.json["data"]["components"])[0]
+    done = await press(fake, bot, callback.message, picker, [choices[0]["value"]], user=BOB)
+    assert done.json["type"] == 7 and done.json["data"]["content"].startswith("Thanks! Saved: this is ")
+    (correction,) = service.store.feedback()
+    assert (correction.kind, correction.label, correction.user_id) == ("correction", choices[0]["value"], "1002")
+
+
+async def test_wrong_on_several_faces_then_other_opens_a_form(
+    fake: FakeDiscord, bot: Darekana, service: Service
+) -> None:
+    followup = await answered(fake, bot, whois_image(fake, group_picture()))
+    which = await press(fake, bot, followup.message, custom_ids(followup.json["components"])[1])
+    face_picker = which.json["data"]["components"][0]["components"][0]
+    assert face_picker["max_values"] == 1 and len(face_picker["options"]) == 3
+
+    second = face_picker["options"][1]["value"]
+    names = await press(fake, bot, which.message, face_picker["custom_id"], [second])
+    assert names.json["type"] == 7 and "Who is face 2 then?" in names.json["data"]["content"]
+
+    form = await press(fake, bot, names.message, custom_ids(names.json["data"]["components"])[0], [":other"])
+    assert form.json["type"] == 9
+    interact(
+        bot,
+        modal_submit_payload(fake, form.json["data"], {"Character name": "Kagamine Rin"}, member=member_payload(ALICE)),
+    )
+    ack = (await fake.wait_for("POST", CALLBACK, 5))[-1]  # after the deferral and three presses
+    assert ack.json["data"]["flags"] == EPHEMERAL
+    assert ack.json["data"]["content"] == (
+        "Thanks! Saved: this is Kagamine Rin (a character I don't know yet: moderators will review it)."
+    )
+    (correction,) = service.store.feedback()
+    assert (str(correction.face_id), correction.label) == (second, "kagamine_rin")
+
+
+async def test_a_button_of_an_answer_that_is_gone_says_so(fake: FakeDiscord, bot: Darekana) -> None:
+    message = message_payload(
+        fake.snowflake(),
+        BOT_USER,
+        "1. Hatsune Miku (97%)",
+        components=[
+            {"type": 1, "components": [{"type": 2, "style": 3, "label": "Right", "custom_id": "darekana:right:999"}]}
+        ],
+    )
+    callback = await press(fake, bot, message, "darekana:right:999")
+    assert callback.json["data"] == {
+        "content": "I no longer have that answer.",
+        "flags": EPHEMERAL,
+        "tts": False,
+        "allowed_mentions": {"parse": []},
+    }
+
+
+# --- the message menu and mentions ----------------------------------------------------------------------
+
+
+async def test_message_menu_reads_an_image_link(
+    known: Known, fake: FakeDiscord, bot: Darekana, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("darekana.bot.fetch.is_public_address", lambda ip: True)  # the fake's link is on 127.0.0.1
+    link = fake.serve("face.png", known.picture, "image/png")
+    embed = {"type": "image", "url": link, "thumbnail": {"url": link, "proxy_url": link, "width": 400, "height": 400}}
+    target = message_payload(fake.snowflake(), BOB, link, embeds=[embed])
+    followup = await answered(
+        fake, bot, message_menu_payload(fake, "Who is this?", target, member=member_payload(ALICE))
+    )
+    assert followup.json["content"].startswith(f"1. {known.name} (")
+    assert len(fake.find("GET", r"/attachments/.*/face\.png")) == 1  # fetched by the service, once
+    with Session(service.store.engine) as session:
+        assert session.scalars(select(Recognition.message_id)).all() == [target["id"]]
+
+
+async def test_message_menu_without_a_picture(fake: FakeDiscord, bot: Darekana, service: Service) -> None:
+    target = message_payload(fake.snowflake(), BOB, "no pictures here")
+    interact(bot, message_menu_payload(fake, "Who is this?", target, member=member_payload(ALICE)))
+    (refusal,) = await fake.wait_for("POST", CALLBACK)
+    assert refusal.json["data"]["content"] == "There's no picture in that message."
+    assert refusal.json["data"]["flags"] == EPHEMERAL
+    assert (await service.stats()).recognitions == 0
+
+
+async def test_mention_with_a_picture_replies_under_it(known: Known, fake: FakeDiscord, bot: Darekana) -> None:
+    image = attach(fake, known.picture, "face.png", "image/png")
+    other_bot = user_payload(2000, "another-bot", bot=True)
+    ignored = message_payload(fake.snowflake(), other_bot, f"<@{BOT_ID}>", attachments=[image])
+    bot._connection.parse_message_create(guild_message_event(ignored, member_payload(other_bot)))
+    asking = message_payload(fake.snowflake(), ALICE, f"<@{BOT_ID}> who is she?", attachments=[image])
+    bot._connection.parse_message_create(guild_message_event(asking, member_payload(ALICE)))
+
+    (reply,) = await fake.wait_for("POST", rf"/channels/{CHANNEL_ID}/messages")
+    assert str(reply.json["message_reference"]["message_id"]) == asking["id"]
+    assert reply.json["content"].startswith(f"1. {known.name} (")
+    assert [c.split(":")[1] for c in custom_ids(reply.json["components"])] == ["right", "wrong"]
+    assert reply.json["allowed_mentions"] == {"parse": [], "replied_user": False}
+    await asyncio.sleep(0.2)
+    assert len(fake.find("POST", rf"/channels/{CHANNEL_ID}/messages")) == 1  # nothing for the bot's message
+
+
+async def test_reply_with_a_mention_answers_the_picture_replied_to(
+    known: Known, fake: FakeDiscord, bot: Darekana
+) -> None:
+    image = attach(fake, known.picture, "face.png", "image/png")
+    picture = message_payload(fake.snowflake(), BOB, "look", attachments=[image])
+    asking = message_payload(fake.snowflake(), ALICE, f"<@{BOT_ID}> who?")
+    bot._connection.parse_message_create(guild_message_event(asking, member_payload(ALICE), referenced=picture))
+    (reply,) = await fake.wait_for("POST", rf"/channels/{CHANNEL_ID}/messages")
+    assert str(reply.json["message_reference"]["message_id"]) == picture["id"]
+    assert reply.json["content"].startswith(f"1. {known.name} (")
+
+    # Without the replied-to message in the event, it is fetched; without any picture, a hint.
+    fake.add_message(picture)
+    event = guild_message_event(asking | {"id": str(fake.snowflake())}, member_payload(ALICE), referenced=picture)
+    del event["referenced_message"]
+    bot._connection.parse_message_create(event)
+    second = (await fake.wait_for("POST", rf"/channels/{CHANNEL_ID}/messages", 2))[-1]
+    assert fake.find("GET", rf"/channels/{CHANNEL_ID}/messages/{picture['id']}")
+    assert str(second.json["message_reference"]["message_id"]) == picture["id"]
+
+    alone = message_payload(fake.snowflake(), ALICE, f"<@{BOT_ID}> who?")
+    bot._connection.parse_message_create(guild_message_event(alone, member_payload(ALICE)))
+    hint = (await fake.wait_for("POST", rf"/channels/{CHANNEL_ID}/messages", 3))[-1]
+    assert hint.json["content"].startswith("I don't see a picture.")
+
+
+async def test_a_picture_in_direct_messages_needs_no_mention(known: Known, fake: FakeDiscord, bot: Darekana) -> None:
+    image = attach(fake, known.picture, "face.png", "image/png")
+    bot._connection.parse_message_create(
+        message_payload(fake.snowflake(), ALICE, "who is she?", attachments=[image], channel_id=DM_CHANNEL_ID)
+    )
+    (reply,) = await fake.wait_for("POST", rf"/channels/{DM_CHANNEL_ID}/messages")
+    assert reply.json["content"].startswith(f"1. {known.name} (")
+
+
+async def test_two_processes_on_one_database_answer_each_message_once(
+    known: Known, fake: FakeDiscord, make_service: Callable[..., Service], postgres_url: str
+) -> None:
+    """Every process connected with the bot's token receives every event: the claim in the shared database
+    lets one of them answer."""
+    services = [make_service(postgres_url, user_rate="100/1", channel_rate="100/1") for _ in range(2)]
+    clients = [make_client(service, service.settings, sync_commands=False) for service in services]
+    try:
+        for client in clients:
+            await client.login("fake-token")
+            client._connection.parse_guild_create(guild_payload())
+        image = attach(fake, known.picture, "face.png", "image/png")
+        asking = message_payload(fake.snowflake(), ALICE, f"<@{BOT_ID}> who is she?", attachments=[image])
+        command = whois_image(fake, known.picture)
+        for client in clients:
+            client._connection.parse_message_create(guild_message_event(asking, member_payload(ALICE)))
+            interact(client, command)
+        (reply,) = await fake.wait_for("POST", rf"/channels/{CHANNEL_ID}/messages")
+        (followup,) = await fake.wait_for("POST", HOOK)
+        await asyncio.sleep(1.0)  # time for a second answer, were one coming
+        assert len(fake.find("POST", rf"/channels/{CHANNEL_ID}/messages")) == 1 and len(fake.find("POST", HOOK)) == 1
+        assert len(fake.find("POST", CALLBACK)) == 1  # one "thinking…" too
+        assert reply.json["content"].startswith(f"1. {known.name} (")
+        with Session(services[0].store.engine) as session:
+            answers = session.scalars(select(Answer).order_by(Answer.id)).all()
+        assert [(a.platform, a.request_id) for a in answers] == [
+            ("discord", asking["id"]),
+            ("discord", f"interaction:{command['id']}"),
+        ] or [(a.platform, a.request_id) for a in answers] == [
+            ("discord", f"interaction:{command['id']}"),
+            ("discord", asking["id"]),
+        ]
+        assert all(a.message_id for a in answers)  # each claim knows the post it led to
+    finally:
+        for client in clients:
+            await client.close()
+
+
+# --- bad input and errors -------------------------------------------------------------------------------
+
+
+async def test_bad_input_is_refused_and_nothing_is_stored(
+    known: Known, fake: FakeDiscord, bot: Darekana, service: Service
+) -> None:
+    refusals = []
+    for payload in (
+        whois_image(fake, b"just some notes", "notes.txt", "text/plain; charset=utf-8"),
+        whois_image(fake, b"x" * (21 * 1024 * 1024), "huge.png"),
+        slash_payload(fake, "whois", member=member_payload(ALICE)),
+    ):
+        interact(bot, payload)
+        refusals.append((await fake.wait_for("POST", CALLBACK, len(refusals) + 1))[-1].json)
+    assert [r["type"] for r in refusals] == [4, 4, 4] and {r["data"]["flags"] for r in refusals} == {EPHEMERAL}
+    assert refusals[0]["data"]["content"].startswith("That file isn't a picture (text/plain")
+    assert refusals[1]["data"]["content"] == "That picture is 21.0 MB; the most I take is 20 MB."
+    assert refusals[2]["data"]["content"].startswith("Give me one picture")
+    assert fake.find("GET", r"/attachments/.*") == []  # refused before downloading
+
+    link = fake.serve("face.png", known.picture, "image/png")
+    interact(
+        bot, slash_payload(fake, "whois", [{"name": "url", "type": 3, "value": link}], member=member_payload(ALICE))
+    )
+    (refusal,) = await fake.wait_for("POST", HOOK)
+    assert refusal.json["content"] == PRIVATE_MESSAGE and refusal.json["flags"] == EPHEMERAL
+    assert fake.find("DELETE", HOOK + r"/messages/@original")  # the public "thinking…" is removed first
+    assert fake.find("GET", r"/attachments/.*") == []
+    assert (await service.stats()).recognitions == 0
+
+
+async def test_unexpected_errors_are_logged_and_apologised_for(
+    known: Known,
+    fake: FakeDiscord,
+    bot: Darekana,
+    service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(service, "whois", broken)
+    followup = await answered(fake, bot, whois_image(fake, known.picture))
+    assert followup.json["content"].startswith("Sorry, something went wrong")
+    assert followup.json["flags"] == EPHEMERAL
+    assert any(r.levelno == logging.ERROR and "database on fire" in str(r.exc_info[1]) for r in caplog.records)
+
+
+# --- moderators -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", [{"member": member_payload(ALICE)}, {"user": ALICE}], ids=["member", "dm"])
+async def test_moderator_commands_refuse_others(fake: FakeDiscord, bot: Darekana, who: dict) -> None:
+    for number, name in enumerate(("stats", "review", "export"), start=1):
+        interact(bot, subcommand_payload(fake, "corrections", name, **who))
+        refusal = (await fake.wait_for("POST", CALLBACK, number))[-1].json
+        assert refusal["data"]["flags"] == EPHEMERAL
+        expected = "Sorry, only moderators" if "member" in who else "Moderator commands only work in a server"
+        assert refusal["data"]["content"].startswith(expected)
+    assert fake.find("POST", HOOK) == []
+
+
+async def test_review_then_export(known: Known, fake: FakeDiscord, bot: Darekana, service: Service) -> None:
+    reply = await service.whois(known.picture, Requester("discord", "1001"))
+    await service.correct(reply.face_ids[0], "Kinomoto Sakura", Requester("discord", "1001"))
+    await service.correct(reply.face_ids[0], "Shana", Requester("discord", "1002"))
+    by_role = member_payload(MOD, roles=(MODERATOR_ROLE_ID,))
+
+    interact(bot, subcommand_payload(fake, "corrections", "stats", member=by_role))
+    (stats,) = await fake.wait_for("POST", CALLBACK)
+    assert stats.json["data"]["content"].startswith("Recognitions: 1 (1 faces)\nFeedback: 2 corrections")
+
+    interact(bot, subcommand_payload(fake, "corrections", "review", member=by_role))
+    page = (await fake.wait_for("POST", CALLBACK, 2))[-1]
+    assert f"<@1001> says this is **Kinomoto Sakura**, not {known.name}" in page.json["data"]["content"]
+    (crop,) = page.files
+    assert Image.open(io.BytesIO(crop.data)).format == "PNG"
+    accept, reject = custom_ids(page.json["data"]["components"])
+    assert accept.startswith("darekana:review:accepted:") and reject.startswith("darekana:review:rejected:")
+
+    # Anyone else pressing is refused; the moderator's press moves on to the next correction.
+    refused = await press(fake, bot, page.message, accept, user=BOB)
+    assert refused.json["data"]["content"].startswith("Sorry, only moderators")
+    interact(bot, component_payload(fake, page.message, accept, member=by_role))
+    following = (await fake.wait_for("POST", CALLBACK, 4))[-1]
+    assert following.json["type"] == 7 and "says this is **Shana**" in following.json["data"]["content"]
+    assert len(following.files) == 1
+    by_permission = member_payload(MOD, permissions=MANAGE_MESSAGES)
+    interact(
+        bot,
+        component_payload(
+            fake, following.message, custom_ids(following.json["data"]["components"])[1], member=by_permission
+        ),
+    )
+    last = (await fake.wait_for("POST", CALLBACK, 5))[-1]
+    assert (last.json["type"], last.json["data"]["content"]) == (7, "Nothing left to review.")
+    assert last.json["data"]["components"] == last.json["data"]["attachments"] == []
+    assert {(f.name, f.status, f.reviewer) for f in service.store.feedback(("accepted", "rejected"))} == {
+        ("Kinomoto Sakura", "accepted", "discord:1003"),
+        ("Shana", "rejected", "discord:1003"),
+    }
+
+    interact(bot, subcommand_payload(fake, "corrections", "export", member=by_permission))
+    (export,) = await fake.wait_for("POST", HOOK)
+    assert fake.find("POST", CALLBACK)[-1].json == {"type": 5, "data": {"flags": EPHEMERAL}}
+    assert export.json["flags"] == EPHEMERAL and export.json["content"].startswith("1 accepted faces")
+    archive = zipfile.ZipFile(io.BytesIO(export.files[0].data))
+    rows = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
+    assert [r["label"] for r in rows] == ["001_kinomoto_sakura"]
+    assert rows[0]["path"] in archive.namelist() and rows[0]["path"].startswith("001_kinomoto_sakura/")
+
+    # A server that allows smaller files than the zip gets told so instead.
+    small = subcommand_payload(fake, "corrections", "export", member=by_permission) | {"attachment_size_limit": 1000}
+    interact(bot, small)
+    too_large = (await fake.wait_for("POST", HOOK, 2))[-1]
+    assert too_large.files == [] and too_large.json["flags"] == EPHEMERAL
+    assert "more than I can attach here" in too_large.json["content"]

@@ -1,0 +1,377 @@
+"""The HTTP API on a real socket over a real service, bundle and SQLite database: answers, stored feedback,
+moderator endpoints, and bad input on every entry point answered as JSON with nothing stored."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import logging
+import zipfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from darekana.bot.http.api import make_app
+from darekana.bot.service import Service
+from darekana.bot.storage.models import Recognition
+
+from pictures import group_picture
+
+Serve = Callable[[Service], Awaitable[TestClient]]
+TOKEN = "s3cret-moderator-token"
+MODERATOR = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Starts the app of a service on 127.0.0.1 (a free port) and gives a client for it."""
+    clients: list[TestClient] = []
+
+    async def start(service: Service) -> TestClient:
+        client = TestClient(TestServer(make_app(service, service.settings), host="127.0.0.1"))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+def upload(data: bytes, field: str = "image", filename: str = "picture.png") -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field(field, data, filename=filename, content_type="application/octet-stream")
+    return form
+
+
+def counts(service: Service) -> tuple[int, int, int]:
+    """Recognitions, faces, and corrections and confirmations: what bad input must leave unchanged."""
+    stats = service.store.stats()
+    return stats.recognitions, stats.faces, sum(stats.by_status.values())
+
+
+async def answer(response: aiohttp.ClientResponse) -> tuple[int, Any]:
+    assert response.content_type == "application/json", await response.text()
+    return response.status, await response.json()
+
+
+async def whois(client: TestClient, picture: bytes, query: str = "") -> dict:
+    status, body = await answer(await client.post(f"/api/v1/whois{query}", data=upload(picture)))
+    assert status == 200, body
+    return body
+
+
+# --- answers and feedback ----------------------------------------------------------------------------
+
+
+async def test_a_picture_is_named_and_stored_per_client(make_service, serve: Serve, known_picture: tuple[bytes, str]):
+    service = make_service(user_rate="1000/1")
+    client = await serve(service)
+    picture, label = known_picture
+    reply = await whois(client, picture)
+    [face] = reply["faces"]
+    assert (face["label"], face["number"]) == (label, 1)
+    assert reply["text"] == f"1. {face['text']}" and face["name"] in face["text"]
+    assert len(face["box"]) == 4 and face["candidates"][0]["label"] == label
+    assert "annotated_png" not in reply
+    assert service.store.face(face["id"]).label == label
+    with Session(service.store.engine) as session:
+        stored = session.scalars(select(Recognition)).one()
+    assert (stored.id, stored.platform, stored.user_id, stored.channel_id) == (
+        reply["recognition_id"],
+        "http",
+        "127.0.0.1",
+        "127.0.0.1",
+    )
+    assert len(stored.request_id) == 32  # a fresh uuid per request
+
+
+async def test_a_group_picture_comes_annotated_when_asked(make_service, serve: Serve):
+    client = await serve(make_service(user_rate="1000/1"))
+    reply = await whois(client, group_picture(), "?annotate=1")
+    assert [f["number"] for f in reply["faces"]] == [1, 2, 3]
+    annotated = Image.open(io.BytesIO(base64.b64decode(reply["annotated_png"])))
+    assert (annotated.format, annotated.size) == ("PNG", (reply["width"], reply["height"]))
+    assert "annotated_png" not in await whois(client, group_picture())
+
+
+async def test_corrections_and_confirmations_are_stored(make_service, serve: Serve):
+    service = make_service(user_rate="1000/1")
+    client = await serve(service)
+    first, second, _ = (await whois(client, group_picture()))["faces"]
+    status, ack = await answer(
+        await client.post(f"/api/v1/faces/{first['id']}/corrections", json={"label": "  shana "})
+    )
+    assert status == 201
+    assert (ack["face_id"], ack["label"], ack["name"], ack["known"]) == (first["id"], "008_shana", "Shana", True)
+    assert ack["text"] == "Thanks! Saved: this is Shana."
+    status, confirmed = await answer(await client.post(f"/api/v1/faces/{second['id']}/confirmations"))
+    assert status == 201 and confirmed["label"] == second["label"]
+    assert confirmed["text"] == f"Thanks! Noted that this is {second['name']}."
+    stored = {(r.id, r.face_id, r.kind, r.label, r.platform, r.user_id) for r in service.store.feedback()}
+    assert stored == {
+        (ack["id"], first["id"], "correction", "008_shana", "http", "127.0.0.1"),
+        (confirmed["id"], second["id"], "confirmation", second["label"], "http", "127.0.0.1"),
+    }
+
+
+async def test_browsers_sharing_an_address_keep_their_own_corrections(
+    make_service, serve: Serve, known_picture: tuple[bytes, str]
+):
+    service = make_service(user_rate="1000/1")
+    client = await serve(service)
+    face_id = (await whois(client, known_picture[0]))["faces"][0]["id"]
+    path = f"/api/v1/faces/{face_id}/corrections"
+    for user, label in (("a1", "Shana"), ("b2", "Konata"), ("a1", "Reimu")):  # a1 changes its mind
+        assert (await client.post(path, json={"label": label, "user": user})).status == 201
+    stored = {(r.user_id, r.label) for r in service.store.feedback()}
+    assert stored == {("127.0.0.1/a1", "009_hakurei_reimu"), ("127.0.0.1/b2", "010_izumi_konata")}
+
+
+async def test_characters_for_the_pages_suggestions(make_service, serve: Serve):
+    service = make_service()
+    client = await serve(service)
+    status, rows = await answer(await client.get("/api/v1/characters"))
+    assert status == 200
+    labels = {row["label"]: row for row in rows}
+    assert len(labels) == len(service.recognizer.manifest.labels)
+    assert labels["000_hatsune_miku"]["name"] == "Hatsune Miku" and labels["000_hatsune_miku"]["in_bundle"]
+
+
+# --- bad input: a JSON error a person understands, and nothing stored --------------------------------
+
+NOT_AN_IMAGE = "not an image"
+HOW_TO_SEND = 'form field "image"'
+
+
+@pytest.mark.parametrize(
+    "method, path, request_kwargs, status, message",
+    [
+        ("post", "/api/v1/whois", {"data": upload(b"hello, this is text", filename="notes.txt")}, 400, NOT_AN_IMAGE),
+        ("post", "/api/v1/whois", {"data": upload(b"")}, 400, "empty"),
+        ("post", "/api/v1/whois", {"data": upload(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)}, 400, "PNG"),
+        ("post", "/api/v1/whois", {"data": upload(b"\x89PNG", field="picture")}, 400, HOW_TO_SEND),
+        ("post", "/api/v1/whois", {"data": b"\x89PNG", "headers": {"Content-Type": "image/png"}}, 400, HOW_TO_SEND),
+        ("post", "/api/v1/whois", {"json": {"link": "https://example.com/a.png"}}, 400, HOW_TO_SEND),
+        (
+            "post",
+            "/api/v1/whois",
+            {"data": b'{"url": ', "headers": {"Content-Type": "application/json"}},
+            400,
+            "not valid JSON",
+        ),
+        ("post", "/api/v1/whois", {"json": {"url": "http://127.0.0.1:9/x.png"}}, 400, "private or local address"),
+        ("post", "/api/v1/whois", {"json": {"url": "file:///etc/passwd"}}, 400, "only http(s)"),
+        ("get", "/api/v1/whois", {}, 405, "method not allowed"),
+        ("post", "/api/v1/faces/424242/corrections", {"json": {"label": "miku"}}, 404, "there is no face 424242"),
+        ("post", "/api/v1/faces/abc/corrections", {"json": {"label": "miku"}}, 404, "there is no face abc"),
+        ("post", "/api/v1/faces/99999999999999999999/corrections", {"json": {"label": "miku"}}, 404, "no face"),
+        ("post", "/api/v1/faces/{face}/corrections", {"json": {"label": ""}}, 400, "tell me the character's name"),
+        (
+            "post",
+            "/api/v1/faces/{face}/corrections",
+            {"json": {"label": "x" * 5000}},
+            400,
+            "that name is too long (5000 characters; at most 100)",
+        ),
+        ("post", "/api/v1/faces/{face}/corrections", {"data": b"{label: miku}"}, 400, "not valid JSON"),
+        ("post", "/api/v1/faces/{face}/corrections", {"data": b"\xff\xfe\x00"}, 400, "not valid JSON"),
+        ("post", "/api/v1/faces/{face}/corrections", {"json": ["miku"]}, 400, "a JSON object"),
+        ("post", "/api/v1/faces/{face}/corrections", {"json": {}}, 400, '{"label": "..."}'),
+        ("post", "/api/v1/faces/{face}/corrections", {"json": {"label": 39}}, 400, '{"label": "..."}'),
+        ("post", "/api/v1/faces/{face}/corrections", {"json": {"label": "miku", "user": "x" * 17}}, 400, '"user"'),
+        ("post", "/api/v1/faces/424242/confirmations", {}, 404, "there is no face 424242"),
+        ("post", "/api/v1/faces/-1/confirmations", {}, 404, "there is no face -1"),
+        ("post", "/api/v1/faces/{face}/confirmations", {"data": b"{"}, 400, "not valid JSON"),
+        ("post", "/api/v1/corrections/1/review", {"json": {"status": "accepted"}}, 403, "disabled"),
+        ("get", "/api/v1/nothing-here", {}, 404, "not found"),
+    ],
+)
+async def test_bad_input_is_a_json_error_and_changes_nothing(
+    make_service,
+    serve: Serve,
+    known_picture: tuple[bytes, str],
+    method: str,
+    path: str,
+    request_kwargs: dict,
+    status: int,
+    message: str,
+):
+    service = make_service(user_rate="1000/1")
+    client = await serve(service)
+    face_id = (await whois(client, known_picture[0]))["faces"][0]["id"]
+    before = counts(service)
+    response = await getattr(client, method)(path.format(face=face_id), **request_kwargs)
+    got, body = await answer(response)
+    assert (got, list(body)) == (status, ["error"]) and message in body["error"], body
+    assert counts(service) == before
+
+
+async def test_the_body_limit_is_the_picture_limit_and_some_room(
+    make_service, serve: Serve, known_picture: tuple[bytes, str]
+):
+    service = make_service(max_picture_mb=2, user_rate="1000/1")
+    client = await serve(service)
+    padded = known_picture[0] + b"\x00" * (2_500_000 - len(known_picture[0]))
+    status, body = await answer(await client.post("/api/v1/whois", data=upload(padded)))
+    assert status == 400 and body["error"].startswith("file too large")  # read whole: the service says why
+    status, body = await answer(await client.post("/api/v1/whois", data=upload(padded * 2)))
+    assert (status, body) == (413, {"error": "that is too large: a picture may be at most 2 MB"})
+    long_link = {"url": "https://example.com/" + "a" * 4 * 2**20}
+    assert (await client.post("/api/v1/whois", json=long_link)).status == 413
+    assert counts(service) == (0, 0, 0)
+
+
+async def test_too_many_pictures_from_one_client_are_rate_limited(
+    make_service, serve: Serve, known_picture: tuple[bytes, str]
+):
+    service = make_service(user_rate="2/60")
+    client = await serve(service)
+    for _ in range(2):
+        await whois(client, known_picture[0])
+    response = await client.post("/api/v1/whois", data=upload(known_picture[0]))
+    status, body = await answer(response)
+    assert status == 429 and body["error"].startswith("slow down a little: try again in")
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert counts(service)[0] == 2
+
+
+async def test_unexpected_failures_are_a_logged_internal_error(
+    make_service, serve: Serve, caplog: pytest.LogCaptureFixture
+):
+    service = make_service()
+    client = await serve(service)
+
+    def broken() -> list:
+        raise RuntimeError("database on fire")
+
+    service.store.characters = broken
+    with caplog.at_level(logging.ERROR, logger="darekana.bot.http.api"):
+        assert await answer(await client.get("/api/v1/characters")) == (500, {"error": "internal error"})
+    assert "database on fire" in caplog.text  # the traceback is logged, not shown to the client
+
+
+# --- moderators --------------------------------------------------------------------------------------
+
+
+async def test_moderators_review_and_export_corrections(make_service, serve: Serve):
+    service = make_service(user_rate="1000/1", moderator_token=TOKEN)
+    client = await serve(service)
+    faces = (await whois(client, group_picture()))["faces"]
+    corrected = await (await client.post(f"/api/v1/faces/{faces[0]['id']}/corrections", json={"label": "Shana"})).json()
+    confirmed = await (await client.post(f"/api/v1/faces/{faces[2]['id']}/confirmations")).json()
+    rejected = await (await client.post(f"/api/v1/faces/{faces[1]['id']}/corrections", json={"label": "Rem"})).json()
+
+    status, pending = await answer(await client.get("/api/v1/corrections?status=pending", headers=MODERATOR))
+    assert status == 200
+    assert [(r["id"], r["predicted_label"], r["status"]) for r in pending] == [
+        (corrected["id"], faces[0]["label"], "pending"),
+        (confirmed["id"], faces[2]["label"], "pending"),
+        (rejected["id"], faces[1]["label"], "pending"),
+    ]
+    for ack, verdict in ((corrected, "accepted"), (confirmed, "accepted"), (rejected, "rejected")):
+        status, body = await answer(
+            await client.post(f"/api/v1/corrections/{ack['id']}/review", json={"status": verdict}, headers=MODERATOR)
+        )
+        assert (status, body) == (200, {"id": ack["id"], "status": verdict})
+    assert await answer(
+        await client.post(f"/api/v1/corrections/{rejected['id']}/review", json={"status": "maybe"}, headers=MODERATOR)
+    ) == (400, {"error": "a review is one of pending, accepted, rejected"})
+    assert [r.reviewer for r in service.store.feedback(("accepted", "rejected"))] == ["http:moderator@127.0.0.1"] * 3
+
+    status, stats = await answer(await client.get("/api/v1/corrections/stats", headers=MODERATOR))
+    assert status == 200
+    assert stats["by_status"] == {"pending": 0, "accepted": 2, "rejected": 1} and stats["recognitions"] == 1
+
+    response = await client.get("/api/v1/corrections/export", headers=MODERATOR)
+    assert response.status == 200 and response.content_type == "application/zip"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="darekana-corrections-accepted.zip"'
+    archive = zipfile.ZipFile(io.BytesIO(await response.read()))
+    folders = sorted(name.split("/")[0] for name in archive.namelist() if name != "manifest.csv")
+    assert folders == sorted(["008_shana", faces[2]["label"]])  # one folder per label; rejected left out
+    manifest = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
+    assert sorted(row["path"] for row in manifest) == sorted(n for n in archive.namelist() if n != "manifest.csv")
+
+    response = await client.get("/api/v1/corrections/export?status=accepted,rejected", headers=MODERATOR)
+    assert len(zipfile.ZipFile(io.BytesIO(await response.read())).namelist()) == 4
+    assert await answer(await client.get("/api/v1/corrections/export?status=everything", headers=MODERATOR)) == (
+        400,
+        {"error": "export statuses are among pending, accepted, rejected"},
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/corrections/export", "/api/v1/corrections?status=pending", "/api/v1/corrections/stats"]
+)
+@pytest.mark.parametrize(
+    "token, headers, status, message",
+    [
+        (TOKEN, {}, 401, "moderators only: send Authorization: Bearer <moderator token>"),
+        (
+            TOKEN,
+            {"Authorization": "Basic czNjcmV0"},
+            401,
+            "moderators only: send Authorization: Bearer <moderator token>",
+        ),
+        (TOKEN, {"Authorization": f"Bearer {TOKEN}x"}, 403, "wrong moderator token"),
+        (TOKEN, {"Authorization": "Bearer"}, 401, "moderators only: send Authorization: Bearer <moderator token>"),
+        ("", {"Authorization": "Bearer "}, 403, "moderator endpoints are disabled"),
+        ("", MODERATOR, 403, "moderator endpoints are disabled"),
+    ],
+)
+async def test_moderator_endpoints_need_the_token(
+    make_service, serve: Serve, path: str, token: str, headers: dict, status: int, message: str
+):
+    client = await serve(make_service(moderator_token=token))
+    response = await client.get(path, headers=headers)
+    assert await answer(response) == (status, {"error": message})
+    assert ("WWW-Authenticate" in response.headers) == (status == 401)
+
+
+async def test_a_review_without_the_token_changes_nothing(make_service, serve: Serve, known_picture: tuple[bytes, str]):
+    service = make_service(moderator_token=TOKEN)
+    client = await serve(service)
+    face_id = (await whois(client, known_picture[0]))["faces"][0]["id"]
+    ack = await (await client.post(f"/api/v1/faces/{face_id}/corrections", json={"label": "Shana"})).json()
+    response = await client.post(
+        f"/api/v1/corrections/{ack['id']}/review",
+        json={"status": "accepted"},
+        headers={"Authorization": "Bearer guess"},
+    )
+    assert await answer(response) == (403, {"error": "wrong moderator token"})
+    assert [r.status for r in service.store.feedback(("pending", "accepted"))] == ["pending"]
+
+
+# --- operations and the page -------------------------------------------------------------------------
+
+
+async def test_health_and_metrics(make_service, serve: Serve, known_picture: tuple[bytes, str]):
+    service = make_service(user_rate="1000/1")
+    client = await serve(service)
+    assert await answer(await client.get("/healthz")) == (200, {"status": "ok", "bundle": service.recognizer.version})
+    await whois(client, known_picture[0])
+    await client.post("/api/v1/whois", data=upload(b"nope"))
+    response = await client.get("/metrics")
+    assert response.status == 200 and response.headers["Content-Type"].startswith("text/plain")
+    text = await response.text()
+    assert 'darekana_requests_total{outcome="ok",platform="http"} 1.0' in text
+    assert 'darekana_requests_total{outcome="bad_request",platform="http"} 1.0' in text
+
+
+async def test_the_page_and_its_files_are_served(make_service, serve: Serve):
+    client = await serve(make_service())
+    response = await client.get("/")
+    assert response.status == 200 and response.content_type == "text/html"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    html = await response.text()
+    assert 'id="file"' in html and "<canvas" in html
+    for path in ("/static/page.js", "/static/page.css"):
+        assert (await client.get(path)).status == 200
+    assert await answer(await client.get("/static/../http_api.py")) == (404, {"error": "not found"})

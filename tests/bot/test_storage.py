@@ -1,0 +1,216 @@
+"""The storage layer on a real SQLite file and on the machine's PostgreSQL: migrations, records, reviews."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from darekana.bot.storage import Store, current_revision, downgrade, open_database, upgrade
+from darekana.bot.storage.models import Base
+from darekana.bot.storage.store import RecognitionRecord
+from darekana.cli import main as darekana
+from darekana.recognizer.detect import Box
+from darekana.recognizer.engine import Candidate, Decision, Face, Model, Recognition, Verdict
+
+TABLES = {"characters", "recognitions", "faces", "corrections", "answers", "cursors"}
+
+
+def record(faces: int = 2, user: str = "u1") -> RecognitionRecord:
+    candidates = [Candidate("000_hatsune_miku", "Hatsune Miku", 0.9), Candidate("初音", "初音ミク", 0.05)]
+    found = [
+        Face(Box(10 * n, 20, 30, 40), Decision(candidates, Model.PRIMARY, Verdict.CONFIDENT, 0.8), 0.95)
+        for n in range(1, faces + 1)
+    ]
+    return RecognitionRecord(
+        platform="discord",
+        user_id=user,
+        picture_sha256="ab" * 32,
+        result=Recognition(found, 640, 480, faces, "animeface-10@t", {}),
+        crops_png=[b"\x89PNG fake crop %d" % n for n in range(1, faces + 1)],
+        guild_id="1",
+        channel_id="2",
+        message_id="3",
+    )
+
+
+@pytest.fixture
+def store(database_url: str) -> Store:
+    engine = open_database(database_url)
+    upgrade(engine)
+    yield Store(engine)
+    engine.dispose()
+
+
+def test_upgrade_from_empty_gives_exactly_the_models_schema(database_url: str):
+    engine = open_database(database_url)
+    assert current_revision(engine) is None
+    upgrade(engine)
+    assert current_revision(engine) == "0003"
+    assert TABLES <= set(inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == [], f"migrations and darekana/bot/storage/models.py disagree: {diff}"
+    engine.dispose()
+
+
+def test_downgrade_then_upgrade_round_trip(database_url: str):
+    engine = open_database(database_url)
+    upgrade(engine)
+    Store(engine).save_recognition(record())
+    downgrade(engine, "base")
+    assert current_revision(engine) is None
+    assert not TABLES & set(inspect(engine).get_table_names())
+    upgrade(engine)
+    store = Store(engine)
+    assert store.stats().recognitions == 0
+    assert store.save_recognition(record())[0] >= 1
+    engine.dispose()
+
+
+def test_recognition_and_faces_round_trip(store: Store):
+    recognition_id, face_ids = store.save_recognition(record(faces=3))
+    assert len(face_ids) == 3 and len(set(face_ids)) == 3
+    faces = store.faces_of(recognition_id)
+    assert [f.number for f in faces] == [1, 2, 3] and [f.id for f in faces] == face_ids
+    face = store.face(face_ids[1])
+    assert (face.label, face.verdict, face.recognition_id) == ("000_hatsune_miku", "confident", recognition_id)
+    assert face.candidates[1] == {"label": "初音", "name": "初音ミク", "probability": 0.05}
+    assert store.face(10_000) is None
+
+
+def test_feedback_one_per_person_and_face_latest_wins(store: Store):
+    _, (face, _) = store.save_recognition(record())
+    first = store.save_feedback(face, "correction", "kagamine_rin", "Kagamine Rin", "discord", "u9")
+    again = store.save_feedback(face, "correction", "kagamine_len", "Kagamine Len", "discord", "u9")
+    other = store.save_feedback(face, "confirmation", "000_hatsune_miku", "Hatsune Miku", "http", "u9")
+    assert first == again != other
+    rows = store.feedback()
+    assert [(r.kind, r.label, r.predicted_label) for r in rows] == [
+        ("correction", "kagamine_len", "000_hatsune_miku"),
+        ("confirmation", "000_hatsune_miku", "000_hatsune_miku"),
+    ]
+    assert rows[0].crop_png == b"\x89PNG fake crop 1"
+    assert store.save_feedback(10_000, "correction", "x", "X", "http", "u9") is None
+    assert {c.label for c in store.characters()} >= {"kagamine_rin", "kagamine_len"}
+
+
+def test_review_moves_between_statuses_and_stats_count(store: Store):
+    _, faces = store.save_recognition(record(faces=2))
+    a = store.save_feedback(faces[0], "correction", "rem", "Rem", "discord", "u1")
+    b = store.save_feedback(faces[1], "correction", "ram", "Ram", "discord", "u1")
+    assert store.review(a, "accepted", "discord:mod") and store.review(b, "rejected", "discord:mod")
+    assert not store.review(10_000, "accepted", "discord:mod")
+    with pytest.raises(ValueError):
+        store.review(a, "maybe", "discord:mod")
+    assert [r.label for r in store.feedback(("accepted",))] == ["rem"]
+    assert store.feedback(("accepted",))[0].reviewer == "discord:mod"
+    stats = store.stats()
+    assert (stats.recognitions, stats.faces) == (1, 2)
+    assert stats.by_status == {"pending": 0, "accepted": 1, "rejected": 1}
+    assert stats.most_corrected == [("000_hatsune_miku", "rem", 1)]
+
+
+def test_sync_characters_keeps_names_people_brought(store: Store):
+    store.sync_characters([("000_hatsune_miku", "Hatsune Miku"), ("001_kagamine_rin", "Kagamine Rin")])
+    _, (face, _) = store.save_recognition(record())
+    store.save_feedback(face, "correction", "gawr_gura", "Gawr Gura", "http", "u1")
+    store.sync_characters([("000_hatsune_miku", "Hatsune Miku")])
+    rows = {c.label: c for c in store.characters()}
+    assert rows["000_hatsune_miku"].in_bundle and rows["000_hatsune_miku"].name == "Hatsune Miku"
+    assert not rows["001_kagamine_rin"].in_bundle and not rows["gawr_gura"].in_bundle
+
+
+def test_data_survives_reopening(database_url: str):
+    engine = open_database(database_url)
+    upgrade(engine)
+    _, (face, _) = Store(engine).save_recognition(record())
+    Store(engine).save_feedback(face, "correction", "rem", "Rem", "discord", "u1")
+    engine.dispose()
+    reopened = open_database(database_url)
+    upgrade(reopened)  # a restart runs migrations again: a no-op on an up-to-date database
+    assert [r.label for r in Store(reopened).feedback()] == ["rem"]
+    reopened.dispose()
+
+
+def test_concurrent_writers_lose_nothing(store: Store):
+    _, faces = store.save_recognition(record(faces=4))
+
+    def write(i: int) -> int | None:
+        return store.save_feedback(faces[i % 4], "correction", f"c{i}", f"C{i}", "http", f"user{i}")
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(write, range(40)))
+    assert None not in ids and len(set(ids)) == 40
+    assert len(store.feedback(limit=100)) == 40
+
+
+def test_db_command_upgrades_and_downgrades(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("DAREKANA_DATABASE_URL", database_url)
+    assert darekana(["db", "upgrade"]) == 0
+    assert "revision 0003" in capsys.readouterr().out
+    assert darekana(["db", "downgrade", "base"]) == 0
+    assert "base (empty)" in capsys.readouterr().out
+    assert darekana(["db", "downgrade"]) == 2
+    assert "needs a revision" in capsys.readouterr().err
+
+
+def test_db_command_reports_an_unreachable_database_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("DAREKANA_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    assert darekana(["db", "current"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("darekana: database error:") and err.count("\n") == 1
+
+
+def test_answers_are_claimed_once_and_map_posts_to_recognitions(store: Store):
+    recognition_id, _ = store.save_recognition(record())
+    claim = store.claim_answer("twitter", "mention-1", recognition_id)
+    assert claim is not None and store.claim_answer("twitter", "mention-1", recognition_id) is None
+    assert store.claim_answer("discord", "mention-1", None) is not None  # another platform's message
+    assert store.answered_recognition("twitter", "post-9") is None
+    store.answer_posted(claim, "post-9")
+    assert store.answered_recognition("twitter", "post-9") == recognition_id
+    assert store.answers_since("twitter", datetime.now(UTC) - timedelta(hours=1)) == 1
+
+
+def test_cursors_round_trip(store: Store):
+    assert store.cursor("twitter:since_id") is None
+    store.set_cursor("twitter:since_id", "100")
+    store.set_cursor("twitter:since_id", "1860000000000000001")
+    assert store.cursor("twitter:since_id") == "1860000000000000001"
+
+
+def test_faces_stored_before_distances_convert_both_ways(database_url: str):
+    """Revision 0003 turned the cosine similarity of format 1-2 bundles into the distance that means the same
+    (darekana.recognizer.centres); going down and up again gives the stored distances back."""
+    engine = open_database(database_url)
+    upgrade(engine)
+    Store(engine).save_recognition(record())  # distance 0.8
+    downgrade(engine, "0002")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT similarity FROM faces")).scalars().all() == pytest.approx([0.68] * 2)
+        connection.execute(text("UPDATE faces SET similarity = 1.0000001"))  # a rounding error above 1
+        connection.commit()
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT distance FROM faces")).scalars().all() == [0.0, 0.0]
+    engine.dispose()
+
+
+def test_one_step_downgrade_keeps_the_first_revisions_data(database_url: str):
+    engine = open_database(database_url)
+    upgrade(engine)
+    Store(engine).save_recognition(record())
+    downgrade(engine, "0001")
+    assert current_revision(engine) == "0001" and "answers" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    assert Store(engine).stats().recognitions == 1
+    engine.dispose()
