@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from darekana.recognizer.bundle import MODEL_FILE, Manifest, load_manifest  # noqa: E402
 from darekana.recognizer.engine import Recognizer, l2_normalize  # noqa: E402
 from darekana.recognizer.images import load_image  # noqa: E402
+from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import resize_square  # noqa: E402
 from darekana.train.configs import (
     FinetuneConfig,  # noqa: E402
@@ -77,7 +77,7 @@ def judged(recognizer: Recognizer, embedded: Embedded) -> Faces:
 
 
 def embedded_files(bundle: Path, manifest: Manifest, paths: list[Path]) -> Embedded:
-    net = ort.InferenceSession(str(bundle / MODEL_FILE), providers=["CPUExecutionProvider"])
+    net = open_session(bundle / MODEL_FILE)
     pixels = np.stack([resize_square(load_image(p), manifest.input_size) for p in paths])
     logits, unit = embed(net, pixels, manifest.mean, manifest.std, "embedding unknown faces")
     return Embedded(logits, unit, np.full(len(paths), -1))

@@ -1,4 +1,4 @@
-"""The one way the recognizer opens an ONNX model: on the CPU, with a thread cap, errors as ``BundleError``."""
+"""The one way darekana opens an ONNX model: on the CPU, with a thread cap, errors as ``BundleError``."""
 
 from __future__ import annotations
 

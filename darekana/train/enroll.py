@@ -28,6 +28,7 @@ from darekana.recognizer.centres import PROTOTYPES_FILE
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import ImageError, load_image
 from darekana.recognizer.names import character_key, display_name
+from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import resize_square
 
 from .data import Dataset, Sample, load_pixels, scan, unpacked
@@ -69,7 +70,7 @@ def _enroll(source: Path, sources: list[Path], folders: list[str | Path], out: P
     say(f"enrolling {len(new.samples)} faces: {len(added)} new characters, {len(extended)} known ones extended")
 
     split = json.loads((source / SPLIT_FILE).read_text(encoding="utf-8"))
-    session = ort.InferenceSession(str(source / MODEL_FILE), providers=["CPUExecutionProvider"])
+    session = open_session(source / MODEL_FILE)
     parts = _bundle_faces(source, session, manifest, split, labels)
     fresh = _embed_new(session, manifest, new, [index[_match(labels, s.label)] for s in new.samples])
     _check_covered(source, labels, parts["train"], fresh)

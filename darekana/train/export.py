@@ -13,6 +13,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from torch import nn
 
 from darekana.recognizer.bundle import FALLBACK_FILE, MODEL_FILE
+from darekana.recognizer.onnx import open_session
 
 from .backbones import Backbone, ResNet
 
@@ -37,7 +38,7 @@ def to_onnx_file(
             opset_version=OPSET,
             dynamo=False,
         )
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return open_session(path)
 
 
 class _LogitsAndEmbedding(nn.Module):

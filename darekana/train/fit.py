@@ -36,6 +36,7 @@ from darekana.recognizer.detect import (
 from darekana.recognizer.detectors import open_detector
 from darekana.recognizer.engine import Recognizer, l2_normalize
 from darekana.recognizer.images import load_image
+from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
 
 from .backbones import Backbone, build_backbone, load_pretrained
@@ -106,7 +107,7 @@ def _fit(
     source = resolve_pretrained(config.arch, config.pretrained)
     net, history = _finetune(config, source, len(dataset.labels), pixels, y, parts, staging)
     export_network(net.cpu(), config.img_size, staging)
-    session = ort.InferenceSession(str(staging / MODEL_FILE), providers=["CPUExecutionProvider"])
+    session = open_session(staging / MODEL_FILE)
     logits, unit = embed(session, pixels, IMAGENET_MEAN, IMAGENET_STD)
     embedded = {
         part: Embedded(logits[idx], unit[idx], y[idx])
