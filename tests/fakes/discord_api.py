@@ -295,6 +295,20 @@ def member_payload(user: dict, roles: tuple[int, ...] = (), permissions: int = S
     }
 
 
+def channel_payload() -> dict:
+    """The guild's one text channel, as Discord describes it."""
+    return {
+        "id": str(CHANNEL_ID),
+        "type": 0,
+        "guild_id": str(GUILD_ID),
+        "name": "general",
+        "position": 0,
+        "permission_overwrites": [],
+        "nsfw": False,
+        "parent_id": None,
+    }
+
+
 def guild_payload() -> dict:
     everyone = {
         "id": str(GUILD_ID),
@@ -308,17 +322,7 @@ def guild_payload() -> dict:
         "flags": 0,
     }
     moderators = {**everyone, "id": str(MODERATOR_ROLE_ID), "name": "Moderators", "position": 1}
-    channel = {
-        "id": str(CHANNEL_ID),
-        "type": 0,
-        "guild_id": str(GUILD_ID),
-        "name": "general",
-        "position": 0,
-        "permission_overwrites": [],
-        "nsfw": False,
-        "parent_id": None,
-        "topic": None,
-    }
+    channel = channel_payload() | {"topic": None}
     return {
         "id": str(GUILD_ID),
         "name": "Anime club",
@@ -440,16 +444,7 @@ def interaction_payload(
             context=0,
             channel_id=str(CHANNEL_ID),
             authorizing_integration_owners={"0": str(GUILD_ID)},
-            channel={
-                "id": str(CHANNEL_ID),
-                "type": 0,
-                "guild_id": str(GUILD_ID),
-                "name": "general",
-                "position": 0,
-                "permission_overwrites": [],
-                "nsfw": False,
-                "parent_id": None,
-            },
+            channel=channel_payload(),
         )
     else:
         payload.update(

@@ -281,18 +281,5 @@ def _ack(ack: Ack) -> dict[str, Any]:
 
 
 def _feedback(row: Feedback) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "face_id": row.face_id,
-        "kind": row.kind,
-        "label": row.label,
-        "name": row.name,
-        "predicted_label": row.predicted_label,
-        "predicted_name": row.predicted_name,
-        "platform": row.platform,
-        "user_id": row.user_id,
-        "created_at": row.created_at.isoformat(),
-        "status": row.status,
-        "reviewer": row.reviewer,
-        "picture_sha256": row.picture_sha256,
-    }
+    fields = {f.name: getattr(row, f.name) for f in dataclasses.fields(row) if f.name != "crop_png"}
+    return fields | {"created_at": row.created_at.isoformat()}
