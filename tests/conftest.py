@@ -95,12 +95,19 @@ def make_service(trained_bundle: Path, tmp_path: Path) -> Iterator[Callable[...,
 @pytest.fixture(scope="session")
 def known_picture(trained_bundle: Path, held_back: list[Path]) -> tuple[bytes, str]:
     """A held-back face picture (bytes) in which the detector finds one face that the test bundle names
-    correctly, and that label. Tests of the bot check names against it."""
+    correctly and with confidence, and that label. Tests of the bot check names against it. (How many faces a
+    three-epoch bundle names with confidence varies from one training to the next: one confidently wrong
+    validation face can lift the threshold to 0.99.)"""
     from darekana.recognizer.engine import Recognizer
 
     recognizer = Recognizer(trained_bundle)
     for path in held_back:
         faces = recognizer.recognize(path.read_bytes()).faces
-        if len(faces) == 1 and not faces[0].whole_picture and faces[0].label == path.parent.name:
+        if (
+            len(faces) == 1
+            and not faces[0].whole_picture
+            and faces[0].label == path.parent.name
+            and faces[0].verdict == "confident"
+        ):
             return path.read_bytes(), path.parent.name
-    pytest.fail("the test bundle names no held-back face correctly")
+    pytest.fail("the test bundle names no held-back face correctly with confidence")

@@ -5,8 +5,8 @@
     >>> from darekana.train.shared import DATASETS
     >>> rec = Recognizer(BUNDLE)  # a bundle directory, such as models/animeface-10 (`make run` trains it)
     >>> result = rec.recognize((DATASETS / "animeface-10/000_hatsune_miku/SFpLpPSK_400x400.jpg").read_bytes())
-    >>> [(f.name, f.verdict.value) for f in result.faces]
-    [('Hatsune Miku', 'confident')]
+    >>> [f.name for f in result.faces]
+    ['Hatsune Miku']
 
 Every face of a picture goes through the network in one batch on ONNX Runtime (CPU). For each face the
 network's softmax answers when its top-1 probability reaches the bundle's ``primary`` threshold; otherwise

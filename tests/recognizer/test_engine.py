@@ -121,9 +121,11 @@ def test_unknown_characters_are_rejected_more_than_known_ones(recognizer: Recogn
     strangers = sorted((DATASETS / "hololive-20").glob("*/*.jpg"))[::200][:40]
     unknown = [d.verdict for d in recognizer.classify([load_image(p) for p in strangers])]
     known = [d.verdict for d in recognizer.classify([load_image(p) for p in held_back])]
-    not_confident_unknown = sum(v != "confident" for v in unknown) / len(unknown)
-    not_confident_known = sum(v != "confident" for v in known) / len(known)
-    assert not_confident_unknown > not_confident_known + 0.2, (not_confident_unknown, not_confident_known)
+    rejected_unknown = sum(v == "unknown" for v in unknown) / len(unknown)
+    rejected_known = sum(v == "unknown" for v in known) / len(known)  # calibrated to about 5 % on validation
+    assert rejected_unknown > rejected_known + 0.3, (rejected_unknown, rejected_known)
+    not_confident = [sum(v != "confident" for v in verdicts) / len(verdicts) for verdicts in (unknown, known)]
+    assert not_confident[0] > not_confident[1], not_confident
 
 
 def test_safe_to_call_from_many_threads(recognizer: Recognizer, held_back: list[Path]):
@@ -171,10 +173,10 @@ def test_animated_gif_uses_its_first_frame(recognizer: Recognizer, held_back: li
 def test_faces_the_detector_is_unsure_of_are_answered_but_never_confident(trained_bundle: Path, held_back: list[Path]):
     sure = Recognizer(trained_bundle)
     doubtful = Recognizer(trained_bundle, detection={"sure": 1.01})  # no score reaches it
-    pictures = [p.read_bytes() for p in held_back[:30]]
-    confident = [f for data in pictures for f in sure.recognize(data).faces if f.verdict == "confident" and f.sure]
-    assert confident, "the test bundle should name some held-back faces with confidence"
-    for data in pictures:
+    named = (p.read_bytes() for p in held_back)
+    pictures = [data for data in named if any(f.verdict == "confident" and f.sure for f in sure.recognize(data).faces)]
+    assert pictures, "the test bundle should name some held-back faces with confidence"
+    for data in pictures[:20]:  # faces that would be confident, demoted when the detector doubts them
         result = doubtful.recognize(data)
         for face, line in zip(result.faces, describe(result)[-len(result.faces) :]):
             if face.whole_picture:
