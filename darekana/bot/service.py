@@ -148,6 +148,8 @@ class Service:
         )
         self.user_limit = RateLimiter(*parse_rate(settings.user_rate))
         self.channel_limit = RateLimiter(*parse_rate(settings.channel_rate))
+        self.feedback_limit = RateLimiter(*parse_rate(settings.feedback_rate))
+        self.feedback_channel_limit = RateLimiter(*parse_rate(settings.feedback_channel_rate))
         self.queue = WorkQueue(settings.workers(), settings.queue_size)
         self.metrics = Metrics(lambda state: getattr(self.queue, state))
         labels = [(label.id, label.name) for label in recognizer.manifest.labels]
@@ -212,11 +214,14 @@ class Service:
             raise BadRequest(str(exc)) from None
         return await self._whois(picture, who, where, annotate)
 
-    def _admit(self, who: Requester, where: Place) -> None:
+    def _admit(self, who: Requester, where: Place, feedback: bool = False) -> None:
+        person, channel = (
+            (self.feedback_limit, self.feedback_channel_limit) if feedback else (self.user_limit, self.channel_limit)
+        )
         try:
-            self.user_limit.check(f"{who.platform}:{who.user_id}")
+            person.check(f"{who.platform}:{who.user_id}")
             if where.channel_id:
-                self.channel_limit.check(f"{who.platform}:{where.channel_id}")
+                channel.check(f"{who.platform}:{where.channel_id}")
         except RateLimited:
             self.metrics.requests.labels(who.platform, "rate_limited").inc()
             raise
@@ -248,16 +253,22 @@ class Service:
         drawn = _png(annotate(image, result), ANNOTATED_MAX_SIDE) if annotated and len(result.faces) > 1 else None
         return _Recognized(result, hashlib.sha256(picture).hexdigest(), crops, drawn)
 
-    async def correct(self, face_id: int, name: str, who: Requester) -> Ack:
-        """Stores that face ``face_id`` is the character ``name`` (matched to a known one when it can be)."""
-        match = resolve(name, await asyncio.to_thread(self.store.characters))
+    async def correct(self, face_id: int, name: str, who: Requester, where: Place = Place()) -> Ack:
+        """Stores that face ``face_id`` is the character ``name``, matched to a character everyone knows, or
+        to one this person proposed; a new name stays theirs until a moderator accepts it."""
+        self._admit(who, where, feedback=True)
+        await self.face(face_id)  # a missing face is that, whatever the name
+        match = await asyncio.to_thread(self._resolve, name, who)
         return await self._feedback(face_id, Kind.CORRECTION, match, who)
 
-    async def confirm(self, face_id: int, who: Requester) -> Ack:
+    def _resolve(self, name: str, who: Requester) -> Match:
+        mine = f"{who.platform}:{who.user_id}"
+        return resolve(name, [c for c in self.store.characters() if c.proposed_by in (None, mine)])
+
+    async def confirm(self, face_id: int, who: Requester, where: Place = Place()) -> Ack:
         """Stores that the answer given for face ``face_id`` was right."""
-        face = await asyncio.to_thread(self.store.face, face_id)
-        if face is None:
-            raise NotFound(f"there is no face {face_id}")
+        self._admit(who, where, feedback=True)
+        face = await self.face(face_id)
         if face.verdict == Verdict.UNKNOWN:  # no name was given, so there is nothing to confirm
             raise BadRequest("I didn't name this one: tell me who it is instead")
         return await self._feedback(face_id, Kind.CONFIRMATION, Match(face.label, face.name, True), who)
@@ -293,12 +304,12 @@ class Service:
         return faces[number - 1]
 
     async def feedback_by_number(
-        self, recognition_id: int, number: int | None, name: str | None, who: Requester
+        self, recognition_id: int, number: int | None, name: str | None, who: Requester, where: Place = Place()
     ) -> Ack:
         """What someone said of face ``number`` of an answer: that it is ``name``, or, without a name, that
         the answer was right."""
         face = await self.face_number(recognition_id, number)
-        return await (self.confirm(face.id, who) if name is None else self.correct(face.id, name, who))
+        return await (self.confirm(face.id, who, where) if name is None else self.correct(face.id, name, who, where))
 
     # --- posting answers -------------------------------------------------------------------------------
 
@@ -335,7 +346,8 @@ class Service:
         return PollState(self.store, platform, per_hour, per_day)
 
     async def characters(self) -> list[CharacterRow]:
-        return await asyncio.to_thread(self.store.characters)
+        """The characters everyone can name: the bundle's and those moderators accepted."""
+        return [c for c in await asyncio.to_thread(self.store.characters) if c.proposed_by is None]
 
     async def feedback(self, statuses: tuple[str, ...] = (Status.PENDING,), limit: int | None = 10) -> list[Feedback]:
         """Corrections and confirmations with these review statuses, oldest first."""

@@ -35,6 +35,8 @@ class Settings:
     queue_size: int = 16  # recognitions allowed to wait; beyond that the reply is "busy, try again"
     user_rate: str = "6/60"  # requests per seconds, per user
     channel_rate: str = "30/60"  # requests per seconds, per channel (or per HTTP client address)
+    feedback_rate: str = "20/60"  # corrections and confirmations per seconds, per person
+    feedback_channel_rate: str = "60/60"  # and per channel (or per HTTP client address)
     max_picture_mb: float = DecodeLimits.max_bytes / MB
     fetch_timeout_s: float = FetchLimits.timeout_s
     # X (Twitter): polled only when the four OAuth 1.0a credentials are set; every read and post is billed.
@@ -77,8 +79,8 @@ class Settings:
             except ValueError:
                 raise ValueError(f"{PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
         settings = cls(**values)
-        parse_rate(settings.user_rate)
-        parse_rate(settings.channel_rate)
+        for rate in (settings.user_rate, settings.channel_rate, settings.feedback_rate, settings.feedback_channel_rate):
+            parse_rate(rate)
         return settings
 
 

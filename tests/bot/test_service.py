@@ -137,8 +137,9 @@ async def test_bad_corrections_change_nothing(
 ):
     service = make_service()
     face = (await service.whois(known_picture[0], ALICE)).face_ids[0]
-    for brought in ("Kagamine Rin", "Kagamine Len"):  # "kagamine" could then be either
-        await service.correct(face, brought, Requester("discord", brought))
+    for brought in ("Kagamine Rin", "Kagamine Len"):  # accepted, "kagamine" could then be either
+        ack = await service.correct(face, brought, Requester("discord", brought))
+        await service.review(ack.id, "accepted", Requester("discord", "moderator"))
     before = counts(service)
     with pytest.raises(BadRequest, match=message or "could be Kagamine Len or Kagamine Rin"):
         await service.correct(face, name, BOB)
@@ -293,3 +294,47 @@ async def test_an_answer_is_posted_once_however_often_it_is_delivered(
     assert sorted(claims) == [False, False, True] and posts == ["posted"]
     assert await second.answered("twitter", "post-1") == reply.recognition_id  # replies to it can correct it
     assert await first.answer_once("twitter", "43", post) and posts == ["posted", "posted"]
+
+
+# --- what people say cannot steer others ---------------------------------------------------------------
+
+
+async def test_a_strangers_new_name_changes_nothing_for_anyone_else_until_accepted(make_service, known_picture):
+    service = make_service()
+    face = (await service.whois(known_picture[0], ALICE)).face_ids[0]
+    stranger = Requester("http", "198.51.100.7")
+    proposed = await service.correct(face, "Miku Rin", stranger)
+    assert (proposed.label, proposed.known) == ("miku_rin", False)
+    assert (await service.correct(face, "miku", BOB)).label == "000_hatsune_miku"  # not "could be ..."
+    assert "miku_rin" not in {c.label for c in await service.characters()}
+    assert (await service.correct(face, "miku rin", stranger)).known  # theirs, for them
+    assert not (await service.correct(face, "miku rin", BOB)).known  # Bob proposes it anew
+    await service.review(proposed.id, "accepted", Requester("http", "moderator"))
+    assert (await service.correct(face, "Miku Rin", ALICE)).known  # now everyone's
+    assert "miku_rin" in {c.label for c in await service.characters()}
+
+
+async def test_corrections_are_rate_limited_per_person_and_per_address(make_service, known_picture):
+    service = make_service(feedback_rate="3/60", feedback_channel_rate="4/60")
+    face = (await service.whois(known_picture[0], ALICE)).face_ids[0]
+    for name in ("Alpha Centauri", "Zeta Reticuli", "Orion Nebula"):
+        await service.correct(face, name, BOB)
+    before = counts(service)
+    with pytest.raises(RateLimited):
+        await service.correct(face, "Someone Else", BOB)
+    with pytest.raises(RateLimited):
+        await service.confirm(face, BOB)
+    assert counts(service) == before and len(await asyncio.to_thread(service.store.characters)) == 10 + 3
+    behind_one_address = [Requester("http", f"203.0.113.1/{n}") for n in range(5)]
+    where = Place(channel_id="203.0.113.1")
+    for person in behind_one_address[:4]:
+        await service.correct(face, "Shana", person, where)
+    with pytest.raises(RateLimited):
+        await service.correct(face, "Shana", behind_one_address[4], where)
+
+
+async def test_a_missing_face_is_not_found_whatever_the_name(make_service):
+    service = make_service()
+    for name in ("Shana", "", "x" * 5000):
+        with pytest.raises(NotFound):
+            await service.correct(123456, name, BOB)

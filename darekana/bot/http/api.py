@@ -141,20 +141,22 @@ async def correct(request: web.Request) -> web.Response:
     label = body.get("label")
     if not isinstance(label, str):
         raise BadRequest('send the character\'s name as JSON {"label": "..."}')
-    ack = await request.app[SERVICE].correct(face_id, label, _person(request, body))
+    ack = await request.app[SERVICE].correct(face_id, label, _person(request, body), Place(channel_id=_client(request)))
     return web.json_response(_ack(ack), status=201)
 
 
 async def confirm(request: web.Request) -> web.Response:
     face_id = _id(request, "face")
     body = await _json(request) if request.body_exists else {}
-    ack = await request.app[SERVICE].confirm(face_id, _person(request, body))
+    ack = await request.app[SERVICE].confirm(face_id, _person(request, body), Place(channel_id=_client(request)))
     return web.json_response(_ack(ack), status=201)
 
 
 async def characters(request: web.Request) -> web.Response:
     rows = await request.app[SERVICE].characters()
-    return web.json_response([dataclasses.asdict(row) for row in rows])
+    return web.json_response(
+        [{"label": c.label, "name": c.name, "aliases": c.aliases, "in_bundle": c.in_bundle} for c in rows]
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:

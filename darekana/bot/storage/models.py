@@ -29,6 +29,8 @@ class Character(Base):
     name: Mapped[str] = mapped_column(String(LABEL))
     aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
     in_bundle: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "<platform>:<user id>" of who first named it, until a moderator accepts it; None: everyone's
+    proposed_by: Mapped[str | None] = mapped_column(String(ID))
 
 
 class Recognition(Base):

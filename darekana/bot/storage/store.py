@@ -87,6 +87,7 @@ class CharacterRow:
     name: str
     aliases: list[str]
     in_bundle: bool
+    proposed_by: str | None = None  # "<platform>:<user id>" until a moderator accepts it; None: everyone's
 
 
 class Store:
@@ -169,7 +170,7 @@ class Store:
                 session.add(row)
             row.kind, row.label, row.name = kind, label, name
             row.created_at, row.status, row.reviewer, row.reviewed_at = utcnow(), Status.PENDING, None, None
-            self._remember_character(session, label, name)
+            self._remember_character(session, label, name, f"{platform}:{user_id}")
             session.flush()
             return row.id
 
@@ -182,6 +183,10 @@ class Store:
             if row is None:
                 return False
             row.status, row.reviewer, row.reviewed_at = status, reviewer, utcnow()
+            if status == Status.ACCEPTED:  # a character it proposed becomes everyone's
+                character = session.scalar(select(Character).where(Character.label == row.label))
+                if character is not None:
+                    character.proposed_by = None
             return True
 
     def feedback(
@@ -256,20 +261,20 @@ class Store:
                 c.in_bundle = False
             for label, name in labels:
                 row = existing.get(label) or Character(label=label, aliases=[])
-                row.name, row.in_bundle = name, True
+                row.name, row.in_bundle, row.proposed_by = name, True, None
                 session.add(row)
 
     def characters(self) -> list[CharacterRow]:
         with self._session() as session:
             return [
-                CharacterRow(c.label, c.name, list(c.aliases or []), c.in_bundle)
+                CharacterRow(c.label, c.name, list(c.aliases or []), c.in_bundle, c.proposed_by)
                 for c in session.scalars(select(Character).order_by(Character.label))
             ]
 
     @staticmethod
-    def _remember_character(session: Session, label: str, name: str) -> None:
+    def _remember_character(session: Session, label: str, name: str, proposer: str) -> None:
         if session.scalar(select(Character.id).where(Character.label == label)) is None:
-            session.add(Character(label=label, name=name, aliases=[], in_bundle=False))
+            session.add(Character(label=label, name=name, aliases=[], in_bundle=False, proposed_by=proposer))
 
     def claim_answer(self, platform: str, request_id: str, recognition_id: int | None) -> int | None:
         """Records that the bot is about to answer message ``request_id``; None when it already did (or
