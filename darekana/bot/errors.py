@@ -28,6 +28,14 @@ class NotFound(ServiceError):
     status = 404
 
 
+class RequestTimeout(ServiceError):
+    status = 408
+
+
+class TooLarge(ServiceError):
+    status = 413
+
+
 class RateLimited(ServiceError):
     status = 429
 

@@ -3,10 +3,13 @@ moderator endpoints, and bad input on every entry point answered as JSON with no
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
+import json
 import logging
+import re
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -220,8 +223,9 @@ async def test_the_body_limit_is_the_picture_limit_and_some_room(
     service = make_service(max_picture_mb=2, user_rate="1000/1")
     client = await serve(service)
     padded = known_picture[0] + b"\x00" * (2_500_000 - len(known_picture[0]))
+    # the part is counted as it arrives: refused as soon as it passes the limit
     status, body = await answer(await client.post("/api/v1/whois", data=upload(padded)))
-    assert status == 400 and body["error"].startswith("file too large")  # read whole: the service says why
+    assert (status, body) == (413, {"error": "that is too large: a picture may be at most 2 MB"})
     status, body = await answer(await client.post("/api/v1/whois", data=upload(padded * 2)))
     assert (status, body) == (413, {"error": "that is too large: a picture may be at most 2 MB"})
     long_link = {"url": "https://example.com/" + "a" * 4 * 2**20}
@@ -254,8 +258,122 @@ async def test_unexpected_failures_are_a_logged_internal_error(
 
     service.store.characters = broken
     with caplog.at_level(logging.ERROR, logger="darekana.bot.http.api"):
-        assert await answer(await client.get("/api/v1/characters")) == (500, {"error": "internal error"})
-    assert "database on fire" in caplog.text  # the traceback is logged, not shown to the client
+        status, body = await answer(await client.get("/api/v1/characters"))
+    incident = re.fullmatch(r"internal error \(incident ([0-9a-f]{12})\)", body["error"])
+    assert status == 500 and incident, body
+    # the traceback is logged under the incident id, and nothing of it is shown to the client
+    assert "database on fire" in caplog.text and incident[1] in caplog.text and "fire" not in body["error"]
+
+
+# --- hostile bodies: every one a JSON 4xx, nothing stored ------------------------------------------------
+
+PART = b'--XX\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+MALFORMED = {  # name: (content type, body, status)
+    "no boundary": ("multipart/form-data", b"--XX\r\n\r\n", 400),
+    "mismatched boundary": (
+        None,
+        b'--YY\r\nContent-Disposition: form-data; name="image"\r\n\r\nabc\r\n--YY--\r\n',
+        400,
+    ),
+    "empty body": (None, b"", 400),
+    "over-long boundary": ("multipart/form-data; boundary=" + "B" * 5000, b"--" + b"B" * 5000 + b"\r\n\r\n", 400),
+    "nameless part": (None, b"--XX\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--XX--\r\n", 400),
+    "nested parts": (
+        None,
+        b'--XX\r\nContent-Disposition: form-data; name="image"\r\n'
+        b"Content-Type: multipart/mixed; boundary=YY\r\n\r\n--YY\r\n\r\nx\r\n--YY--\r\n--XX--\r\n",
+        400,
+    ),
+    "bad base64": (None, PART + b"Content-Transfer-Encoding: base64\r\n\r\n!!!!\r\n--XX--\r\n", 400),
+    "unknown transfer encoding": (None, PART + b"Content-Transfer-Encoding: rot13\r\n\r\nabc\r\n--XX--\r\n", 400),
+    "gzip part": (None, PART + b"Content-Encoding: gzip\r\n\r\nabc\r\n--XX--\r\n", 400),
+    "huge part header": (None, PART + b"X-Big: " + b"a" * 200_000 + b"\r\n\r\nabc\r\n--XX--\r\n", 400),
+    "NUL and CR in a filename": (
+        None,
+        b'--XX\r\nContent-Disposition: form-data; name="image"; filename="a\x00\r.png"\r\n\r\nabc\r\n--XX--\r\n',
+        400,
+    ),
+    "a thousand fields": (
+        None,
+        b"".join(b'--XX\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i for i in range(1000))
+        + b"--XX--\r\n",
+        400,
+    ),
+    "deep JSON": ("application/json", b"[" * 60_000, 400),
+    "long JSON": ("application/json", b"[" * 100_000, 413),
+    "JSON that is not UTF-8": ("application/json", b"\xff\xfe{}", 400),
+}
+
+
+async def raw_request(
+    port: int, head: bytes, body: bytes = b"", timeout: float = 10
+) -> tuple[int, dict[str, str], bytes]:
+    """A request written byte by byte (clients refuse to send most of these); the status, headers, body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head + body)
+    await writer.drain()
+    status = int((await asyncio.wait_for(reader.readline(), timeout)).split()[1])
+    headers = {}
+    while (line := await asyncio.wait_for(reader.readline(), timeout)) != b"\r\n":
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    data = await asyncio.wait_for(reader.readexactly(int(headers.get("content-length", 0))), timeout)
+    writer.close()
+    return status, headers, data
+
+
+def post_head(path: str, content_type: str | None, length: int, extra: str = "") -> bytes:
+    kind = f"Content-Type: {content_type}\r\n" if content_type else ""
+    return f"POST {path} HTTP/1.1\r\nHost: x\r\n{kind}Content-Length: {length}\r\n{extra}\r\n".encode("latin-1")
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+async def test_malformed_bodies_are_json_errors_and_change_nothing(make_service, serve: Serve, case: str):
+    service = make_service(user_rate="1000/1")
+    client = await serve(service)
+    content_type, body, expected = MALFORMED[case]
+    head = post_head("/api/v1/whois", content_type or "multipart/form-data; boundary=XX", len(body))
+    status, headers, data = await raw_request(client.port, head, body)
+    assert status == expected and headers["content-type"].startswith("application/json"), (status, data[:200])
+    assert json.loads(data)["error"] and "Traceback" not in data.decode()
+    assert counts(service) == (0, 0, 0)
+
+
+async def test_a_body_declared_too_large_is_refused_before_it_is_read(make_service, serve: Serve):
+    client = await serve(make_service())
+    started = asyncio.get_running_loop().time()
+    status, headers, data = await raw_request(client.port, post_head("/api/v1/whois", "image/png", 10**12), b"x")
+    assert status == 413 and json.loads(data)["error"].startswith("that is too large")
+    assert asyncio.get_running_loop().time() - started < 2
+
+
+async def test_a_body_that_never_arrives_times_out(make_service, serve: Serve, known_picture: tuple[bytes, str]):
+    service = make_service(body_timeout_s=1.0)
+    client = await serve(service)
+    form = PART + b"\r\n" + known_picture[0][:100]  # and then nothing more
+    head = post_head("/api/v1/whois", "multipart/form-data; boundary=XX", len(form) + 5000)
+    status, _, data = await raw_request(client.port, head, form, timeout=5)
+    assert status == 408 and "took more than 1 s" in json.loads(data)["error"]
+    assert counts(service) == (0, 0, 0)
+
+
+async def test_a_base64_part_is_read_like_the_file(make_service, serve: Serve, known_picture: tuple[bytes, str]):
+    client = await serve(make_service(user_rate="1000/1"))
+    encoded = base64.encodebytes(known_picture[0])
+    body = PART + b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded + b"\r\n--XX--\r\n"
+    status, _, data = await raw_request(
+        client.port,
+        post_head("/api/v1/whois", None, len(body), "Content-Type: multipart/form-data; boundary=XX\r\n"),
+        body,
+    )
+    assert status == 200 and json.loads(data)["faces"][0]["label"] == known_picture[1]
+
+
+async def test_a_token_that_is_not_utf8_is_refused(make_service, serve: Serve):
+    client = await serve(make_service(moderator_token=TOKEN))
+    head = b"GET /api/v1/corrections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xe9\xff\xfe\r\n\r\n"
+    status, _, data = await raw_request(client.port, head)
+    assert (status, json.loads(data)) == (403, {"error": "wrong moderator token"})
 
 
 # --- moderators --------------------------------------------------------------------------------------

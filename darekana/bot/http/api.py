@@ -16,11 +16,9 @@ Every error is ``{"error": "<message a person understands>"}`` with its HTTP sta
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import hmac
-import json
 import logging
 import math
 import re
@@ -36,6 +34,7 @@ from ..metrics import CONTENT_TYPE
 from ..service import Ack, Place, Requester, Service
 from ..settings import Settings
 from ..storage.store import Feedback
+from .bodies import read_json, read_picture
 
 log = logging.getLogger(__name__)
 
@@ -83,21 +82,32 @@ def make_app(service: Service, settings: Settings) -> web.Application:
 
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure answers ``{"error": ...}``: the service's message, HTTP's own, or "internal error"."""
+    """Every failure answers ``{"error": ...}``: the service's message, HTTP's own, or "internal error" with
+    an incident id that the log has too. A body declared larger than any route takes is refused at once."""
+    if (request.content_length or 0) > request.app[SETTINGS].max_picture_bytes + MB:
+        return _too_large(request)
     try:
         return await handler(request)
     except ServiceError as exc:
         return _error(exc.status, exc.message, _error_headers(exc))
     except web.HTTPRequestEntityTooLarge:
-        mb = request.app[SETTINGS].max_picture_mb
-        return _error(413, f"that is too large: a picture may be at most {mb:g} MB")
+        return _too_large(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         return _error(exc.status, HTTP_MESSAGES.get(exc.status, exc.reason.lower()))
     except Exception:
-        log.exception("%s %s failed", request.method, request.path)
-        return _error(500, "internal error")
+        incident = uuid.uuid4().hex[:12]
+        log.exception("%s %s failed (incident %s)", request.method, request.path, incident)
+        return _error(500, f"internal error (incident {incident})")
+
+
+def _too_large(request: web.Request) -> web.Response:
+    # the body is not read: the connection closes rather than wait for what may never come
+    mb = request.app[SETTINGS].max_picture_mb
+    response = _error(413, f"that is too large: a picture may be at most {mb:g} MB")
+    response.force_close()
+    return response
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -215,7 +225,8 @@ def _moderator(request: web.Request) -> Requester:
     if scheme.lower() != "bearer" or not given.strip():
         raise Unauthorized("moderators only: send Authorization: Bearer <moderator token>")
     # Constant time, so the token cannot be guessed byte by byte from response times.
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+    # surrogateescape: header bytes that are not UTF-8 compare as the bytes they were, never raise
+    if not hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), token.encode()):
         raise Forbidden("wrong moderator token")
     return Requester("http", f"moderator@{_client(request)}")
 
@@ -250,21 +261,12 @@ def _number(text: str) -> bool:
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read())
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
-        raise BadRequest("that is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("send a JSON object")
-    return body
+    return await read_json(request, request.app[SETTINGS].body_timeout_s)
 
 
 async def _upload(request: web.Request) -> bytes:
-    field = (await request.post()).get("image")
-    if not isinstance(field, web.FileField):
-        raise BadRequest(HOW_TO_SEND)
-    with field.file:
-        return await asyncio.to_thread(field.file.read)  # large uploads are spooled to disk
+    settings = request.app[SETTINGS]
+    return await read_picture(request, "image", settings.max_picture_bytes, settings.body_timeout_s, HOW_TO_SEND)
 
 
 def _statuses(request: web.Request, default: str) -> tuple[str, ...]:
