@@ -22,6 +22,7 @@ import hashlib
 import io
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -247,8 +248,11 @@ class Service:
         return Reply(recognition_id, seen.result, face_ids, describe(seen.result), seen.annotated)
 
     def _recognize(self, picture: bytes, annotated: bool) -> _Recognized:
+        # The budget starts when a worker takes the picture; decoding is bounded by the limits (scans,
+        # pixels, draft scale), and the recognizer gives up between stages once the budget is spent.
+        deadline = time.monotonic() + self.settings.picture_budget_s
         image = decode_image(picture, self.decode_limits)
-        result = self.recognizer.recognize(image)
+        result = self.recognizer.recognize(image, deadline=deadline)
         crops = [_png(face.crop, CROP_MAX_SIDE) if face.crop is not None else b"" for face in result.faces]
         drawn = _png(annotate(image, result), ANNOTATED_MAX_SIDE) if annotated and len(result.faces) > 1 else None
         return _Recognized(result, hashlib.sha256(picture).hexdigest(), crops, drawn)

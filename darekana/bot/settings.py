@@ -39,6 +39,7 @@ class Settings:
     feedback_channel_rate: str = "60/60"  # and per channel (or per HTTP client address)
     max_picture_mb: float = DecodeLimits.max_bytes / MB
     fetch_timeout_s: float = FetchLimits.timeout_s
+    picture_budget_s: float = 2.0  # longest one picture may take to read and recognise (~5× a 2048 px one)
     body_timeout_s: float = 30.0  # an HTTP request body must arrive within this (slow uploads hold a connection)
     # X (Twitter): polled only when the four OAuth 1.0a credentials are set; every read and post is billed.
     twitter_bearer_token: str = ""  # optional: app-only reads; the user credentials read otherwise

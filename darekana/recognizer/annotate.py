@@ -15,9 +15,11 @@ def annotate(image: Image.Image, result: Recognition) -> Image.Image:
     draw = ImageDraw.Draw(canvas)
     line = max(2, round(max(canvas.size) / 300))
     font = ImageFont.load_default(size=max(12, round(max(canvas.size) / 40)))
+    # result boxes are in the picture's pixels; ``image`` may be a smaller decode of it
+    sx, sy = canvas.width / result.width, canvas.height / result.height
     for number, face in enumerate(result.faces, start=1):
         colour = COLOURS[face.verdict]
-        b = face.box
+        b = face.box.scaled(sx, sy)
         draw.rectangle((b.x, b.y, b.x + b.w, b.y + b.h), outline=colour, width=line)
         text = {
             Verdict.CONFIDENT: f"{number}. {face.name} {face.confidence:.0%}",

@@ -54,6 +54,9 @@ class Box:
     def corners(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.x + self.w, self.y + self.h
 
+    def scaled(self, sx: float, sy: float) -> Box:
+        return Box(round(self.x * sx), round(self.y * sy), round(self.w * sx), round(self.h * sy))
+
 
 @dataclass(frozen=True)
 class DetectedFace:

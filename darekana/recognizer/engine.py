@@ -40,7 +40,7 @@ from .bundle import FALLBACK_FILE, MODEL_FILE, BundleError, Manifest, Thresholds
 from .centres import centre_probabilities, load_centres
 from .detect import Box, crop_face
 from .detectors import open_detector
-from .images import DecodeLimits, decode_image
+from .images import ORIGINAL_SIZE, DecodeLimits, ImageError, decode_image
 from .onnx import open_session
 from .preprocess import to_batch
 
@@ -269,20 +269,26 @@ class Recognizer:
     def version(self) -> str:
         return f"{self.path.name}@{self.manifest.created_at}"
 
-    def recognize(self, picture: bytes | Image.Image, classify_whole: bool = True) -> Recognition:
+    def recognize(
+        self, picture: bytes | Image.Image, classify_whole: bool = True, deadline: float | None = None
+    ) -> Recognition:
         """Every face in ``picture`` (bytes of an image file, or a PIL image), in reading order.
 
-        Raises :class:`darekana.recognizer.images.ImageError` for bytes that are not a usable picture. When no face
-        is found and ``classify_whole`` is set, the whole picture is classified as one face, flagged
-        ``whole_picture`` (people often send a picture that is already a face crop).
+        Raises :class:`darekana.recognizer.images.ImageError` for bytes that are not a usable picture, and
+        :class:`TooSlow` when ``time.monotonic()`` passes ``deadline`` between two stages. When no face is
+        found and ``classify_whole`` is set, the whole picture is classified as one face, flagged
+        ``whole_picture`` (people often send a picture that is already a face crop). Boxes, width and height
+        are in the picture's own pixels, also when a large JPEG was decoded at a smaller scale.
         """
         timings: dict[str, float] = {}
         start = time.perf_counter()
         image = decode_image(picture, self.limits) if isinstance(picture, bytes) else picture.convert("RGB")
         timings["decode"] = (time.perf_counter() - start) * 1000
+        _on_time(deadline)
         start = time.perf_counter()
         detected = self.detector.detect(image)
         timings["detect"] = (time.perf_counter() - start) * 1000
+        _on_time(deadline)
         start = time.perf_counter()
         crops = [crop_face(image, f.box, self.manifest.framing) for f in detected]
         decisions = self.classify(crops)
@@ -293,7 +299,11 @@ class Recognizer:
         if not detected and classify_whole:
             faces = [Face(Box(0, 0, image.width, image.height), self.classify([image])[0], None, image)]
         timings["recognize"] = (time.perf_counter() - start) * 1000
-        return Recognition(faces, image.width, image.height, len(detected), self.version, timings)
+        width, height = image.info.get(ORIGINAL_SIZE, image.size)
+        if (width, height) != image.size:  # decoded at a smaller scale: boxes back in the picture's pixels
+            sx, sy = width / image.width, height / image.height
+            faces = [replace(f, box=f.box.scaled(sx, sy)) for f in faces]
+        return Recognition(faces, width, height, len(detected), self.version, timings)
 
     def classify(self, crops: list[Image.Image]) -> list[Decision]:
         """Decisions for face crops already cut out, in one batch."""
@@ -322,6 +332,18 @@ class Recognizer:
             candidates = [Candidate(labels[i].id, labels[i].name, float(row[i])) for i in top]
             decisions.append(Decision(candidates, list(Model)[model], list(Verdict)[verdict], float(distance)))
         return decisions
+
+
+class TooSlow(ImageError):
+    """The picture took longer than its time budget: the work stops at the next stage."""
+
+    def __init__(self) -> None:
+        super().__init__("this picture takes too long to read")
+
+
+def _on_time(deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise TooSlow()
 
 
 def _doubted(decision: Decision) -> Decision:

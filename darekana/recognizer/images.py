@@ -78,6 +78,16 @@ class DecodeLimits:
 
     max_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000  # 40 MP
+    # Each scan of a JPEG is a pass over the whole picture: progressive JPEGs have about 10, and thousands
+    # make one picture take many seconds to decode.
+    max_scans: int = 100
+    # JPEGs larger than this (longest side) decode straight to the smallest 1/2, 1/4 or 1/8 scale that keeps
+    # it: far faster and lighter than decoding 40 MP, and more than the detector looks at (``max_side``).
+    # The scale is kept in ``info[ORIGINAL_SIZE]``. None: full size.
+    draft_side: int | None = 2048
+
+
+ORIGINAL_SIZE = "darekana.original_size"  # the picture's size before a JPEG draft decode, when it was drafted
 
 
 def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Image.Image:
@@ -87,12 +97,19 @@ def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Image.Im
     """
     _check_byte_count(len(data), limits)
     fmt = sniff_format(data)
+    if fmt == "JPEG":
+        _check_scans(data, limits)
     try:
         with _open(data, fmt, limits) as im:
+            original = _draft(im, limits)
             _load_first_frame(im, limits)
+            drafted = im.size
             _apply_orientation(im)
             # The conversion makes a new in-memory image, so closing the file-backed one is safe.
-            return _to_rgb(im)
+            rgb = _to_rgb(im)
+            if original != drafted:
+                rgb.info[ORIGINAL_SIZE] = original if rgb.size == drafted else original[::-1]  # EXIF turned it
+            return rgb
     except ImageError:
         raise
     except MemoryError as exc:
@@ -115,6 +132,25 @@ def load_image(path: str | os.PathLike[str], limits: DecodeLimits = DecodeLimits
     except OSError as exc:
         raise ImageError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from exc
     return decode_image(data, limits)
+
+
+def _check_scans(data: bytes, limits: DecodeLimits) -> None:
+    # Entropy-coded data escapes every 0xFF byte (0xFF00, or a restart marker), so each 0xFFDA is a
+    # start-of-scan marker (or one of an embedded thumbnail, which only counts one more).
+    scans = data.count(b"\xff\xda")
+    if scans > limits.max_scans:
+        raise ImageError(f"this picture takes too long to read: a JPEG of {scans} scans (at most {limits.max_scans})")
+
+
+def _draft(im: Image.Image, limits: DecodeLimits) -> tuple[int, int]:
+    """Asks the JPEG decoder for a smaller scale when the picture is larger than ``draft_side``; returns the
+    size before it."""
+    original = im.size
+    side = limits.draft_side
+    if im.format in ("JPEG", "MPO") and side and max(original) > side:
+        long = max(original)
+        im.draft("RGB", (max(1, original[0] * side // long), max(1, original[1] * side // long)))
+    return original
 
 
 def sniff_format(data: bytes) -> str:

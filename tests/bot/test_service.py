@@ -338,3 +338,34 @@ async def test_a_missing_face_is_not_found_whatever_the_name(make_service):
     for name in ("Shana", "", "x" * 5000):
         with pytest.raises(NotFound):
             await service.correct(123456, name, BOB)
+
+
+# --- no picture holds a worker ----------------------------------------------------------------------------
+
+
+def _scan_bomb() -> bytes:
+    out = io.BytesIO()
+    Image.open(DATASETS / "paperface-heads/pictures/236.jpg").convert("RGB").save(out, "JPEG", progressive=True)
+    jpeg = out.getvalue()
+    last = jpeg.rindex(b"\xff\xda")
+    return jpeg[:last] + jpeg[last:-2] * 400 + b"\xff\xd9"  # 400 more passes over the picture
+
+
+async def test_a_scan_bomb_does_not_hold_the_worker_from_the_next_picture(make_service, known_picture):
+    service = make_service(recognition_workers=1, user_rate="100/1")
+    started = asyncio.get_running_loop().time()
+    bomb, crop = await asyncio.gather(
+        service.whois(_scan_bomb(), ALICE), service.whois(known_picture[0], BOB), return_exceptions=True
+    )
+    assert isinstance(bomb, BadRequest) and "takes too long to read" in bomb.message
+    assert crop.faces[0].label == known_picture[1]
+    assert asyncio.get_running_loop().time() - started < 3
+    assert counts(service)[0] == 1  # the bomb stored nothing
+
+
+async def test_a_picture_past_its_time_budget_is_refused_and_nothing_is_stored(make_service, known_picture):
+    service = make_service(picture_budget_s=0.0)
+    with pytest.raises(BadRequest, match="takes too long to read"):
+        await service.whois(known_picture[0], ALICE)
+    assert counts(service) == (0, 0, 0)
+    assert service.queue.running == 0  # the worker is free again

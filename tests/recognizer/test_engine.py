@@ -20,7 +20,7 @@ from darekana.recognizer.annotate import annotate
 from darekana.recognizer.describe import describe
 from darekana.recognizer.detect import MULTI_SCALE
 from darekana.recognizer.engine import recognition_to_dict
-from darekana.recognizer.images import load_image
+from darekana.recognizer.images import decode_image, load_image
 from darekana.recognizer.preprocess import to_batch
 from darekana.train.backbones import build_backbone
 from darekana.train.shared import DATASETS
@@ -189,3 +189,30 @@ def test_the_detector_cannot_be_swapped_for_one_the_framing_was_not_measured_wit
     with pytest.raises(BundleError, match="framed with its own faceboxes detector"):
         Recognizer(trained_bundle, detection={"kind": "animeface"})
     assert Recognizer(trained_bundle, detection={"scales": MULTI_SCALE}).detector.spec.scales == MULTI_SCALE
+
+
+def test_a_large_jpeg_is_answered_in_its_own_pixels(recognizer: Recognizer):
+    picture = load_image(DATASETS / "paperface-heads/pictures/236.jpg")  # three heads
+    scale = 5000 / picture.width
+    large = io.BytesIO()
+    picture.resize((5000, round(picture.height * scale)), Image.Resampling.BICUBIC).save(large, "JPEG", quality=92)
+    small, big = recognizer.recognize(picture), recognizer.recognize(large.getvalue())  # decoded at 1/2 scale
+    assert (big.width, big.height) == (5000, round(picture.height * scale)) and len(big.faces) == len(small.faces) == 3
+    for a, b in zip(small.faces, big.faces):
+        assert all(abs(p * scale - q) <= 0.05 * b.box.w for p, q in zip(a.box.as_list(), b.box.as_list())), (
+            a.box,
+            b.box,
+        )
+    drawn = annotate(decode_image(large.getvalue()), big)  # the drafted decode, boxes scaled to it
+    assert drawn.width == 2500
+
+
+def test_a_spent_time_budget_stops_the_work(recognizer: Recognizer):
+    import time
+
+    from darekana.recognizer.engine import TooSlow
+
+    data = (DATASETS / "paperface-heads/pictures/236.jpg").read_bytes()
+    with pytest.raises(TooSlow, match="takes too long to read"):
+        recognizer.recognize(data, deadline=time.monotonic())
+    assert len(recognizer.recognize(data, deadline=time.monotonic() + 60).faces) == 3

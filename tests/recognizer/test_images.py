@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFile
 
-from darekana.recognizer.images import DecodeLimits, ImageError, decode_image, load_image, sniff_format
+from darekana.recognizer.images import ORIGINAL_SIZE, DecodeLimits, ImageError, decode_image, load_image, sniff_format
 from darekana.train.shared import DATASETS
 
 DATASET_DIR = DATASETS / "animeface-10/000_hatsune_miku"
@@ -340,3 +340,42 @@ def test_load_image_empty_file(tmp_path: Path) -> None:
 def test_image_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         decode_image(b"nope")
+
+
+# --- pictures that cost too much to read -----------------------------------------------------------------
+
+
+def _jpeg(image: Image.Image, **params: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90, **params)
+    return out.getvalue()
+
+
+def _real(side: int) -> Image.Image:
+    picture = load_image(DATASETS / "paperface-heads/pictures/236.jpg")
+    return picture.resize((side, side * picture.height // picture.width))
+
+
+def test_a_jpeg_of_too_many_scans_is_refused_before_decoding() -> None:
+    progressive = _jpeg(_real(512), progressive=True)
+    scans = progressive.count(b"\xff\xda")
+    assert 5 < scans < 100 and decode_image(progressive).size[0] == 512  # a real progressive JPEG reads
+    with pytest.raises(ImageError, match=f"takes too long to read: a JPEG of {scans} scans"):
+        decode_image(progressive, DecodeLimits(max_scans=scans - 1))
+    small = _jpeg(_real(128), progressive=True)
+    last = small.rindex(b"\xff\xda")  # the final scan, repeated: each repeat is another whole pass
+    bomb = small[:last] + small[last:-2] * 3000 + b"\xff\xd9"
+    started = time.perf_counter()
+    with pytest.raises(ImageError, match="a JPEG of 3"):
+        decode_image(bomb)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_large_jpeg_decodes_at_a_smaller_scale_and_remembers_its_size() -> None:
+    large = _jpeg(_real(5000))
+    image = decode_image(large)
+    assert image.size == (2500, 2500 * image.height // image.width) and image.info[ORIGINAL_SIZE][0] == 5000
+    assert max(image.size) >= 2048  # never below what the limits ask for
+    full = decode_image(large, DecodeLimits(draft_side=None))
+    assert full.width == 5000 and ORIGINAL_SIZE not in full.info
+    assert ORIGINAL_SIZE not in decode_image(_jpeg(_real(1024))).info  # small ones are left alone
