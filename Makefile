@@ -53,3 +53,4 @@ bench: setup $(BUNDLE)/manifest.json
 	$(PY) bench/framing.py runs/bench/animeface-10 runs/bench/hololive-20
 	$(PY) bench/latency.py --bundle $(BUNDLE)
 	$(PY) bench/service.py --bundle $(BUNDLE)
+	$(PY) bench/fuzz.py

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from darekana.bot.characters import clean_name, resolve, slug
 from darekana.bot.errors import BadRequest
@@ -60,3 +62,18 @@ def test_bad_names(typed: str, message: str):
 
 def test_clean_name_keeps_a_name_readable():
     assert clean_name(" Hatsune\tMiku ") == "Hatsune Miku"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_any_typed_name_is_a_match_or_a_clear_refusal(typed: str):
+    try:
+        match = resolve(typed, CHARACTERS)
+    except BadRequest as exc:
+        assert exc.message and len(exc.message) < 400
+        return
+    known = {c.label: c.name for c in CHARACTERS}
+    if match.known:
+        assert known[match.label] == match.name
+    else:  # a new character: a label made of the name's words, the name as typed (spacing normalised)
+        assert match.label not in known and 0 < len(match.label) <= 100 and match.name == clean_name(typed)

@@ -16,12 +16,17 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from darekana.bot.errors import ServiceError
 from darekana.bot.http.api import make_app
+from darekana.bot.http.bodies import read_json, read_picture
 from darekana.bot.service import Service
 from darekana.bot.storage.models import Recognition
 
@@ -493,3 +498,71 @@ async def test_the_page_and_its_files_are_served(make_service, serve: Serve):
     for path in ("/static/page.js", "/static/page.css"):
         assert (await client.get(path)).status == 200
     assert await answer(await client.get("/static/../http_api.py")) == (404, {"error": "not found"})
+
+
+# --- properties: any body is read or refused with a JSON error ---------------------------------------------
+
+
+async def _echo_bodies(request: web.Request) -> web.Response:
+    """The body readers alone, on a real socket: the size of the picture read, or the error."""
+    try:
+        if request.path == "/json":
+            return web.json_response({"keys": len(await read_json(request, 5))})
+        return web.json_response({"bytes": len(await read_picture(request, "image", 10_000, 5, "how"))})
+    except ServiceError as exc:
+        return web.json_response({"error": exc.message}, status=exc.status)
+
+
+def _send(path: str, content_type: str, body: bytes) -> tuple[int, dict]:
+    async def run() -> tuple[int, dict]:
+        app = web.Application()
+        app.router.add_post("/{kind}", _echo_bodies)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        try:
+            head = post_head(path, content_type, len(body))
+            status, headers, data = await raw_request(server.port, head, body, timeout=10)
+        finally:
+            await server.close()
+        assert headers["content-type"].startswith("application/json"), (status, data[:200])
+        return status, json.loads(data)
+
+    return asyncio.run(run())
+
+
+FORM_PIECES = [
+    b"--XX",
+    b"--XX--",
+    b"\r\n",
+    b'Content-Disposition: form-data; name="image"; filename="a"',
+    b'Content-Disposition: form-data; name="other"',
+    b"Content-Transfer-Encoding: base64",
+    b"Content-Type: multipart/mixed; boundary=YY",
+    b"--YY",
+    b"aGVsbG8=",
+    b"\x00\xff",
+    b"hello",
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.sampled_from(FORM_PIECES), st.binary(max_size=40)), max_size=30))
+def test_any_form_body_is_read_or_refused_as_json(pieces: list[bytes]):
+    status, body = _send("/form", "multipart/form-data; boundary=XX", b"".join(pieces))
+    assert (status == 200 and 0 <= body["bytes"] <= 10_000) or (status in (400, 408, 413) and body["error"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.integers() | st.text(max_size=10),
+            lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+            max_leaves=20,
+        ).map(lambda v: json.dumps(v).encode()),
+    )
+)
+def test_any_json_body_is_read_or_refused_as_json(data: bytes):
+    status, body = _send("/json", "application/json", data)
+    assert (status == 200 and body["keys"] >= 0) or (status == 400 and body["error"])

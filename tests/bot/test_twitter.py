@@ -12,6 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 import tweepy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from darekana import cli
@@ -19,6 +21,7 @@ from darekana.bot import serve
 from darekana.bot.fetch import FetchLimits
 from darekana.bot.service import Reply, Service
 from darekana.bot.settings import Settings
+from darekana.bot.storage.store import Kind
 from darekana.bot.twitter import poller as twitter_bot
 from darekana.bot.twitter.poller import Refused, TwitterBot, make_client, wait_for_reset
 from darekana.bot.twitter.state import configured
@@ -518,3 +521,13 @@ async def test_status_command_prints_budget_since_id_and_problems(
     out = capsys.readouterr().out
     assert "X poller: on" in out and "posts: 1/1 in the last hour, 1/17 in the last 24 hours" in out
     assert f"since_id: {mentions[1]}" in out and f"mention {mentions[1]} not answered" in out
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=300))
+def test_any_reply_is_feedback_or_talk(text: str):
+    said = parse_feedback(text)
+    if said is not None:
+        assert said.kind in (Kind.CONFIRMATION, Kind.CORRECTION)
+        assert said.face is None or 0 <= said.face <= 99
+        assert (said.kind is Kind.CORRECTION) == bool(said.name)

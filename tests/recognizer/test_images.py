@@ -10,6 +10,8 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
 from darekana.recognizer.images import ORIGINAL_SIZE, DecodeLimits, ImageError, decode_image, load_image, sniff_format
@@ -379,3 +381,47 @@ def test_a_large_jpeg_decodes_at_a_smaller_scale_and_remembers_its_size() -> Non
     full = decode_image(large, DecodeLimits(draft_side=None))
     assert full.width == 5000 and ORIGINAL_SIZE not in full.info
     assert ORIGINAL_SIZE not in decode_image(_jpeg(_real(1024))).info  # small ones are left alone
+
+
+# --- properties: whatever the bytes, a picture or an ImageError --------------------------------------------
+
+
+def _outcome(data: bytes) -> str:
+    try:
+        image = decode_image(data, DecodeLimits(max_pixels=4_000_000))
+    except ImageError:
+        return "refused"
+    assert image.mode == "RGB" and image.width > 0 and image.height > 0
+    return "decoded"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=4096))
+def test_any_bytes_are_a_picture_or_an_image_error(data: bytes) -> None:
+    _outcome(data)
+
+
+def _real_files() -> dict[str, bytes]:
+    crop = load_image(DATASETS / "animeface-10/000_hatsune_miku/face_128_326_108.png")
+    files = {}
+    for fmt, params in (("JPEG", {"progressive": True}), ("PNG", {}), ("GIF", {}), ("WEBP", {}), ("BMP", {})):
+        out = io.BytesIO()
+        crop.save(out, fmt, **params)
+        files[fmt] = out.getvalue()
+    return files
+
+
+REAL_FILES = _real_files()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(REAL_FILES)),
+    st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=12),
+    st.floats(0.05, 1),
+)
+def test_mangled_real_pictures_are_a_picture_or_an_image_error(fmt: str, flips: list, keep: float) -> None:
+    data = bytearray(REAL_FILES[fmt])
+    for where, value in flips:  # header bytes, palette, pixel data alike
+        data[int(where * len(data))] = value
+    _outcome(bytes(data[: max(1, int(len(data) * keep))]))

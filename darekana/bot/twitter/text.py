@@ -107,7 +107,8 @@ def parse_feedback(text: str) -> Said | None:
     if match := _CONFIRM.match(text):
         return Said(Kind.CONFIRMATION, _number(match))
     match = _CORRECT.match(text)
-    assert match is not None  # every part of the pattern is optional: it matches any text
+    if match is None:  # text over several lines (the name may not span them): talk, not feedback
+        return None
     number = _number(match)
     said_wrong = match["wrong"] or match["its"] or number is not None  # else it is just talk
     if said_wrong and match["name"]:
