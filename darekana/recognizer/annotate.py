@@ -11,7 +11,7 @@ COLOURS = {Verdict.CONFIDENT: (46, 160, 67), Verdict.UNSURE: (219, 154, 4), Verd
 
 def annotate(image: Image.Image, result: Recognition) -> Image.Image:
     """A copy of ``image`` with each face's box, its number (reading order) and its name or "?"."""
-    canvas = image.convert("RGB").copy()
+    canvas = image.copy() if image.mode == "RGB" else image.convert("RGB")
     draw = ImageDraw.Draw(canvas)
     line = max(2, round(max(canvas.size) / 300))
     font = ImageFont.load_default(size=max(12, round(max(canvas.size) / 40)))

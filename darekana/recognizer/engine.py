@@ -282,7 +282,10 @@ class Recognizer:
         """
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        image = decode_image(picture, self.limits) if isinstance(picture, bytes) else picture.convert("RGB")
+        if isinstance(picture, bytes):
+            image = decode_image(picture, self.limits)
+        else:  # not copied when it is RGB already: nothing here draws on it
+            image = picture if picture.mode == "RGB" else picture.convert("RGB")
         timings["decode"] = (time.perf_counter() - start) * 1000
         _on_time(deadline)
         start = time.perf_counter()

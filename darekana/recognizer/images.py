@@ -100,16 +100,20 @@ def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> Image.Im
     if fmt == "JPEG":
         _check_scans(data, limits)
     try:
-        with _open(data, fmt, limits) as im:
+        im = _open(data, fmt, limits)
+        rgb = im
+        try:
             original = _draft(im, limits)
             _load_first_frame(im, limits)
             drafted = im.size
             _apply_orientation(im)
-            # The conversion makes a new in-memory image, so closing the file-backed one is safe.
             rgb = _to_rgb(im)
-            if original != drafted:
-                rgb.info[ORIGINAL_SIZE] = original if rgb.size == drafted else original[::-1]  # EXIF turned it
-            return rgb
+        finally:
+            if rgb is not im:  # a converted copy owns its pixels; an RGB picture is kept as loaded (no copy)
+                im.close()
+        if original != drafted:
+            rgb.info[ORIGINAL_SIZE] = original if rgb.size == drafted else original[::-1]  # EXIF turned it
+        return rgb
     except ImageError:
         raise
     except MemoryError as exc:
@@ -318,7 +322,7 @@ def _to_rgb(im: Image.Image) -> Image.Image:
             background = Image.new("RGB", rgba.size, _WHITE)
             background.paste(rgba, mask=rgba.getchannel("A"))
             return background
-        return im.convert("RGB")
+        return im if im.mode == "RGB" else im.convert("RGB")
     except (ValueError, OSError) as exc:
         raise ImageError(f"unsupported pixel format: {im.mode}") from exc
 
