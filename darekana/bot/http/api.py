@@ -9,7 +9,7 @@ and errors become JSON; the behaviour itself lives in the service.
     POST /api/v1/corrections/{id}/review        moderators: JSON {"status": "accepted" | "rejected"}
     GET  /api/v1/corrections/stats              moderators
     GET  /api/v1/corrections/export?status=accepted,pending   moderators: a zip for ``darekana train fit``
-    GET  /healthz, /metrics
+    GET  /healthz, /metrics, /api/v1/openapi.json (this API, described as OpenAPI 3.0)
 
 Every error is ``{"error": "<message a person understands>"}`` with its HTTP status.
 """
@@ -24,6 +24,7 @@ import math
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from ..service import Ack, Place, Requester, Service
 from ..settings import Settings
 from ..storage.store import Feedback
 from .bodies import read_json, read_picture
+from .openapi import spec
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ def make_app(service: Service, settings: Settings) -> web.Application:
             web.get("/api/v1/corrections/stats", stats),
             web.get("/api/v1/corrections/export", export),
             web.post("/api/v1/corrections/{id}/review", review),
+            web.get("/api/v1/openapi.json", openapi),
             web.get("/healthz", healthz),
             web.get("/metrics", metrics),
             web.get("/", page),
@@ -167,6 +170,10 @@ async def characters(request: web.Request) -> web.Response:
     return web.json_response(
         [{"label": c.label, "name": c.name, "aliases": c.aliases, "in_bundle": c.in_bundle} for c in rows]
     )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(spec(version("darekana")))
 
 
 async def healthz(request: web.Request) -> web.Response:
