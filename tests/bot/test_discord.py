@@ -395,6 +395,25 @@ async def test_two_processes_on_one_database_answer_each_message_once(
             await client.close()
 
 
+# --- at scale --------------------------------------------------------------------------------------------
+
+
+async def test_a_bot_in_thousands_of_servers_starts_on_the_shards_discord_advises(
+    fake: FakeDiscord, service: Service
+) -> None:
+    fake.add_guilds(2600)  # Discord requires shards from 2,500 servers
+    fake.shard_count = 3
+    client = make_client(service, service.settings, sync_commands=False)
+    running = asyncio.create_task(client.start("fake-token"))
+    try:
+        await asyncio.wait_for(client.wait_until_ready(), 60)
+        assert sorted(fake.identified) == [(0, 3), (1, 3), (2, 3)] and client.shard_count == 3
+        assert {str(g.id) for g in client.guilds} == {g["id"] for g in fake.guilds}
+    finally:
+        await client.close()
+        await asyncio.wait_for(asyncio.gather(running, return_exceptions=True), 10)
+
+
 # --- bad input and errors -------------------------------------------------------------------------------
 
 

@@ -70,6 +70,10 @@ class FakeDiscord:
         self._ids = itertools.count(910000000000000000)
         self._runner: web.AppRunner | None = None
         self.base = ""
+        # the gateway, for tests that start the client: the servers it is in, and the shards Discord advises
+        self.guilds: list[dict] = []
+        self.shard_count = 1
+        self.identified: list[tuple[int, int]] = []  # (shard id, shard count) of each IDENTIFY
 
     # --- running -----------------------------------------------------------------------------------------
 
@@ -123,7 +127,63 @@ class FakeDiscord:
 
     # --- answering -------------------------------------------------------------------------------------
 
+    def add_guilds(self, count: int) -> None:
+        """``count`` servers the bot is in, spread over shards by their ids as Discord spreads them."""
+        for n in range(1, count + 1):
+            gid = str(n << 22)  # shard (id >> 22) % shards: n % shards
+            everyone = {
+                "id": gid,
+                "name": "@everyone",
+                "permissions": str(SEND_AND_READ),
+                "position": 0,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            }
+            self.guilds.append(guild_payload() | {"id": gid, "name": f"club {n}", "roles": [everyone], "channels": []})
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        """Discord's gateway, as much of it as logging in needs: HELLO, then READY and every server of the
+        shard that identified, and heartbeat acknowledgements."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
+        sequence = 0
+        async for message in ws:
+            data = json.loads(message.data)
+            if data["op"] == 1:
+                await ws.send_json({"op": 11})
+            elif data["op"] == 2:
+                shard, count = data["d"].get("shard", [0, 1])
+                self.identified.append((shard, count))
+                mine = [g for g in self.guilds if (int(g["id"]) >> 22) % count == shard]
+                ready = {
+                    "v": 10,
+                    "user": BOT_USER,
+                    "session_id": f"session-{shard}",
+                    "shard": [shard, count],
+                    "guilds": [{"id": g["id"], "unavailable": True} for g in mine],
+                    "resume_gateway_url": self._gateway_url,
+                    "application": {"id": str(APP_ID), "flags": 0},
+                }
+                for kind, event in [("READY", ready), *(("GUILD_CREATE", g) for g in mine)]:
+                    sequence += 1
+                    await ws.send_json({"op": 0, "t": kind, "s": sequence, "d": event})
+        return ws
+
+    @property
+    def _gateway_url(self) -> str:
+        return self.base.replace("http://", "ws://") + "/gateway"
+
+    def _bot_gateway(self, call: Call) -> dict:
+        limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 16}
+        return {"url": self._gateway_url, "shards": self.shard_count, "session_start_limit": limit}
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path == "/gateway":
+            return await self._gateway(request)
         path = request.path.removeprefix("/api/v10")
         payload, files = await _body(request)
         call = Call(request.method, path, dict(request.query), payload, files)
@@ -142,6 +202,7 @@ class FakeDiscord:
         hook = r"/webhooks/\d+/(?P<token>[^/]+)"
         return [
             ("GET", r"/users/@me", lambda call: BOT_USER),
+            ("GET", r"/gateway/bot", self._bot_gateway),
             ("GET", r"/oauth2/applications/@me", lambda call: _application()),
             ("PUT", r"/applications/\d+/commands", self._sync),
             ("POST", r"/interactions/(?P<iid>\d+)/(?P<token>[^/]+)/callback", self._callback),

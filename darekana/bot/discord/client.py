@@ -13,7 +13,9 @@ from ..service import Service
 from ..settings import Settings
 
 
-class Darekana(discord.Client):
+class Darekana(discord.AutoShardedClient):
+    """Sharded as Discord recommends (``GET /gateway/bot``): Discord requires shards past 2,500 servers."""
+
     def __init__(
         self, service: Service, settings: Settings, *, sync_commands: bool, items: Sequence[type[ui.DynamicItem[Any]]]
     ) -> None:
