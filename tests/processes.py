@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,3 +30,29 @@ def until_listening(process: subprocess.Popen, port: int, log: Path, seconds: fl
             time.sleep(0.2)
     process.kill()
     pytest.fail(f"darekana serve did not listen on {port}: {log.read_text()[-3000:]}")
+
+
+def start_server(
+    bundle: Path, database_url: str, port: int, log: Path, cwd: Path | None = None, **settings: str
+) -> subprocess.Popen:
+    """``darekana serve`` on ``port``, without Discord and with rate limits out of the way (``settings``: more
+    ``DAREKANA_*`` variables, by their lower-case names); returned once it listens."""
+    env = {
+        **os.environ,
+        "DAREKANA_BUNDLE": str(bundle),
+        "DAREKANA_DATABASE_URL": database_url,
+        "DAREKANA_HTTP_PORT": str(port),
+        "DAREKANA_USER_RATE": "100000/1",
+        "DAREKANA_CHANNEL_RATE": "100000/1",
+        "DAREKANA_DISCORD_TOKEN": "",
+        **{f"DAREKANA_{k.upper()}": v for k, v in settings.items()},
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "darekana.cli", "serve"],
+        cwd=cwd,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    until_listening(process, port, log, seconds=60)
+    return process

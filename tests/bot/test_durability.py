@@ -4,39 +4,14 @@ middle of a burst, and a restart serves the same database."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
-from processes import free_port, until_listening
+from processes import free_port, start_server
 
 from darekana.bot.storage import Store, open_database
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def start_server(bundle: Path, database_url: str, port: int, log: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DAREKANA_BUNDLE": str(bundle),
-        "DAREKANA_DATABASE_URL": database_url,
-        "DAREKANA_HTTP_PORT": str(port),
-        "DAREKANA_USER_RATE": "100000/1",
-        "DAREKANA_CHANNEL_RATE": "100000/1",
-        "DAREKANA_DISCORD_TOKEN": "",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "darekana.cli", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    until_listening(process, port, log, seconds=60)
-    return process
 
 
 async def burst_until_killed(

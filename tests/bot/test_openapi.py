@@ -3,9 +3,6 @@ the description allows (and worse), and no answer may be a 500, leave the descri
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +10,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from processes import free_port, until_listening
+from processes import free_port, start_server
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -28,27 +25,19 @@ TOKEN = "openapi-moderator"
 def live(trained_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("openapi")
     port, log = free_port(), folder / "serve.log"
-    env = {
-        **os.environ,
-        "DAREKANA_BUNDLE": str(trained_bundle),
-        "DAREKANA_HTTP_PORT": str(port),
-        "DAREKANA_DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
-        "DAREKANA_MODERATOR_TOKEN": TOKEN,
-        "DAREKANA_USER_RATE": "100000/1",
-        "DAREKANA_CHANNEL_RATE": "100000/1",
-        "DAREKANA_FEEDBACK_RATE": "100000/1",
-        "DAREKANA_FEEDBACK_CHANNEL_RATE": "100000/1",
-        "DAREKANA_DISCORD_TOKEN": "",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "darekana.cli", "serve"],
+    unlimited = "100000/1"
+    server = start_server(
+        trained_bundle,
+        f"sqlite:///{folder / 'db.sqlite3'}",
+        port,
+        log,
         cwd=folder,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
+        moderator_token=TOKEN,
+        feedback_rate=unlimited,
+        feedback_channel_rate=unlimited,
     )
     try:
-        yield until_listening(server, port, log)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
         server.wait(timeout=30)

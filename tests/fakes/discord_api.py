@@ -131,18 +131,8 @@ class FakeDiscord:
         """``count`` servers the bot is in, spread over shards by their ids as Discord spreads them."""
         for n in range(1, count + 1):
             gid = str(n << 22)  # shard (id >> 22) % shards: n % shards
-            everyone = {
-                "id": gid,
-                "name": "@everyone",
-                "permissions": str(SEND_AND_READ),
-                "position": 0,
-                "color": 0,
-                "hoist": False,
-                "managed": False,
-                "mentionable": False,
-                "flags": 0,
-            }
-            self.guilds.append(guild_payload() | {"id": gid, "name": f"club {n}", "roles": [everyone], "channels": []})
+            roles = [everyone_role(int(gid))]
+            self.guilds.append(guild_payload() | {"id": gid, "name": f"club {n}", "roles": roles, "channels": []})
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         """Discord's gateway, as much of it as logging in needs: HELLO, then READY and every server of the
@@ -370,9 +360,10 @@ def channel_payload() -> dict:
     }
 
 
-def guild_payload() -> dict:
-    everyone = {
-        "id": str(GUILD_ID),
+def everyone_role(guild_id: int) -> dict:
+    """A server's @everyone role (its id is the server's): members may read and send."""
+    return {
+        "id": str(guild_id),
         "name": "@everyone",
         "permissions": str(SEND_AND_READ),
         "position": 0,
@@ -382,6 +373,10 @@ def guild_payload() -> dict:
         "mentionable": False,
         "flags": 0,
     }
+
+
+def guild_payload() -> dict:
+    everyone = everyone_role(GUILD_ID)
     moderators = {**everyone, "id": str(MODERATOR_ROLE_ID), "name": "Moderators", "position": 1}
     channel = channel_payload() | {"topic": None}
     return {
