@@ -33,7 +33,7 @@ from aiohttp import web
 from ..errors import BadRequest, Forbidden, NotFound, RateLimited, ServiceError, Unauthorized
 from ..metrics import CONTENT_TYPE
 from ..service import Ack, Place, Requester, Service
-from ..settings import Settings
+from ..settings import MB, Settings
 from ..storage.store import Feedback
 from .bodies import read_json, read_picture
 from .openapi import spec
@@ -41,7 +41,6 @@ from .openapi import spec
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")  # package data
-MB = 1024 * 1024
 MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns: larger ones cannot exist, and PostgreSQL refuses them
 MAX_LISTED = 500
 HOW_TO_SEND = 'send a picture as the multipart form field "image", or JSON {"url": "https://..."}'

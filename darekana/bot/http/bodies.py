@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from ..errors import BadRequest, RequestTimeout, ServiceError, TooLarge
+from ..settings import MB
 
 MAX_JSON = 64 * 1024  # names, links and reviews are short
 MAX_PARTS = 8  # a form holds the picture and perhaps a field or two beside it
@@ -72,7 +73,7 @@ async def _part(part: BodyPartReader, limit: int) -> bytes:
     encoding = part.headers.get("Content-Transfer-Encoding", "").strip().lower()
     if encoding not in TRANSFER_ENCODINGS:
         raise BadRequest(f"unknown Content-Transfer-Encoding {encoding[:40]!r}: send the picture file as it is")
-    mb = f"{limit / (1024 * 1024):g} MB"
+    mb = f"{limit / MB:g} MB"
     # base64 takes 4 bytes for 3: the raw part may be that much larger than the picture
     raw = await _read(part, limit * 4 // 3 + 4 if encoding == "base64" else limit, "a picture", mb)
     try:
