@@ -29,6 +29,8 @@ class Settings:
     http_port: int = 8080
     discord_token: str = ""
     discord_moderator_role: str = ""  # a role name or id; Manage Messages always counts as moderator
+    discord_shard_count: int = 0  # shards in all; 0: as many as Discord advises, all run by this process
+    discord_shard_ids: str = ""  # the shards this process runs ("0,1"), to split a large bot over processes
     moderator_token: str = ""  # bearer token for the HTTP API's moderator endpoints; empty disables them
     recognition_workers: int = 0  # recognitions running at once; 0: one per core (the detector takes no lock)
     detect_multi_scale: bool = False  # also detect at twice and half the size (small heads; several times slower)
@@ -55,6 +57,22 @@ class Settings:
     @property
     def max_picture_bytes(self) -> int:
         return int(self.max_picture_mb * MB)
+
+    def discord_shards(self) -> tuple[int | None, list[int] | None]:
+        """Shard count and this process's shard ids for ``discord.AutoShardedClient`` (None: as Discord advises,
+        all of them)."""
+        count = self.discord_shard_count or None
+        if not self.discord_shard_ids.strip():
+            return count, None
+        try:
+            ids = sorted({int(part) for part in self.discord_shard_ids.split(",")})
+        except ValueError:
+            raise ValueError(f"{PREFIX}DISCORD_SHARD_IDS={self.discord_shard_ids!r} should look like 0,1") from None
+        if count is None:
+            raise ValueError(f"{PREFIX}DISCORD_SHARD_IDS needs {PREFIX}DISCORD_SHARD_COUNT (the shards in all)")
+        if ids[0] < 0 or ids[-1] >= count:
+            raise ValueError(f"{PREFIX}DISCORD_SHARD_IDS are among 0 to {count - 1} for {count} shards")
+        return count, ids
 
     def workers(self) -> int:
         return self.recognition_workers or os.cpu_count() or 1
@@ -83,6 +101,7 @@ class Settings:
         settings = cls(**values)
         for rate in (settings.user_rate, settings.channel_rate, settings.feedback_rate, settings.feedback_channel_rate):
             parse_rate(rate)
+        settings.discord_shards()
         return settings
 
 

@@ -9,11 +9,13 @@ import io
 import logging
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import discord.gateway
 import discord.http
 import pytest
+import yarl
 from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -77,6 +79,7 @@ async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
     server = FakeDiscord()
     await server.start()
     monkeypatch.setattr(discord.http.Route, "BASE", server.api)
+    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.gateway))
     yield server
     await server.close()
 
@@ -412,6 +415,30 @@ async def test_a_bot_in_thousands_of_servers_starts_on_the_shards_discord_advise
     finally:
         await client.close()
         await asyncio.wait_for(asyncio.gather(running, return_exceptions=True), 10)
+
+
+async def test_a_bot_split_over_processes_runs_its_own_shards_and_registers_commands_once(
+    fake: FakeDiscord, service: Service
+) -> None:
+    fake.add_guilds(2600)
+    clients = [
+        make_client(service, replace(service.settings, discord_shard_count=4, discord_shard_ids=ids))
+        for ids in ("1,3", "0, 2")
+    ]
+    running = [asyncio.create_task(client.start("fake-token")) for client in clients]
+    try:
+        for client in clients:
+            await asyncio.wait_for(client.wait_until_ready(), 60)
+        assert sorted(fake.identified) == [(0, 4), (1, 4), (2, 4), (3, 4)]
+        assert not fake.find("GET", r"/gateway/bot")  # the count was given: nothing to ask
+        held = [{g.id for g in client.guilds} for client in clients]
+        assert held[0] == {int(g["id"]) for g in fake.guilds if (int(g["id"]) >> 22) % 4 in (1, 3)}
+        assert not held[0] & held[1] and {str(g) for g in held[0] | held[1]} == {g["id"] for g in fake.guilds}
+        assert len(fake.find("PUT", r"/applications/\d+/commands")) == 1  # by the process with shard 0
+    finally:
+        for client in clients:
+            await client.close()
+        await asyncio.wait_for(asyncio.gather(*running, return_exceptions=True), 10)
 
 
 # --- bad input and errors -------------------------------------------------------------------------------

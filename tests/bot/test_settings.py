@@ -27,12 +27,21 @@ def test_defaults_and_overrides():
     assert settings.http_host == "127.0.0.1"  # empty means default
 
 
+def test_discord_shards():
+    assert Settings().discord_shards() == (None, None)  # as Discord advises, all here
+    assert Settings(discord_shard_count=6).discord_shards() == (6, None)
+    assert Settings(discord_shard_count=6, discord_shard_ids=" 4, 1,4").discord_shards() == (6, [1, 4])
+
+
 @pytest.mark.parametrize(
     "env, message",
     [
         ({"DAREKANA_HTTP_PORT": "eighty"}, "DAREKANA_HTTP_PORT='eighty'"),
         ({"DAREKANA_USER_RATE": "fast"}, "6/60"),
         ({"DAREKANA_CHANNEL_RATE": "0/60"}, "at least one"),
+        ({"DAREKANA_DISCORD_SHARD_IDS": "0,1"}, "needs DAREKANA_DISCORD_SHARD_COUNT"),
+        ({"DAREKANA_DISCORD_SHARD_IDS": "0-1", "DAREKANA_DISCORD_SHARD_COUNT": "4"}, "should look like 0,1"),
+        ({"DAREKANA_DISCORD_SHARD_IDS": "3,4", "DAREKANA_DISCORD_SHARD_COUNT": "4"}, "among 0 to 3"),
     ],
 )
 def test_bad_values_say_which_variable(env: dict[str, str], message: str):

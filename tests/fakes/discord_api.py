@@ -155,7 +155,7 @@ class FakeDiscord:
                     "session_id": f"session-{shard}",
                     "shard": [shard, count],
                     "guilds": [{"id": g["id"], "unavailable": True} for g in mine],
-                    "resume_gateway_url": self._gateway_url,
+                    "resume_gateway_url": self.gateway,
                     "application": {"id": str(APP_ID), "flags": 0},
                 }
                 for kind, event in [("READY", ready), *(("GUILD_CREATE", g) for g in mine)]:
@@ -164,12 +164,14 @@ class FakeDiscord:
         return ws
 
     @property
-    def _gateway_url(self) -> str:
+    def gateway(self) -> str:
+        """The gateway's URL: what ``GET /gateway/bot`` answers, and what ``DiscordWebSocket.DEFAULT_GATEWAY``
+        (used when the shard count is given) is set to."""
         return self.base.replace("http://", "ws://") + "/gateway"
 
     def _bot_gateway(self, call: Call) -> dict:
         limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 16}
-        return {"url": self._gateway_url, "shards": self.shard_count, "session_start_limit": limit}
+        return {"url": self.gateway, "shards": self.shard_count, "session_start_limit": limit}
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/gateway":

@@ -14,7 +14,8 @@ from ..settings import Settings
 
 
 class Darekana(discord.AutoShardedClient):
-    """Sharded as Discord recommends (``GET /gateway/bot``): Discord requires shards past 2,500 servers."""
+    """Sharded as Discord recommends (``GET /gateway/bot``), or over the shards the settings give this process:
+    Discord requires shards past 2,500 servers."""
 
     def __init__(
         self, service: Service, settings: Settings, *, sync_commands: bool, items: Sequence[type[ui.DynamicItem[Any]]]
@@ -22,14 +23,17 @@ class Darekana(discord.AutoShardedClient):
         intents = discord.Intents.none()
         intents.guilds = intents.guild_messages = intents.dm_messages = intents.message_content = True
         # Names people type end up in replies: no reply of ours may ping anyone.
-        super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none())
+        shard_count, shard_ids = settings.discord_shards()
+        shards: dict[str, Any] = {"shard_count": shard_count} | ({"shard_ids": shard_ids} if shard_ids else {})
+        super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none(), **shards)
         self.service, self.settings, self.sync_commands, self.items = service, settings, sync_commands, items
         self.tree: app_commands.CommandTree[Darekana] = app_commands.CommandTree(self)
 
     async def setup_hook(self) -> None:
         # Components carry their ids in custom_id: registered here, they work after a restart.
         self.add_dynamic_items(*self.items)
-        if self.sync_commands:
+        # Commands are the application's, not a shard's: of processes sharing a bot, shard 0's registers them.
+        if self.sync_commands and (self.shard_ids is None or 0 in self.shard_ids):
             await self.tree.sync()
 
 
