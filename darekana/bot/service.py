@@ -26,13 +26,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from darekana.recognizer.annotate import annotate
 from darekana.recognizer.bundle import BundleError
 from darekana.recognizer.describe import describe, describe_face
 from darekana.recognizer.engine import Face, Recognition, Recognizer, Verdict, face_to_dict
-from darekana.recognizer.images import DecodeLimits, ImageError, decode_image
+from darekana.recognizer.images import DecodeLimits, ImageError, fit
+from darekana.recognizer.sandbox import Decoders
 
 from .characters import Match, resolve
 from .errors import BadRequest, NotFound, RateLimited
@@ -152,6 +153,7 @@ class Service:
         self.feedback_limit = RateLimiter(*parse_rate(settings.feedback_rate))
         self.feedback_channel_limit = RateLimiter(*parse_rate(settings.feedback_channel_rate))
         self.queue = WorkQueue(settings.workers(), settings.queue_size)
+        self.decoders = Decoders(settings.workers(), self.decode_limits)  # one per worker: none ever waits
         self.metrics = Metrics(lambda state: getattr(self.queue, state))
         labels = [(label.id, label.name) for label in recognizer.manifest.labels]
         store.sync_characters(labels)
@@ -176,6 +178,7 @@ class Service:
 
     def close(self) -> None:
         self.queue.close()
+        self.decoders.close()
         self.store.engine.dispose()
 
     async def reload(self, bundle: str | os.PathLike[str]) -> str:
@@ -248,15 +251,15 @@ class Service:
         return Reply(recognition_id, seen.result, face_ids, describe(seen.result), seen.annotated)
 
     def _recognize(self, picture: bytes, annotated: bool) -> _Recognized:
-        # The budget starts when a worker takes the picture; decoding is bounded by the limits (scans,
-        # pixels, draft scale), and the recognizer gives up between stages once the budget is spent.
+        # The budget starts when a worker takes the picture. A decode past it is killed in its child process;
+        # after that, the recognizer gives up between stages (each bounded by the size of what it reads).
         deadline = time.monotonic() + self.settings.picture_budget_s
-        image = decode_image(picture, self.decode_limits)
+        image = self.decoders.decode(picture, timeout=deadline - time.monotonic())
         result = self.recognizer.recognize(image, deadline=deadline)
         crops = [_png(face.crop, CROP_MAX_SIDE) if face.crop is not None else b"" for face in result.faces]
         # drawn on the picture made small first: a copy of a 40 MP picture would cost 120 MB more
         several = annotated and len(result.faces) > 1
-        drawn = _png(annotate(_within(image, ANNOTATED_MAX_SIDE), result), ANNOTATED_MAX_SIDE) if several else None
+        drawn = _png(annotate(fit(image, ANNOTATED_MAX_SIDE), result), ANNOTATED_MAX_SIDE) if several else None
         return _Recognized(result, hashlib.sha256(picture).hexdigest(), crops, drawn)
 
     async def correct(self, face_id: int, name: str, who: Requester, where: Place = Place()) -> Ack:
@@ -382,15 +385,10 @@ class Service:
 
 
 def _png(image: Image.Image, max_side: int) -> bytes:
-    image = _within(image, max_side)
+    image = fit(image, max_side)
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=1)  # 3-4x faster to write than the default, a little larger
     return buffer.getvalue()
-
-
-def _within(image: Image.Image, max_side: int) -> Image.Image:
-    """``image`` scaled down to fit ``max_side`` (a new, small image), or itself when it fits."""
-    return ImageOps.contain(image, (max_side, max_side)) if max(image.size) > max_side else image
 
 
 def _record(seen: _Recognized, who: Requester, where: Place) -> RecognitionRecord:

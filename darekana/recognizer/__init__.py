@@ -1,10 +1,26 @@
 """darekana's recognizer: picture bytes in, named anime faces out, on numpy, Pillow and ONNX Runtime (never
-torch). See :class:`~darekana.recognizer.engine.Recognizer`."""
+torch). See :class:`~darekana.recognizer.engine.Recognizer`.
 
-from .bundle import BundleError
-from .engine import Candidate, Decision, Face, Model, Recognition, Recognizer, Verdict
-from .images import DecodeLimits, ImageError
+The names below load on first use, so that a process that only decodes pictures
+(:mod:`darekana.recognizer.sandbox`) never loads numpy or ONNX Runtime.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .bundle import BundleError
+    from .engine import Candidate, Decision, Face, Model, Recognition, Recognizer, Verdict
+    from .images import DecodeLimits, ImageError
+
+_WHERE = {
+    "BundleError": "bundle",
+    **dict.fromkeys(("Candidate", "Decision", "Face", "Model", "Recognition", "Recognizer", "Verdict"), "engine"),
+    "DecodeLimits": "images",
+    "ImageError": "images",
+}
 __all__ = [
     "BundleError",
     "Candidate",
@@ -17,3 +33,9 @@ __all__ = [
     "Recognizer",
     "Verdict",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

@@ -40,7 +40,7 @@ from .bundle import FALLBACK_FILE, MODEL_FILE, BundleError, Manifest, Thresholds
 from .centres import centre_probabilities, load_centres
 from .detect import Box, crop_face
 from .detectors import open_detector
-from .images import ORIGINAL_SIZE, DecodeLimits, ImageError, decode_image
+from .images import ORIGINAL_SIZE, DecodeLimits, TooSlow, decode_image
 from .onnx import open_session
 from .preprocess import to_batch
 
@@ -335,13 +335,6 @@ class Recognizer:
             candidates = [Candidate(labels[i].id, labels[i].name, float(row[i])) for i in top]
             decisions.append(Decision(candidates, list(Model)[model], list(Verdict)[verdict], float(distance)))
         return decisions
-
-
-class TooSlow(ImageError):
-    """The picture took longer than its time budget: the work stops at the next stage."""
-
-    def __init__(self) -> None:
-        super().__init__("this picture takes too long to read")
 
 
 def _on_time(deadline: float | None) -> None:

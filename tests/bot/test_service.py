@@ -17,7 +17,7 @@ from darekana.recognizer.describe import describe_face
 from darekana.train.data import scan
 from darekana.train.shared import DATASETS
 
-from pictures import group_picture, picture_bytes
+from pictures import group_picture, picture_bytes, slow_jpeg
 
 ALICE = Requester("discord", "1001")
 BOB = Requester("discord", "1002")
@@ -361,6 +361,21 @@ async def test_a_scan_bomb_does_not_hold_the_worker_from_the_next_picture(make_s
     assert crop.faces[0].label == known_picture[1]
     assert asyncio.get_running_loop().time() - started < 3
     assert counts(service)[0] == 1  # the bomb stored nothing
+
+
+async def test_a_picture_that_decodes_past_the_budget_is_stopped_then_and_the_next_one_answered(
+    make_service, known_picture
+):
+    service = make_service(recognition_workers=1, user_rate="100/1", picture_budget_s=0.3)
+    await service.whois(known_picture[0], BOB)  # the decoder's process is started
+    started = asyncio.get_running_loop().time()
+    slow, crop = await asyncio.gather(
+        service.whois(slow_jpeg(), ALICE), service.whois(known_picture[0], BOB), return_exceptions=True
+    )
+    assert isinstance(slow, BadRequest) and slow.message == "this picture takes too long to read"
+    assert crop.faces[0].label == known_picture[1]
+    assert asyncio.get_running_loop().time() - started < 1.5  # the slow one alone decodes for over 0.6 s
+    assert counts(service)[0] == 2
 
 
 async def test_a_picture_past_its_time_budget_is_refused_and_nothing_is_stored(make_service, known_picture):

@@ -196,21 +196,21 @@ def test_a_large_jpeg_is_answered_in_its_own_pixels(recognizer: Recognizer):
     scale = 5000 / picture.width
     large = io.BytesIO()
     picture.resize((5000, round(picture.height * scale)), Image.Resampling.BICUBIC).save(large, "JPEG", quality=92)
-    small, big = recognizer.recognize(picture), recognizer.recognize(large.getvalue())  # decoded at 1/2 scale
+    small, big = recognizer.recognize(picture), recognizer.recognize(large.getvalue())  # read at 2048 px
     assert (big.width, big.height) == (5000, round(picture.height * scale)) and len(big.faces) == len(small.faces) == 3
     for a, b in zip(small.faces, big.faces):
         assert all(abs(p * scale - q) <= 0.05 * b.box.w for p, q in zip(a.box.as_list(), b.box.as_list())), (
             a.box,
             b.box,
         )
-    drawn = annotate(decode_image(large.getvalue()), big)  # the drafted decode, boxes scaled to it
-    assert drawn.width == 2500
+    drawn = annotate(decode_image(large.getvalue()), big)  # on the picture as read, boxes scaled to it
+    assert drawn.height == 2048
 
 
 def test_a_spent_time_budget_stops_the_work(recognizer: Recognizer):
     import time
 
-    from darekana.recognizer.engine import TooSlow
+    from darekana.recognizer.images import TooSlow
 
     data = (DATASETS / "paperface-heads/pictures/236.jpg").read_bytes()
     with pytest.raises(TooSlow, match="takes too long to read"):

@@ -373,14 +373,26 @@ def test_a_jpeg_of_too_many_scans_is_refused_before_decoding() -> None:
     assert time.perf_counter() - started < 0.5
 
 
-def test_a_large_jpeg_decodes_at_a_smaller_scale_and_remembers_its_size() -> None:
-    large = _jpeg(_real(5000))
-    image = decode_image(large)
-    assert image.size == (2500, 2500 * image.height // image.width) and image.info[ORIGINAL_SIZE][0] == 5000
-    assert max(image.size) >= 2048  # never below what the limits ask for
-    full = decode_image(large, DecodeLimits(draft_side=None))
-    assert full.width == 5000 and ORIGINAL_SIZE not in full.info
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_large_picture_is_read_at_the_longest_side_the_limits_allow_and_remembers_its_size(fmt: str) -> None:
+    picture = _real(5000)  # 5000×6666: JPEGs decode at half scale, then both shrink to 2048 on the long side
+    out = io.BytesIO()
+    picture.save(out, fmt)
+    image = decode_image(out.getvalue())
+    assert image.size == (1536, 2048) and image.info[ORIGINAL_SIZE] == picture.size
+    full = decode_image(out.getvalue(), DecodeLimits(max_side=None))
+    assert full.size == picture.size and ORIGINAL_SIZE not in full.info
     assert ORIGINAL_SIZE not in decode_image(_jpeg(_real(1024))).info  # small ones are left alone
+
+
+def test_a_turned_picture_remembers_its_size_as_it_is_shown() -> None:
+    picture = _real(3000)
+    exif = picture.getexif()
+    exif[0x0112] = 6  # shown turned a quarter
+    out = io.BytesIO()
+    picture.save(out, "JPEG", exif=exif)
+    image = decode_image(out.getvalue())
+    assert image.info[ORIGINAL_SIZE] == picture.size[::-1] and image.width > image.height
 
 
 # --- properties: whatever the bytes, a picture or an ImageError --------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import io
 import json
 import quopri
 from typing import Any
@@ -93,16 +94,15 @@ async def _part(part: BodyPartReader, limit: int) -> bytes:
 
 async def _read(source: Any, limit: int, what: str, size: str) -> bytes:
     """Everything ``source`` (a request's content or a form part) holds, refused beyond ``limit`` bytes."""
-    chunks: list[bytes] = []
-    total = 0
+    # BytesIO hands back its own buffer: a 17 MB upload costs 17 MB, not twice that as a join of chunks would
+    body = io.BytesIO()
     while True:
         chunk = await (source.read_chunk(CHUNK) if isinstance(source, BodyPartReader) else source.read(CHUNK))
         if not chunk:
-            return b"".join(chunks)
-        total += len(chunk)
-        if total > limit:
+            return body.getvalue()
+        if body.tell() + len(chunk) > limit:
             raise TooLarge(f"that is too large: {what} may be at most {size}")
-        chunks.append(chunk)
+        body.write(chunk)
 
 
 async def _within(timeout_s: float, work: Any) -> Any:
