@@ -1,12 +1,15 @@
 """Service benchmark: the HTTP API under concurrent clients, end to end (upload, queue, recognise, store).
 
     python bench/service.py [--bundle models/animeface-10] [--clients 8] [--requests 200] [--workers 0]
+                            [--pictures small|40mp]
 
 Starts the real service as ``darekana serve`` builds it (Service.start + the HTTP app, here with a fresh
 SQLite database and relaxed rate limits) in a subprocess on 127.0.0.1, then ``--clients`` concurrent
-clients post ``--requests`` real pictures: animeface-10 face crops and 1024 px pictures with three crops
-side by side, alternately. Prints one JSON line: latency p50/p95/max ms (all, and per kind of picture),
-throughput, answers by HTTP status, faces recognised, the server's peak RSS MiB, and the machine.
+clients post ``--requests`` real pictures, in turn. ``small``: animeface-10 face crops and 1024 px pictures
+with three crops side by side. ``40mp``: two paperface-heads illustrations enlarged to 40 MP, each as a PNG
+(9 and 17 MB) and as a JPEG. Prints one JSON line: latency p50/p95/max ms (all, and per kind of picture),
+throughput, answers by HTTP status, faces recognised, memory (the server's peak RSS, the largest peak of
+its decoder processes, and the peak PSS of all its processes together, sampled every 10 ms), and the machine.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -33,15 +37,35 @@ from common import machine  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def pictures() -> list[bytes]:
-    """Face crops and three-face pictures, alternately (72 different pictures, taken in turn)."""
+def small_pictures() -> list[tuple[str, bytes]]:
+    """Face crops and three-face pictures, alternately (72 different pictures)."""
     from darekana.recognizer.images import load_image
 
     paths = sorted((DATASETS / "animeface-10").glob("*/face_*.png"))[::7]
     crops = [load_image(path) for path in paths]
     groups = [side_by_side(crops[i : i + 3], 1024) for i in range(0, len(crops) - 2, 3)]
     singles = [path.read_bytes() for path in paths]
-    return [data for pair in zip(singles, groups) for data in pair]
+    return [picture for pair in zip(singles, groups) for picture in (("crop", pair[0]), ("three_faces", pair[1]))]
+
+
+def large_pictures() -> list[tuple[str, bytes]]:
+    """Two real illustrations enlarged to 40 MP, as PNG and as JPEG (the PNGs take ~15 s to write)."""
+    import io
+
+    from PIL import Image
+
+    from darekana.recognizer.images import load_image
+
+    made = []
+    for name in ("10.jpg", "100.jpg"):
+        picture = load_image(DATASETS / "paperface-heads/pictures" / name)
+        scale = (40e6 / (picture.width * picture.height)) ** 0.5
+        large = picture.resize((int(picture.width * scale), int(picture.height * scale)), Image.Resampling.BICUBIC)
+        for fmt in ("PNG", "JPEG"):
+            out = io.BytesIO()
+            large.save(out, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+            made.append((f"{fmt.lower()}_40mp", out.getvalue()))
+    return made
 
 
 # --- the server, in its own process ------------------------------------------------------------------
@@ -92,18 +116,64 @@ def start_server(args: argparse.Namespace, database_url: str) -> tuple[subproces
     return process, int(port)
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError("no VmHWM in /proc: peak memory is only measured on Linux")
+def _pss_mib(pid: int) -> float:
+    """The process's proportional set size: its memory with pages shared with others counted in shares."""
+    try:
+        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in lines if line.startswith("Pss:")), 0.0)
+
+
+def _status_mib(pid: int, field: str) -> float:
+    """A memory figure of /proc/<pid>/status (VmRSS now, VmHWM its peak) in MiB; 0 for a process now gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in lines if line.startswith(f"{field}:")), 0.0)
+
+
+def _descendants(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):  # a child belongs to the thread that started it
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return children + [d for c in children for d in _descendants(c)]
+
+
+class MemoryWatch:
+    """Samples the memory of a process and of all its descendants (the decoder processes) every 10 ms."""
+
+    def __init__(self, pid: int):
+        self.pid, self.tree_peak, self.decoder_peak = pid, 0.0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.01):
+            pids = [self.pid, *_descendants(self.pid)]
+            self.tree_peak = max(self.tree_peak, sum(_pss_mib(p) for p in pids))
+            self.decoder_peak = max([self.decoder_peak, *(_status_mib(p, "VmHWM") for p in pids[1:])])
+
+    def figures(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return {
+            "server_peak_rss_mib": round(_status_mib(self.pid, "VmHWM"), 1),
+            "decoder_peak_rss_mib": round(self.decoder_peak, 1),
+            "all_processes_peak_pss_mib": round(self.tree_peak, 1),
+        }
 
 
 # --- the clients -------------------------------------------------------------------------------------
 
 
-async def load(base: str, payloads: list[bytes], clients: int, requests: int) -> dict[str, object]:
-    latencies: dict[str, list[float]] = {"crop": [], "three_faces": []}
+async def load(base: str, payloads: list[tuple[str, bytes]], clients: int, requests: int) -> dict[str, object]:
+    latencies: dict[str, list[float]] = {kind: [] for kind, _ in payloads}
     statuses: Counter[str] = Counter()
     faces = 0
     todo = iter(range(requests))
@@ -111,19 +181,19 @@ async def load(base: str, payloads: list[bytes], clients: int, requests: int) ->
     async def client(session: aiohttp.ClientSession) -> None:
         nonlocal faces
         for i in todo:  # one shared iterator: each request is taken by exactly one client
+            kind, payload = payloads[i % len(payloads)]
             start = time.perf_counter()
             try:
-                status, body = await post_picture(session, base, payloads[i % len(payloads)])
+                status, body = await post_picture(session, base, payload)
             except aiohttp.ClientError as exc:
                 statuses[type(exc).__name__] += 1
                 continue
-            kind = "crop" if i % len(payloads) % 2 == 0 else "three_faces"
             latencies[kind].append((time.perf_counter() - start) * 1000)
             statuses[str(status)] += 1
             faces += len(body.get("faces", []))
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
-        await post_picture(session, base, payloads[1])  # warm-up, not counted
+        await post_picture(session, base, payloads[1][1])  # warm-up, not counted
         start = time.perf_counter()
         await asyncio.gather(*(client(session) for _ in range(clients)))
         seconds = time.perf_counter() - start
@@ -166,15 +236,17 @@ def main() -> None:
     p.add_argument(
         "--workers", type=int, default=0, help="recognitions at once (DAREKANA_RECOGNITION_WORKERS; 0: one per core)"
     )
+    p.add_argument("--pictures", choices=["small", "40mp"], default="small")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server subprocess
     p.add_argument("--database-url", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
         asyncio.run(serve(args.bundle, args.database_url, args.workers))
         return
-    payloads = pictures()
+    payloads = small_pictures() if args.pictures == "small" else large_pictures()
     with tempfile.TemporaryDirectory() as tmp:
         process, port = start_server(args, f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
+        memory = MemoryWatch(process.pid)
         try:
             base = f"http://127.0.0.1:{port}"
             figures: dict[str, object] = {
@@ -184,9 +256,10 @@ def main() -> None:
                 "clients": args.clients,
                 "requests": args.requests,
                 "workers": args.workers,
+                "pictures": args.pictures,
             }
             figures.update(asyncio.run(load(base, payloads, args.clients, args.requests)))
-            figures["server_peak_rss_mib"] = peak_rss_mib(process.pid)
+            figures.update(memory.figures())
         finally:
             process.stdin.close()
             try:
