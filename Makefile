@@ -53,4 +53,5 @@ bench: setup $(BUNDLE)/manifest.json
 	$(PY) bench/framing.py runs/bench/animeface-10 runs/bench/hololive-20
 	$(PY) bench/latency.py --bundle $(BUNDLE)
 	$(PY) bench/service.py --bundle $(BUNDLE)
+	$(PY) bench/service.py --bundle $(BUNDLE) --pictures 40mp --clients 2 --requests 24
 	$(PY) bench/fuzz.py
