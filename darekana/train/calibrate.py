@@ -1,4 +1,5 @@
-"""Choosing the bundle's decision thresholds on validation data, with the engine's own decision rule."""
+"""Choosing the bundle's decision thresholds on calibration faces (of source pictures neither training nor
+early stopping saw), with the engine's own decision rule; and checking on other faces what they promise."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from darekana.recognizer.centres import centre_probabilities
 from darekana.recognizer.engine import Model, Routed, Verdict, route, verdicts
 
 # A face the network gives under 30 % always goes to the fallback, and no answer under 50 % is "confident",
-# however a small validation split happens to fall.
+# however a small calibration split happens to fall.
 PRIMARY_GRID = np.round(np.arange(0.3, 0.975, 0.025), 3)
 CONFIDENT_GRID = np.round(np.arange(0.5, 0.995, 0.01), 3)
 TEMPERATURE_GRID = np.logspace(-2, 2, 81)
+# What the verdicts promise: known faces called "unknown" at this rate, "confident" answers right this often.
+FALSE_REJECTION = 0.05
+PRECISION = 0.99
 
 
 @dataclass(frozen=True)
@@ -33,30 +37,34 @@ class Outputs:
 
 
 def choose_thresholds(
-    val: Outputs, targets: np.ndarray, false_rejection: float = 0.05, precision: float = 0.99, to_enrolled: float = 0.01
+    faces: Outputs,
+    targets: np.ndarray,
+    false_rejection: float = FALSE_REJECTION,
+    precision: float = PRECISION,
+    to_enrolled: float = 0.01,
 ) -> tuple[Thresholds, dict[str, float]]:
     """``temperature``: the centre model's, by likelihood. ``enrolled_margin``: sends ``to_enrolled`` of the
-    known validation faces to an enrolled character. ``primary``: the routing threshold with the best
-    validation top-1 (the lowest on ties: the network is the stronger model). ``distance``: rejects
-    ``false_rejection`` of known validation faces. ``confident``: the lowest probability above which answers
+    known calibration faces to an enrolled character. ``primary``: the routing threshold with the best
+    calibration top-1 (the lowest on ties: the network is the stronger model). ``distance``: rejects
+    ``false_rejection`` of known calibration faces. ``confident``: the lowest probability above which answers
     are right at least ``precision`` of the time."""
     chosen = Thresholds(
-        temperature=_temperature(val.distances, targets), enrolled_margin=_enrolled_margin(val, to_enrolled)
+        temperature=_temperature(faces.distances, targets), enrolled_margin=_enrolled_margin(faces, to_enrolled)
     )
-    accuracy = [_top1(val.routed(replace(chosen, primary=float(t))), targets) for t in PRIMARY_GRID]
+    accuracy = [_top1(faces.routed(replace(chosen, primary=float(t))), targets) for t in PRIMARY_GRID]
     chosen = replace(chosen, primary=float(PRIMARY_GRID[int(np.argmax(accuracy))]))
-    routed = val.routed(chosen)
+    routed = faces.routed(chosen)
     chosen = replace(chosen, distance=float(np.quantile(routed.distance, 1 - false_rejection)))
     right = routed.probs.argmax(1) == targets
     chosen = replace(chosen, confident=_confident(routed.probs, right, precision))
     verdict = verdicts(routed, chosen)
     confident = verdict == Verdict.CONFIDENT.code
     stats = {
-        "val_top1_routed": float(max(accuracy)),
-        "val_false_rejection": float((verdict == Verdict.UNKNOWN.code).mean()),
-        "val_confident_share": float(confident.mean()),
-        "val_confident_precision": float(right[confident].mean()) if confident.any() else 0.0,
-        "val_to_enrolled": float((routed.model == Model.CENTRES.code).mean()),
+        "calibration_top1_routed": float(max(accuracy)),
+        "calibration_false_rejection": float((verdict == Verdict.UNKNOWN.code).mean()),
+        "calibration_confident_share": float(confident.mean()),
+        "calibration_confident_precision": float(right[confident].mean()) if confident.any() else 0.0,
+        "calibration_to_enrolled": float((routed.model == Model.CENTRES.code).mean()),
     }
     return chosen, stats
 
@@ -67,11 +75,11 @@ def _temperature(distances: np.ndarray, targets: np.ndarray) -> float:
     return float(TEMPERATURE_GRID[int(np.argmin(loss))])
 
 
-def _enrolled_margin(val: Outputs, share: float) -> float:
-    n = val.n_network
-    if val.distances.shape[1] == n:
+def _enrolled_margin(faces: Outputs, share: float) -> float:
+    n = faces.n_network
+    if faces.distances.shape[1] == n:
         return 0.0
-    gap = val.distances[:, n:].min(axis=1) - val.distances[:, :n].min(axis=1)  # below the margin: enrolled
+    gap = faces.distances[:, n:].min(axis=1) - faces.distances[:, :n].min(axis=1)  # below the margin: enrolled
     return float(np.quantile(gap, share))
 
 

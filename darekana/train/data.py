@@ -168,14 +168,22 @@ def load_pixels(dataset: Dataset, size: int, desc: str = "loading faces") -> np.
 @dataclass(frozen=True)
 class Split:
     train: np.ndarray
-    val: np.ndarray
+    val: np.ndarray  # early stopping
     test: np.ndarray
+    calibration: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # thresholds
 
 
 def split(
-    dataset: Dataset, val: float = 0.15, test: float = 0.15, seed: int = 0, fixed_test: frozenset[str] = frozenset()
+    dataset: Dataset,
+    val: float = 0.15,
+    test: float = 0.15,
+    seed: int = 0,
+    fixed_test: frozenset[str] = frozenset(),
+    calibration: float = 0.0,
 ) -> Split:
-    """Stratified train/validation/test indices that keep each source picture's faces together.
+    """Stratified train/validation/test indices that keep each source picture's faces together, and with
+    ``calibration`` a fourth such split for choosing thresholds on faces of pictures that neither training
+    nor early stopping saw.
 
     With ``fixed_test`` (sha256 digests of an earlier bundle's test faces), those faces, and every face of
     their source pictures, are the test set of the characters they show; those characters' other faces
@@ -188,8 +196,11 @@ def split(
     rest, test_idx = _group_fold(free, y, groups, test, seed) if len(free) else (free, free)
     rest = np.concatenate([rest, np.flatnonzero(covered & ~fixed)])
     test_idx = np.concatenate([test_idx, np.flatnonzero(fixed)])
-    train_idx, val_idx = _group_fold(rest, y, groups, val / (1 - test), seed + 1)
-    return Split(np.sort(train_idx), np.sort(val_idx), np.sort(test_idx))
+    calibration_idx = np.empty(0, dtype=np.int64)
+    if calibration > 0:
+        rest, calibration_idx = _group_fold(rest, y, groups, calibration / (1 - test), seed + 2)
+    train_idx, val_idx = _group_fold(rest, y, groups, val / (1 - test - calibration), seed + 1)
+    return Split(np.sort(train_idx), np.sort(val_idx), np.sort(test_idx), np.sort(calibration_idx))
 
 
 def held_back_digests(bundle: str | Path) -> frozenset[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 EMBEDDINGS_FILE = "embeddings.npz"
-PARTS = ("train", "val", "test")
+PARTS = ("train", "val", "calibration", "test")
 
 
 @dataclass
@@ -50,7 +50,9 @@ def load_embeddings(directory: Path, n_logits: int, dim: int) -> dict[str, Embed
     try:
         with np.load(directory / EMBEDDINGS_FILE, allow_pickle=False) as raw:
             parts = {
-                p: Embedded(raw[f"{p}_logits"], raw[f"{p}_unit"].astype(np.float32), raw[f"{p}_targets"]) for p in PARTS
+                p: Embedded(raw[f"{p}_logits"], raw[f"{p}_unit"].astype(np.float32), raw[f"{p}_targets"])
+                for p in PARTS
+                if f"{p}_logits" in raw or p != "calibration"  # bundles made before the calibration split
             }
     except (OSError, KeyError, ValueError):
         return None
@@ -61,3 +63,10 @@ def load_embeddings(directory: Path, n_logits: int, dim: int) -> dict[str, Embed
         for e in parts.values()
     )
     return parts if fits else None
+
+
+def calibration_faces(parts: dict[str, Embedded]) -> Embedded:
+    """The faces thresholds are chosen on: the calibration split, which neither training nor early stopping
+    saw, or validation in bundles made before that split existed."""
+    calibration = parts.get("calibration")
+    return calibration if calibration is not None and len(calibration.targets) else parts["val"]

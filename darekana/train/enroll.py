@@ -32,7 +32,7 @@ from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import resize_square
 
 from .data import Dataset, Sample, load_pixels, scan, unpacked
-from .embeddings import EMBEDDINGS_FILE, PARTS, Embedded, load_embeddings, save_embeddings
+from .embeddings import EMBEDDINGS_FILE, PARTS, Embedded, calibration_faces, load_embeddings, save_embeddings
 from .evaluate import score
 from .fallback import fit_fallback
 from .fit import darekana_version, embed
@@ -80,7 +80,7 @@ def _enroll(source: Path, sources: list[Path], folders: list[str | Path], out: P
     shutil.copytree(source, staging, ignore=shutil.ignore_patterns("report", "*.tmp", PROTOTYPES_FILE))
     parts["train"] = parts["train"] + fresh
     save_embeddings(staging, parts)
-    thresholds, calibration = fit_fallback(parts["train"], parts["val"], len(labels), staging)
+    thresholds, calibration = fit_fallback(parts["train"], calibration_faces(parts), len(labels), staging)
     split["train"] = split["train"] + [str(sample.path) for sample in new.samples]
     if "train_sha256" in split:  # kept in step with "train": `train compare` reads it to spot leaked faces
         split["train_sha256"] = split["train_sha256"] + [sample.digest for sample in new.samples]
@@ -171,7 +171,7 @@ def _bundle_faces(
     if kept is not None:
         say(f"using the {sum(len(e.targets) for e in kept.values())} faces embedded in {source / EMBEDDINGS_FILE}")
         return kept
-    return {part: _embed_files(session, manifest, split[part], labels, part) for part in PARTS}
+    return {part: _embed_files(session, manifest, split[part], labels, part) for part in PARTS if part in split}
 
 
 def _embed_files(

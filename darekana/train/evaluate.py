@@ -10,6 +10,7 @@ import numpy as np
 from darekana.recognizer.engine import Decision, Recognizer, Verdict
 from darekana.recognizer.images import ImageError, load_image
 
+from .calibrate import FALSE_REJECTION, PRECISION
 from .data import Dataset, iter_batches, scan
 from .progress import progress
 from .report import classification_figures
@@ -70,6 +71,44 @@ def score(decisions: list[Decision], truth: list[str], known: list[str]) -> dict
         figures["unknown_rejection_rate"] = float((verdicts[unknown_rows] == Verdict.UNKNOWN).mean())
         figures["unknown_not_confident_rate"] = float((verdicts[unknown_rows] != Verdict.CONFIDENT).mean())
     return figures
+
+
+def promises(decisions: list[Decision], truth: list[str], calibration: dict[str, float]) -> dict[str, Any]:
+    """What the thresholds promise against what they deliver on ``decisions`` of known faces the calibration
+    never saw, with 95 % Wilson intervals: the false rejection rate should be within 2 points of its
+    target, and confident answers right at least 98 % of the time."""
+    unknown = np.array([d.verdict is Verdict.UNKNOWN for d in decisions])
+    confident = np.array([d.verdict is Verdict.CONFIDENT for d in decisions])
+    right = np.array([d.candidates[0].label == t for d, t in zip(decisions, truth)])
+    rejected, precise = float(unknown.mean()), float(right[confident].mean()) if confident.any() else 0.0
+    return {
+        "false_rejection": {
+            "promised": FALSE_REJECTION,
+            "calibration": calibration["calibration_false_rejection"],
+            "delivered": rejected,
+            "interval": wilson(int(unknown.sum()), len(decisions)),
+            "n": len(decisions),
+            "held": abs(rejected - FALSE_REJECTION) <= 0.02,
+        },
+        "confident_precision": {
+            "promised": PRECISION,
+            "calibration": calibration["calibration_confident_precision"],
+            "delivered": precise,
+            "interval": wilson(int(right[confident].sum()), int(confident.sum())),
+            "n": int(confident.sum()),
+            "held": precise >= 0.98,
+        },
+    }
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> list[float]:
+    """The Wilson score interval of a proportion (95 % by default); [0, 1] when there is nothing to count."""
+    if n == 0:
+        return [0.0, 1.0]
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(float(centre - half), 4), round(float(centre + half), 4)]
 
 
 def evaluate(bundle: str | Path, folders: list[str | Path], pictures: bool = False) -> dict[str, Any]:

@@ -18,20 +18,22 @@ from .embeddings import Embedded
 from .export import export_fallback
 
 
-def fit_fallback(train: Embedded, val: Embedded, n_labels: int, directory: Path) -> tuple[Thresholds, dict[str, float]]:
+def fit_fallback(
+    train: Embedded, calibration: Embedded, n_labels: int, directory: Path
+) -> tuple[Thresholds, dict[str, float]]:
     """The fallback SVM and the class centres fitted on ``train`` and written to the bundle ``directory``;
-    the thresholds chosen on ``val``. Labels beyond the network's logits are enrolled characters."""
+    the thresholds chosen on ``calibration``. Labels beyond the network's logits are enrolled characters."""
     svm = fit_svm(train.unit, train.targets)
     export_fallback(svm, train.unit.shape[1], directory)
     centres = fit_centres(train.unit, train.targets, n_labels)
     centres.save(directory)
     outputs = Outputs(
-        pad_primary(val.logits, n_labels),
-        svm.predict_proba(val.unit),
-        centres.distances(val.unit),
-        n_network=val.logits.shape[1],
+        pad_primary(calibration.logits, n_labels),
+        svm.predict_proba(calibration.unit),
+        centres.distances(calibration.unit),
+        n_network=calibration.logits.shape[1],
     )
-    return choose_thresholds(outputs, val.targets)
+    return choose_thresholds(outputs, calibration.targets)
 
 
 def fit_svm(embeddings: np.ndarray, targets: np.ndarray) -> CalibratedClassifierCV:

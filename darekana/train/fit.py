@@ -42,13 +42,13 @@ from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normaliz
 from .backbones import Backbone, build_backbone, load_pretrained
 from .configs import FitConfig
 from .data import Dataset, Split, held_back_digests, load_pixels, scan, split, unpacked
-from .embeddings import Embedded, save_embeddings
-from .evaluate import score
+from .embeddings import PARTS, Embedded, calibration_faces, save_embeddings
+from .evaluate import promises, score
 from .export import export_network
 from .fallback import fit_fallback
 from .finetune import FinetuneResult, Trainer
 from .progress import progress, say
-from .report import plot_history, write_report
+from .report import plot_history, plot_reliability, write_report
 from .shared import MOBILENET_V2_TRUNK
 
 
@@ -95,7 +95,7 @@ def _fit(
     dataset = scan(sources, config.aliases)
     pixels = load_pixels(dataset, config.img_size)
     say(dataset.summary())
-    parts = split(dataset, config.val, config.test, config.finetune.seed, fixed_test)
+    parts = split(dataset, config.val, config.test, config.finetune.seed, fixed_test, config.calibration)
     if fixed_test:
         say(
             f"test split of {config.test_split_of}: {len(parts.test)} test faces, "
@@ -111,10 +111,15 @@ def _fit(
     logits, unit = embed(session, pixels, IMAGENET_MEAN, IMAGENET_STD)
     embedded = {
         part: Embedded(logits[idx], unit[idx], y[idx])
-        for part, idx in (("train", parts.train), ("val", parts.val), ("test", parts.test))
+        for part, idx in (
+            ("train", parts.train),
+            ("val", parts.val),
+            ("calibration", parts.calibration),
+            ("test", parts.test),
+        )
     }
     save_embeddings(staging, embedded)
-    thresholds, calibration = fit_fallback(embedded["train"], embedded["val"], len(dataset.labels), staging)
+    thresholds, calibration = fit_fallback(embedded["train"], calibration_faces(embedded), len(dataset.labels), staging)
 
     detector = install_detector(config.detector, config.detector_model, staging)
     manifest = Manifest(
@@ -135,7 +140,7 @@ def _fit(
             "aliases": config.aliases,
             "test_split_of": config.test_split_of,
             "detector_model": str(Path(config.detector_model).resolve()) if config.detector_model else None,
-            "faces": {"train": len(parts.train), "val": len(parts.val), "test": len(parts.test)},
+            "faces": {part: len(getattr(parts, part)) for part in PARTS},
             "skipped": len(dataset.skipped),
             "duplicates": dataset.duplicates,
             "finetune": asdict(config.finetune),
@@ -145,11 +150,10 @@ def _fit(
     )
     write_manifest(staging, manifest)  # the engine below loads the bundle, so it must be complete already
 
-    report = score(
-        Recognizer(staging).decide(logits[parts.test], unit[parts.test]),
-        [dataset.samples[i].label for i in parts.test],
-        [label.id for label in dataset.labels],
-    )
+    decisions = Recognizer(staging).decide(logits[parts.test], unit[parts.test])
+    truth = [dataset.samples[i].label for i in parts.test]
+    report = score(decisions, truth, [label.id for label in dataset.labels])
+    report["promises"] = promises(decisions, truth, calibration)
     report["history"] = [asdict(h) for h in history.history]
     report["training_seconds"] = round(time.perf_counter() - started, 1)
     manifest.training["seconds"] = report["training_seconds"]
@@ -157,6 +161,12 @@ def _fit(
     write_manifest(staging, manifest)
     write_report(report, staging / "report", f"{out.name}: held-back test split")
     plot_history(report["history"], staging / "report" / "training.png")
+    plot_reliability(
+        np.array([d.candidates[0].probability for d in decisions]),
+        np.array([d.candidates[0].label == t for d, t in zip(decisions, truth)]),
+        thresholds.confident,
+        staging / "report" / "reliability.png",
+    )
 
     if out.exists():
         shutil.rmtree(out)
@@ -184,8 +194,8 @@ def _finetune(
 
 def _write_split(path: Path, dataset: Dataset, parts: Split) -> None:
     """Which file went where: evaluation and retraining reuse the same held-back faces."""
-    names = {part: [str(dataset.samples[i].path) for i in getattr(parts, part)] for part in ("train", "val", "test")}
-    for part in ("train", "val", "test"):  # paths may be relative, and those of unpacked zips vanish
+    names = {part: [str(dataset.samples[i].path) for i in getattr(parts, part)] for part in PARTS}
+    for part in PARTS:  # paths may be relative, and those of unpacked zips vanish
         names[f"{part}_sha256"] = [dataset.samples[i].digest for i in getattr(parts, part)]
     path.write_text(json.dumps(names, indent=1), encoding="utf-8")
 

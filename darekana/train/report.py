@@ -111,6 +111,32 @@ def plot_history(history: Sequence[dict[str, float]], path: Path) -> Path:
     return path
 
 
+def plot_reliability(confidence: np.ndarray, right: np.ndarray, confident: float, path: Path, bins: int = 10) -> Path:
+    """A reliability diagram: how often answers are right against the probability given them, per bin, with
+    the number of answers in each and the ``confident`` threshold."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges) - 1, 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    accuracy = np.bincount(which, weights=right.astype(float), minlength=bins) / np.maximum(counts, 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="calibrated")
+    shown = counts > 0
+    ax.bar(centres[shown], accuracy[shown], width=1 / bins * 0.9, alpha=0.7, label="share right")
+    for x, y, n in zip(centres[shown], accuracy[shown], counts[shown]):
+        ax.text(x, min(y + 0.02, 0.97), str(n), ha="center", fontsize=7)
+    ax.axvline(confident, color="tab:green", label=f"confident ≥ {confident:.2f}")
+    ax.set_xlabel("probability of the answer")
+    ax.set_ylabel("answers right")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_report(figures: dict[str, Any], directory: Path, title: str) -> None:
     """``report.json`` (everything), ``report.md`` (what a person reads) and ``confusion.png``."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -136,6 +162,19 @@ def markdown(figures: dict[str, Any], title: str) -> str:
                 if isinstance(figures[key], float)
                 else f"- {key.replace('_', ' ')}: {figures[key]}"
             )
+    if "promises" in figures:
+        lines += [
+            "",
+            "| promise | target | on calibration | delivered (95 % interval, n) | held |",
+            "|---|---|---|---|---|",
+        ]
+        for name, p in figures["promises"].items():
+            low, high = p["interval"]
+            lines.append(
+                f"| {name.replace('_', ' ')} | {p['promised']:.2f} | {p['calibration']:.3f} | "
+                f"{p['delivered']:.3f} ({low:.3f}–{high:.3f}, {p['n']}) | {'yes' if p['held'] else 'no'} |"
+            )
+        lines += ["", "![reliability diagram](reliability.png)"]
     lines += [
         "",
         "![confusion matrix](confusion.png)",

@@ -33,9 +33,9 @@ def test_thresholds_follow_validation_behaviour():
         Outputs(primary, fallback, centres.distances(unit), classes), targets, false_rejection=0.05
     )
     assert 0.4 < thresholds.primary <= 0.95  # the unsure 40 % answers go to the fallback
-    assert stats["val_top1_routed"] == 1.0
-    assert abs(stats["val_false_rejection"] - 0.05) < 0.02
-    assert thresholds.confident >= 0.5 and stats["val_confident_precision"] >= 0.97
+    assert stats["calibration_top1_routed"] == 1.0
+    assert abs(stats["calibration_false_rejection"] - 0.05) < 0.02
+    assert thresholds.confident >= 0.5 and stats["calibration_confident_precision"] >= 0.97
 
 
 def test_verdict_rule():
@@ -72,5 +72,5 @@ def test_margin_sends_the_chosen_share_of_known_faces_to_enrolled_characters():
     distances = np.abs(rng.normal(1, 0.2, (1000, 4)))
     distances[np.arange(1000), targets] = 0.5
     thresholds, stats = choose_thresholds(Outputs(primary, primary, distances, 3), targets, to_enrolled=0.02)
-    assert abs(stats["val_to_enrolled"] - 0.02) < 0.005
-    assert abs(stats["val_top1_routed"] - 0.98) < 0.005
+    assert abs(stats["calibration_to_enrolled"] - 0.02) < 0.005
+    assert abs(stats["calibration_top1_routed"] - 0.98) < 0.005

@@ -155,33 +155,42 @@ def test_scan_missing_folder_raises(tmp_path):
 @pytest.fixture(scope="module")
 def hololive():
     dataset = scan([HOLOLIVE])
-    return dataset, split(dataset, seed=0)
+    return dataset, split(dataset, val=0.1, test=0.15, seed=0, calibration=0.15)
 
 
 def test_split_is_a_leak_free_partition(hololive):
     dataset, parts = hololive
     n = len(dataset.samples)
     assert n == 9350 and len(dataset.labels) == 20
-    train, val, test = (set(map(int, p)) for p in (parts.train, parts.val, parts.test))
-    assert not train & val and not train & test and not val & test
-    assert train | val | test == set(range(n))
+    named = {name: set(map(int, getattr(parts, name))) for name in ("train", "val", "calibration", "test")}
+    for a in named:
+        for b in named:
+            assert a == b or not named[a] & named[b], (a, b)
+    assert set().union(*named.values()) == set(range(n))
     groups = [s.group for s in dataset.samples]
     assert len(set(groups)) < n  # hololive-20 really has several faces per source picture
     owner: dict[str, str] = {}
-    for name, index in (("train", train), ("val", val), ("test", test)):
+    for name, index in named.items():
         for i in index:
             assert owner.setdefault(groups[i], name) == name, f"source {groups[i]} is in {owner[groups[i]]} and {name}"
     y = dataset.targets
-    for index in (parts.train, parts.val, parts.test):
-        assert set(y[index]) == set(range(20))
-    assert 0.10 <= len(test) / n <= 0.20
-    assert 0.10 <= len(val) / n <= 0.20
+    for name in named:
+        assert set(y[getattr(parts, name)]) == set(range(20)), name
+    for name, share in (("val", 0.1), ("calibration", 0.15), ("test", 0.15)):
+        assert abs(len(named[name]) / n - share) <= 0.05, name
+
+
+def test_without_a_calibration_share_there_is_no_calibration_split():
+    dataset = scan([HOLOLIVE])
+    assert len(split(dataset, seed=0).calibration) == 0
 
 
 def test_split_depends_on_seed_only(hololive):
     dataset, parts = hololive
-    again = split(dataset, seed=0)
-    for a, b in zip((parts.train, parts.val, parts.test), (again.train, again.val, again.test)):
+    again = split(dataset, val=0.1, test=0.15, seed=0, calibration=0.15)
+    for a, b in zip(
+        (parts.train, parts.val, parts.calibration, parts.test), (again.train, again.val, again.calibration, again.test)
+    ):
         assert np.array_equal(a, b)
-    other = split(dataset, seed=1)
+    other = split(dataset, val=0.1, test=0.15, seed=1, calibration=0.15)
     assert not np.array_equal(parts.test, other.test)

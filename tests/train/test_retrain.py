@@ -140,7 +140,7 @@ async def test_a_correction_export_round_trips_into_training(make_service, tmp_p
     exported = zipfile.ZipFile(io.BytesIO(export)).namelist()
     assert sum(name.startswith("gawr_gura/") for name in exported) == 12
     split_file = json.loads((out / "split.json").read_text())
-    assert sum(len(split_file[part]) for part in ("train", "val", "test")) == 52
+    assert sum(len(split_file[part]) for part in ("train", "val", "calibration", "test")) == 52
 
 
 async def test_a_correction_export_enrolls_the_character_it_names(make_service, trained_bundle: Path, tmp_path: Path):
