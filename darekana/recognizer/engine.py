@@ -190,7 +190,7 @@ def route(
     primary: np.ndarray, fallback: np.ndarray, distances: np.ndarray, n_network: int, thresholds: Thresholds
 ) -> Routed:
     """The engine's decision rule over arrays (vectorised: training calibrates the thresholds by running it
-    over the whole validation split). ``primary`` is padded to every label (``pad_primary``)."""
+    over the whole calibration split). ``primary`` is padded to every label (``pad_primary``)."""
     distances = enrolled_nearer(distances, n_network, thresholds.enrolled_margin)
     enrolled = distances.argmin(axis=1) >= n_network
     use_primary = (primary.max(axis=1) >= thresholds.primary) & ~enrolled

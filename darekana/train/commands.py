@@ -96,8 +96,9 @@ def run_compare(args: argparse.Namespace) -> int:
     for which, n in result.leakage.items():
         if n:
             print(
-                f"darekana: warning: {n} of the {result.faces} faces scored are in {which.upper()}'s training or "
-                f"validation split, which flatters it; --test-split-of {args.old} scores held-back faces only",
+                f"darekana: warning: {n} of the {result.faces} faces scored are in {which.upper()}'s "
+                "training, validation or calibration split, which flatters it; "
+                f"--test-split-of {args.old} scores held-back faces only",
                 file=sys.stderr,
             )
     print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else table(result))

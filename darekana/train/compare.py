@@ -4,8 +4,8 @@
 faces. NEW fails when, beyond the tolerance, its top-1 accuracy is lower, it rejects more known faces as
 "unknown" (known false-rejection rate), or, when DATA holds characters a bundle does not know, it rejects
 fewer of them (unknown rejection rate). Faces a bundle trained or calibrated on flatter it, so the files of
-DATA found in either bundle's train or validation split (``split.json``) are counted and reported as leakage;
-``test_split_of`` keeps only a bundle's test faces, which neither bundle saw when NEW was fitted with
+DATA found in either bundle's train, validation or calibration split (``split.json``) are counted and reported
+as leakage; ``test_split_of`` keeps only a bundle's test faces, which neither bundle saw when NEW was fitted with
 ``--test-split-of OLD``.
 """
 
@@ -32,7 +32,9 @@ class Comparison:
     new: dict[str, Any]
     tolerance: float
     faces: int  # faces of DATA scored (after --test-split-of)
-    leakage: dict[str, int]  # {"old": n, "new": n}: scored faces in that bundle's train or validation split
+    leakage: dict[
+        str, int
+    ]  # {"old": n, "new": n}: scored faces in that bundle's train, validation or calibration split
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -112,13 +114,15 @@ def leaked(dataset: Dataset, bundle: str | Path) -> int:
 
 
 def seen_in_training(bundle: str | Path) -> set[str]:
-    """The resolved paths and content digests of ``bundle``'s train and validation faces."""
+    """The resolved paths and content digests of ``bundle``'s train, validation and calibration faces: all the
+    faces it was fitted on."""
     try:
         split = json.loads((Path(bundle) / "split.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return set()
-    seen = {*split.get("train_sha256", []), *split.get("val_sha256", [])}
-    for name in [*split.get("train", []), *split.get("val", [])]:
+    fitted = ("train", "val", "calibration")
+    seen = {digest for part in fitted for digest in split.get(f"{part}_sha256", [])}
+    for name in [name for part in fitted for name in split.get(part, [])]:
         path = Path(name)
         seen.add(str(path.resolve()))
         if path.is_file():  # files of unpacked correction exports are gone; their paths still count

@@ -119,9 +119,9 @@ def test_identical_copy_passes_with_leakage_reported(bundles: Bundles, capsys):
     assert result["new"]["bundle"] == version_of(bundles.v2)
     # the whole dataset includes the faces both bundles trained on: counted and warned about
     split = json.loads((bundles.v1 / "split.json").read_text())
-    train_val = len(split["train"]) + len(split["val"])
-    assert result["leakage"] == {"old": train_val, "new": train_val}
-    assert "training or validation split" in captured.err and "--test-split-of" in captured.err
+    fitted = len(split["train"]) + len(split["val"]) + len(split["calibration"])
+    assert result["leakage"] == {"old": fitted, "new": fitted}
+    assert "training, validation or calibration split" in captured.err and "--test-split-of" in captured.err
 
 
 def test_held_back_faces_only_and_no_leakage(bundles: Bundles, held_back: list[Path], capsys):
