@@ -172,7 +172,9 @@ class Service:
                 threads=settings.threads_per_recognition(),
                 detection=settings.detection(),
             )
-            return cls(recognizer, Store(engine), settings)
+            service = cls(recognizer, Store(engine), settings)
+            service.decoders.start()
+            return service
 
         return await asyncio.to_thread(build)
 

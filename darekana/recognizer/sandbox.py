@@ -68,6 +68,8 @@ class Decoders:
         Raises :class:`TooSlow` when it takes longer than ``timeout`` seconds (the child is killed), and
         :class:`ImageError` for a picture that is not usable or that made the child die.
         """
+        if timeout <= 0:  # spent already (waiting in a queue): no child is started, or killed, for nothing
+            raise TooSlow()
         child = self._idle.get()
         try:
             if child is None or not child.alive():
@@ -80,6 +82,12 @@ class Decoders:
             raise exc.error() if isinstance(exc, _Crashed) else exc from None
         finally:
             self._idle.put(child)
+
+    def start(self) -> None:
+        """Starts the children not running yet, so that the first pictures do not wait for them."""
+        children = [self._idle.get() for _ in range(self._count)]
+        for child in children:
+            self._idle.put(child if child is not None and child.alive() else _Child(self.limits))
 
     @contextmanager
     def _admit(self, pixels: int, deadline: float) -> Iterator[None]:

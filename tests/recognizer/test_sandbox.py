@@ -126,3 +126,15 @@ def test_large_pictures_decode_one_at_a_time_and_small_ones_pass() -> None:
         first.join(30)
         assert outcome == [(2048, 2048)] and not pool._large.locked()
         assert pool.decode(PICTURE, timeout=10).size == decode_image(PICTURE).size
+
+
+def test_started_children_answer_at_once_and_a_spent_budget_starts_none() -> None:
+    with Decoders(2) as pool:
+        with pytest.raises(TooSlow):
+            pool.decode(CROP, timeout=0)
+        assert not _children()
+        pool.start()
+        assert len(_children()) == 2
+        pids = _pids()
+        pool.decode(CROP, timeout=10)
+        assert _pids() == pids
