@@ -203,7 +203,7 @@ def route(
 
 def verdicts(routed: Routed, thresholds: Thresholds) -> np.ndarray:
     """Verdict codes (``Verdict.code``). Answers of enrolled centres are never confident: no
-    validation faces of those characters measured how often they are right (``bench/enroll.py``: short of
+    calibration faces of those characters measured how often they are right (``bench/enroll.py``: short of
     the 99 % that "confident" stands for, even from 20 crops)."""
     confident = (routed.probs.max(axis=1) >= thresholds.confident) & (routed.model != Model.CENTRES.code)
     return np.where(

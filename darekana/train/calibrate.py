@@ -19,6 +19,7 @@ TEMPERATURE_GRID = np.logspace(-2, 2, 81)
 # What the verdicts promise: known faces called "unknown" at this rate, "confident" answers right this often.
 FALSE_REJECTION = 0.05
 PRECISION = 0.99
+MIN_CONFIDENT_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,10 @@ def choose_thresholds(
     routed = faces.routed(chosen)
     chosen = replace(chosen, distance=float(np.quantile(routed.distance, 1 - false_rejection)))
     right = routed.probs.argmax(1) == targets
-    chosen = replace(chosen, confident=_confident(routed.probs, right, precision))
+    # judged on the faces the threshold decides: those the distance calls unknown, and answers of enrolled
+    # centres, are never confident whatever their probability
+    eligible = verdicts(routed, replace(chosen, confident=0.0)) == Verdict.CONFIDENT.code
+    chosen = replace(chosen, confident=_confident(routed.probs[eligible], right[eligible], precision))
     verdict = verdicts(routed, chosen)
     confident = verdict == Verdict.CONFIDENT.code
     stats = {
@@ -84,11 +88,24 @@ def _enrolled_margin(faces: Outputs, share: float) -> float:
 
 
 def _confident(probs: np.ndarray, right: np.ndarray, precision: float) -> float:
+    """The lowest threshold whose answers reach ``precision``; where none does, the one whose answers come
+    nearest, among those that still call at least ``MIN_CONFIDENT_SHARE`` of the faces confident (on faces
+    the network never saw, 99 % can be out of reach: a bot that is never confident would help nobody, and
+    the report says what "confident" delivers)."""
+    if not len(probs):
+        return float(CONFIDENT_GRID[-1])
+    top = probs.max(1)
+    best, nearest = float(CONFIDENT_GRID[-1]), -1.0
     for c in CONFIDENT_GRID:
-        answered = probs.max(1) >= c
-        if answered.any() and right[answered].mean() >= precision:
+        answered = top >= c
+        if answered.mean() < MIN_CONFIDENT_SHARE:
+            break  # the grid rises: fewer answers from here on, and their precision is noise
+        reached = float(right[answered].mean())
+        if reached >= precision:
             return float(c)
-    return 0.99
+        if reached > nearest:
+            best, nearest = float(c), reached
+    return best
 
 
 def _top1(routed: Routed, targets: np.ndarray) -> float:

@@ -6,7 +6,7 @@ import numpy as np
 
 from darekana.recognizer.bundle import Thresholds
 from darekana.recognizer.engine import enrolled_nearer, route, verdicts
-from darekana.train.calibrate import Outputs, choose_thresholds
+from darekana.train.calibrate import MIN_CONFIDENT_SHARE, Outputs, _confident, choose_thresholds
 from darekana.train.fallback import fit_centres
 
 
@@ -74,3 +74,15 @@ def test_margin_sends_the_chosen_share_of_known_faces_to_enrolled_characters():
     thresholds, stats = choose_thresholds(Outputs(primary, primary, distances, 3), targets, to_enrolled=0.02)
     assert abs(stats["calibration_to_enrolled"] - 0.02) < 0.005
     assert abs(stats["calibration_top1_routed"] - 0.98) < 0.005
+
+
+def test_an_unreachable_precision_gives_the_nearest_threshold_that_still_answers():
+    rng = np.random.default_rng(0)
+    top = rng.uniform(0.5, 1.0, 2000)
+    right = rng.uniform(size=2000) < 0.9 + 0.08 * (top - 0.5) / 0.5  # at best 98 % right, near p = 1
+    probs = np.stack([top, 1 - top], axis=1)
+    chosen = _confident(probs, right, precision=0.99)
+    answered = top >= chosen
+    assert answered.mean() >= MIN_CONFIDENT_SHARE  # never "confident about nothing"
+    assert right[answered].mean() > right.mean()  # and better than answering everything
+    assert _confident(probs, np.ones(2000, dtype=bool), precision=0.99) == 0.5  # reachable: the lowest
