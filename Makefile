@@ -55,3 +55,4 @@ bench: setup $(BUNDLE)/manifest.json
 	$(PY) bench/service.py --bundle $(BUNDLE)
 	$(PY) bench/service.py --bundle $(BUNDLE) --pictures 40mp --clients 2 --requests 24
 	$(PY) bench/fuzz.py
+	$(PY) bench/calibration.py --datasets animeface-10 hololive-20 --seeds 0
