@@ -116,19 +116,12 @@ def start_server(args: argparse.Namespace, database_url: str) -> tuple[subproces
     return process, int(port)
 
 
-def _pss_mib(pid: int) -> float:
-    """The process's proportional set size: its memory with pages shared with others counted in shares."""
+def _proc_mib(pid: int, file: str, field: str) -> float:
+    """A memory figure (in kB there) of /proc/<pid>/<file>, in MiB; 0 for a process now gone. In ``status``:
+    VmRSS now, VmHWM its peak; in ``smaps_rollup``: Pss, its memory with pages shared with others counted
+    in shares."""
     try:
-        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-    except OSError:
-        return 0.0
-    return next((int(line.split()[1]) / 1024 for line in lines if line.startswith("Pss:")), 0.0)
-
-
-def _status_mib(pid: int, field: str) -> float:
-    """A memory figure of /proc/<pid>/status (VmRSS now, VmHWM its peak) in MiB; 0 for a process now gone."""
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        lines = Path(f"/proc/{pid}/{file}").read_text().splitlines()
     except OSError:
         return 0.0
     return next((int(line.split()[1]) / 1024 for line in lines if line.startswith(f"{field}:")), 0.0)
@@ -156,14 +149,14 @@ class MemoryWatch:
     def _watch(self) -> None:
         while not self._stop.wait(0.01):
             pids = [self.pid, *_descendants(self.pid)]
-            self.tree_peak = max(self.tree_peak, sum(_pss_mib(p) for p in pids))
-            self.decoder_peak = max([self.decoder_peak, *(_status_mib(p, "VmHWM") for p in pids[1:])])
+            self.tree_peak = max(self.tree_peak, sum(_proc_mib(p, "smaps_rollup", "Pss") for p in pids))
+            self.decoder_peak = max([self.decoder_peak, *(_proc_mib(p, "status", "VmHWM") for p in pids[1:])])
 
     def figures(self) -> dict[str, float]:
         self._stop.set()
         self._thread.join()
         return {
-            "server_peak_rss_mib": round(_status_mib(self.pid, "VmHWM"), 1),
+            "server_peak_rss_mib": round(_proc_mib(self.pid, "status", "VmHWM"), 1),
             "decoder_peak_rss_mib": round(self.decoder_peak, 1),
             "all_processes_peak_pss_mib": round(self.tree_peak, 1),
         }

@@ -33,5 +33,11 @@ def slow_jpeg(side: int = 4000) -> bytes:
     out = io.BytesIO()
     picture.save(out, "JPEG", progressive=True, quality=5)
     jpeg = out.getvalue()
-    last = jpeg.rindex(b"\xff\xda")  # the final scan, repeated: each repeat is another pass over the picture
-    return jpeg[:last] + jpeg[last:-2] * (100 - jpeg.count(b"\xff\xda")) + b"\xff\xd9"
+    return repeat_last_scan(jpeg, 99 - jpeg.count(b"\xff\xda"))
+
+
+def repeat_last_scan(jpeg: bytes, times: int) -> bytes:
+    """A progressive ``jpeg`` with its final scan ``times`` more times: each repeat is another pass over the
+    picture."""
+    last = jpeg.rindex(b"\xff\xda")
+    return jpeg[:last] + jpeg[last:-2] * (times + 1) + b"\xff\xd9"

@@ -255,11 +255,12 @@ class Service:
     def _recognize(self, picture: bytes, annotated: bool) -> _Recognized:
         # The budget starts when a worker takes the picture. A decode past it is killed in its child process;
         # after that, the recognizer gives up between stages (each bounded by the size of what it reads).
-        deadline = time.monotonic() + self.settings.picture_budget_s
-        image = self.decoders.decode(picture, timeout=deadline - time.monotonic())
+        budget = self.settings.picture_budget_s
+        deadline = time.monotonic() + budget
+        image = self.decoders.decode(picture, timeout=budget)
         result = self.recognizer.recognize(image, deadline=deadline)
         crops = [_png(face.crop, CROP_MAX_SIDE) if face.crop is not None else b"" for face in result.faces]
-        # drawn on the picture made small first: a copy of a 40 MP picture would cost 120 MB more
+        # drawn on a copy already at the size sent, not on a copy of the picture as read (up to 2048 px)
         several = annotated and len(result.faces) > 1
         drawn = _png(annotate(fit(image, ANNOTATED_MAX_SIDE), result), ANNOTATED_MAX_SIDE) if several else None
         return _Recognized(result, hashlib.sha256(picture).hexdigest(), crops, drawn)

@@ -32,9 +32,8 @@ class Comparison:
     new: dict[str, Any]
     tolerance: float
     faces: int  # faces of DATA scored (after --test-split-of)
-    leakage: dict[
-        str, int
-    ]  # {"old": n, "new": n}: scored faces in that bundle's train, validation or calibration split
+    # {"old": n, "new": n}: scored faces in that bundle's train, validation or calibration split
+    leakage: dict[str, int]
     reasons: list[str] = field(default_factory=list)
 
     @property

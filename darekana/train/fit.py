@@ -109,15 +109,7 @@ def _fit(
     export_network(net.cpu(), config.img_size, staging)
     session = open_session(staging / MODEL_FILE)
     logits, unit = embed(session, pixels, IMAGENET_MEAN, IMAGENET_STD)
-    embedded = {
-        part: Embedded(logits[idx], unit[idx], y[idx])
-        for part, idx in (
-            ("train", parts.train),
-            ("val", parts.val),
-            ("calibration", parts.calibration),
-            ("test", parts.test),
-        )
-    }
+    embedded = {part: Embedded(logits[idx], unit[idx], y[idx]) for part in PARTS for idx in [getattr(parts, part)]}
     save_embeddings(staging, embedded)
     thresholds, calibration = fit_fallback(embedded["train"], calibration_faces(embedded), len(dataset.labels), staging)
 
@@ -153,7 +145,7 @@ def _fit(
     decisions = Recognizer(staging).decide(logits[parts.test], unit[parts.test])
     truth = [dataset.samples[i].label for i in parts.test]
     report = score(decisions, truth, [label.id for label in dataset.labels])
-    report["promises"] = promises(decisions, truth, calibration)
+    report["promises"] = promises(report, calibration)
     report["history"] = [asdict(h) for h in history.history]
     report["training_seconds"] = round(time.perf_counter() - started, 1)
     manifest.training["seconds"] = report["training_seconds"]

@@ -17,6 +17,8 @@ from PIL import Image, ImageFile
 from darekana.recognizer.images import ORIGINAL_SIZE, DecodeLimits, ImageError, decode_image, load_image, sniff_format
 from darekana.train.shared import DATASETS
 
+from pictures import repeat_last_scan
+
 DATASET_DIR = DATASETS / "animeface-10/000_hatsune_miku"
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
@@ -364,9 +366,7 @@ def test_a_jpeg_of_too_many_scans_is_refused_before_decoding() -> None:
     assert 5 < scans < 100 and decode_image(progressive).size[0] == 512  # a real progressive JPEG reads
     with pytest.raises(ImageError, match=f"takes too long to read: a JPEG of {scans} scans"):
         decode_image(progressive, DecodeLimits(max_scans=scans - 1))
-    small = _jpeg(_real(128), progressive=True)
-    last = small.rindex(b"\xff\xda")  # the final scan, repeated: each repeat is another whole pass
-    bomb = small[:last] + small[last:-2] * 3000 + b"\xff\xd9"
+    bomb = repeat_last_scan(_jpeg(_real(128), progressive=True), 2999)
     started = time.perf_counter()
     with pytest.raises(ImageError, match="a JPEG of 3"):
         decode_image(bomb)
