@@ -12,6 +12,8 @@
                         ``whitening`` (D, D) float32, for open-set rejection and answering enrolled characters
       detector.onnx     the face detector (FaceBoxes; ``darekana.recognizer.detectors``), named with its
                         options by the manifest's ``detector``, which the crop ``framing`` was measured with
+      gallery.npz       a few thumbnails of each character's faces with their embeddings: the evidence an
+                        answer shows (``darekana.recognizer.gallery``)
 
 Format 2 added ``network_labels``: characters enrolled after training (``darekana train enroll``) are known
 to the fallback and the centres only, so the network's logits cover just the first ``network_labels``
@@ -20,6 +22,7 @@ Format 3 replaced ``prototypes.npy`` and the cosine ``similarity`` threshold by 
 ``distance`` threshold; older bundles still load (``darekana.recognizer.centres`` says how).
 Format 4 added ``detector`` and its model file; bundles without it were framed with animeface and load with
 it (``darekana.recognizer.detect.ANIMEFACE_SPEC``).
+Format 5 added ``gallery.npz``; older bundles load without one, and their answers show no evidence.
 
 ``load_manifest(path)`` validates a bundle without loading any model; every problem (missing file,
 bad checksum, newer format, inconsistent labels) is a :class:`BundleError` whose message says what is wrong.
@@ -37,8 +40,9 @@ from typing import Any
 from .centres import CENTRES_FILE, PROTOTYPES_FILE
 from .detect import ANIMEFACE_SPEC, DetectorSpec, Framing
 from .errors import BundleError
+from .gallery import GALLERY_FILE
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 MODEL_FILE = "model.onnx"
 FALLBACK_FILE = "fallback.onnx"
 MANIFEST_FILE = "manifest.json"
@@ -46,7 +50,12 @@ MANIFEST_FILE = "manifest.json"
 
 def bundle_files(manifest: Manifest) -> tuple[str, ...]:
     """The files the bundle of ``manifest`` holds besides the manifest, each checksummed in it."""
-    files = (MODEL_FILE, FALLBACK_FILE, CENTRES_FILE if manifest.format_version >= 3 else PROTOTYPES_FILE)
+    files: tuple[str, ...] = (
+        MODEL_FILE,
+        FALLBACK_FILE,
+        CENTRES_FILE if manifest.format_version >= 3 else PROTOTYPES_FILE,
+    )
+    files += (GALLERY_FILE,) if manifest.format_version >= 5 else ()
     return files + ((manifest.detector.file,) if manifest.detector.file else ())
 
 

@@ -40,6 +40,7 @@ from .bundle import FALLBACK_FILE, MODEL_FILE, BundleError, Manifest, Thresholds
 from .centres import centre_probabilities, load_centres
 from .detect import Box, crop_face
 from .detectors import open_detector
+from .gallery import GALLERY_FILE, Evidence, Gallery, load_gallery
 from .images import ORIGINAL_SIZE, DecodeLimits, TooSlow, decode_image
 from .onnx import open_session
 from .preprocess import to_batch
@@ -84,6 +85,8 @@ class Decision:
     model: Model
     verdict: Verdict
     distance: float
+    # the gallery face of the named character nearest to this one; None when unknown or the bundle has none
+    evidence: Evidence | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -140,6 +143,10 @@ class Face:
     @property
     def distance(self) -> float:
         return self.decision.distance
+
+    @property
+    def evidence(self) -> Evidence | None:
+        return self.decision.evidence
 
 
 @dataclass(frozen=True)
@@ -241,6 +248,7 @@ class Recognizer:
         self._svm = open_session(self.path / FALLBACK_FILE, threads)
         try:
             self._centres = load_centres(self.path, self.manifest.format_version)
+            self._gallery: Gallery | None = load_gallery(self.path) if self.manifest.format_version >= 5 else None
         except Exception as exc:
             raise BundleError(f"{self.path} cannot be loaded: {exc}") from None
         self._check_shapes()
@@ -264,6 +272,12 @@ class Recognizer:
                 f"{self.path} is inconsistent: {n} labels ({self.manifest.n_network} for the network) "
                 f"in the manifest but the models give {logits.shape[1]} and {probs.shape[1]} classes"
             )
+        gallery = self._gallery
+        if gallery is not None and (
+            gallery.unit.shape[1:] != (d,)
+            or (len(gallery) and not 0 <= gallery.labels.min() <= gallery.labels.max() < n)
+        ):
+            raise BundleError(f"{self.path}/{GALLERY_FILE} does not fit the bundle's labels or embedding")
 
     @property
     def version(self) -> str:
@@ -327,13 +341,22 @@ class Recognizer:
             pad_primary(logits, len(m.labels)), fallback, self._centres.distances(unit), m.n_network, m.thresholds
         )
         labels = m.labels
+        codes = verdicts(routed, m.thresholds)
+        answers = routed.probs.argmax(axis=1)
+        gallery = self._gallery
+        shown = gallery.nearest(answers, unit) if gallery is not None else np.full(len(unit), -1)
         decisions = []
-        for row, model, verdict, distance in zip(
-            routed.probs, routed.model, verdicts(routed, m.thresholds), routed.distance
+        for row, model, verdict, distance, entry, face in zip(
+            routed.probs, routed.model, codes, routed.distance, shown, unit
         ):
             top = np.argsort(-row)[: self.top_k]
             candidates = [Candidate(labels[i].id, labels[i].name, float(row[i])) for i in top]
-            decisions.append(Decision(candidates, list(Model)[model], list(Verdict)[verdict], float(distance)))
+            evidence = None
+            if gallery is not None and entry >= 0 and verdict != Verdict.UNKNOWN.code:
+                evidence = gallery.evidence(entry, candidates[0].label, face)
+            decisions.append(
+                Decision(candidates, list(Model)[model], list(Verdict)[verdict], float(distance), evidence)
+            )
         return decisions
 
 
@@ -366,6 +389,16 @@ def face_to_dict(face: Face) -> dict[str, Any]:
         "face_sure": face.sure,
         "detector_score": None if face.detector_score is None else round(face.detector_score, 4),
         "candidates": candidates_to_dicts(face.candidates),
+        "evidence": None if face.evidence is None else evidence_to_dict(face.evidence),
+    }
+
+
+def evidence_to_dict(evidence: Evidence) -> dict[str, Any]:
+    return {
+        "label": evidence.label,
+        "source": evidence.source,
+        "similarity": evidence.similarity,
+        "image": evidence.data_url(),
     }
 
 

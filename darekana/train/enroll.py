@@ -26,6 +26,7 @@ from PIL import Image, ImageOps
 from darekana.recognizer.bundle import FORMAT_VERSION, MODEL_FILE, Label, Manifest, load_manifest, write_manifest
 from darekana.recognizer.centres import PROTOTYPES_FILE
 from darekana.recognizer.engine import Recognizer
+from darekana.recognizer.gallery import Gallery, Source, load_gallery
 from darekana.recognizer.images import ImageError, load_image
 from darekana.recognizer.names import character_key, display_name
 from darekana.recognizer.onnx import open_session
@@ -36,6 +37,7 @@ from .embeddings import EMBEDDINGS_FILE, PARTS, Embedded, calibration_faces, loa
 from .evaluate import score
 from .fallback import fit_fallback
 from .fit import darekana_version, embed
+from .gallery import build_gallery
 from .progress import say
 from .report import write_report
 
@@ -80,6 +82,7 @@ def _enroll(source: Path, sources: list[Path], folders: list[str | Path], out: P
     shutil.copytree(source, staging, ignore=shutil.ignore_patterns("report", "*.tmp", PROTOTYPES_FILE))
     parts["train"] = parts["train"] + fresh
     save_embeddings(staging, parts)
+    _gallery(source, manifest, new, fresh).save(staging)
     thresholds, calibration = fit_fallback(parts["train"], calibration_faces(parts), len(labels), staging)
     split["train"] = split["train"] + [str(sample.path) for sample in new.samples]
     if "train_sha256" in split:  # kept in step with "train": `train compare` reads it to spot leaked faces
@@ -198,6 +201,15 @@ def _embed_new(session: ort.InferenceSession, manifest: Manifest, new: Dataset, 
             view_targets.append(target)
     logits, unit = embed(session, np.stack(pixels), manifest.mean, manifest.std, "embedding new faces")
     return Embedded(logits, unit, np.array(view_targets, dtype=np.int64))
+
+
+def _gallery(source: Path, manifest: Manifest, new: Dataset, fresh: Embedded) -> Gallery:
+    """The bundle's gallery and some of the new faces (as they are: the first of each one's views). Bundles
+    made before galleries existed get one of the enrolled faces only."""
+    old = load_gallery(source) if manifest.format_version >= 5 else None
+    views = len(fresh.targets) // max(len(new.samples), 1)
+    added = build_gallery([s.path for s in new.samples], fresh.targets[::views], fresh.unit[::views], Source.ENROLLED)
+    return added if old is None else old + added
 
 
 def _views(image: Image.Image) -> list[Image.Image]:

@@ -2,10 +2,10 @@
 
 Steps: scan and de-duplicate → load → leak-free split → fine-tune → export the network to ONNX → embed every
 split *with the exported model* (what production will run) and keep the embeddings → fit the fallback SVM
-and the class-centre model → choose thresholds on validation → put the face detector in the bundle and
-measure the crop framing with it → write the manifest → score the test split with ``recognizer.Recognizer``
-→ report. The bundle is built in ``OUT.partial`` and renamed into place only when complete, so a crash never
-leaves a half bundle where a good one is expected.
+and the class-centre model, and choose thresholds on the calibration split → pick the gallery of evidence
+thumbnails → put the face detector in the bundle and measure the crop framing with it → write the manifest
+→ score the test split with ``recognizer.Recognizer`` → report. The bundle is built in ``OUT.partial`` and
+renamed into place only when complete, so a crash never leaves a half bundle where a good one is expected.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from darekana.recognizer.detect import (
 )
 from darekana.recognizer.detectors import open_detector
 from darekana.recognizer.engine import Recognizer, l2_normalize
+from darekana.recognizer.gallery import Source
 from darekana.recognizer.images import load_image
 from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
@@ -47,6 +48,7 @@ from .evaluate import promises, score
 from .export import export_network
 from .fallback import fit_fallback
 from .finetune import FinetuneResult, Trainer
+from .gallery import build_gallery
 from .progress import progress, say
 from .report import plot_history, plot_reliability, write_report
 from .shared import MOBILENET_V2_TRUNK
@@ -112,6 +114,8 @@ def _fit(
     embedded = {part: Embedded(logits[idx], unit[idx], y[idx]) for part in PARTS for idx in [getattr(parts, part)]}
     save_embeddings(staging, embedded)
     thresholds, calibration = fit_fallback(embedded["train"], calibration_faces(embedded), len(dataset.labels), staging)
+    paths = [dataset.samples[i].path for i in parts.train]
+    build_gallery(paths, y[parts.train], unit[parts.train], Source.TRAINING).save(staging)
 
     detector = install_detector(config.detector, config.detector_model, staging)
     manifest = Manifest(

@@ -181,7 +181,11 @@ async def test_whois_answers_after_deferring_with_right_and_wrong(
 ) -> None:
     followup = await answered(fake, bot, whois_image(fake, known.picture))
     assert followup.json["content"].startswith(f"1. {known.name} (")
-    assert followup.files == []  # one face: no numbered picture
+    # one face: no numbered picture, but the nearest face the bundle knows of the character named
+    (shown,) = followup.files
+    (embed,) = followup.json["embeds"]
+    assert embed["thumbnail"]["url"] == f"attachment://{shown.filename}" and known.name in embed["description"]
+    assert Image.open(io.BytesIO(shown.data)).format == "JPEG"
     recognition = int(custom_ids(followup.json["components"])[0].split(":")[-1])
     assert custom_ids(followup.json["components"]) == [f"darekana:right:{recognition}", f"darekana:wrong:{recognition}"]
     with Session(service.store.engine) as session:
@@ -199,8 +203,9 @@ async def test_right_on_several_faces_confirms_the_chosen_ones(
 ) -> None:
     followup = await answered(fake, bot, whois_image(fake, group_picture()))
     assert len(followup.json["content"].splitlines()) == 3
-    (numbered,) = followup.files
+    numbered, *evidence = followup.files
     assert numbered.filename == "faces.png" and Image.open(io.BytesIO(numbered.data)).format == "PNG"
+    assert [e["thumbnail"]["url"] for e in followup.json["embeds"]] == [f"attachment://{f.filename}" for f in evidence]
 
     callback = await press(fake, bot, followup.message, custom_ids(followup.json["components"])[0])
     assert callback.json["type"] == 4 and callback.json["data"]["flags"] == EPHEMERAL

@@ -96,6 +96,11 @@ def test_a_picture_answered_then_corrected(
 
     item = face_item(browser, 1)
     assert item.find_element(By.CSS_SELECTOR, ".number").text == "1"
+    # beside the face, the nearest face of the character named, loaded from the answer itself
+    shown = item.find_element(By.CSS_SELECTOR, ".evidence img")
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", shown) > 0
+    assert name in item.find_element(By.CSS_SELECTOR, ".evidence figcaption").text
+    assert item.find_element(By.CSS_SELECTOR, ".evidence canvas").size["width"] > 0  # the face asked about
     field = item.find_element(By.CSS_SELECTOR, "input[type=text]")
     assert not field.is_displayed()  # until "Wrong" is pressed
     button(item, "Wrong").click()

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from darekana.recognizer.bundle import (
     FALLBACK_FILE,
@@ -29,6 +30,7 @@ from darekana.recognizer.bundle import (
 from darekana.recognizer.centres import CENTRES_FILE
 from darekana.recognizer.detect import ANIMEFACE, DETECTOR_FILE, Framing
 from darekana.recognizer.engine import Model, Recognizer, Verdict
+from darekana.recognizer.gallery import GALLERY_FILE, Gallery, Source, thumbnail
 from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from darekana.train.backbones import build_backbone
 from darekana.train.export import export_fallback, export_network
@@ -58,6 +60,8 @@ def bundle(tmp_path_factory) -> Path:
     unit, targets = unit_rows(rng, 30), np.repeat(np.arange(3), 10)
     export_fallback(fit_svm(unit, targets), DIM, directory)
     fit_centres(unit, targets, 3).save(directory)
+    thumbnails = [thumbnail(Image.new("RGB", (8, 8), (40 * i, 0, 0))) for i in range(6)]
+    Gallery.of(targets[::5], unit[::5], Source.TRAINING, thumbnails).save(directory)
     detector = install_detector("faceboxes", None, directory)
     write_manifest(
         directory,
@@ -92,13 +96,13 @@ def edit_manifest(directory: Path, change) -> None:
 
 def test_valid_bundle_loads(bundle):
     assert sorted(p.name for p in bundle.iterdir()) == sorted(
-        [MANIFEST_FILE, MODEL_FILE, FALLBACK_FILE, CENTRES_FILE, DETECTOR_FILE]
+        [MANIFEST_FILE, MODEL_FILE, FALLBACK_FILE, CENTRES_FILE, GALLERY_FILE, DETECTOR_FILE]
     )
     manifest = load_manifest(bundle)
     assert manifest.architecture == "mobilenet_v2" and manifest.input_size == 32
     assert manifest.labels == LABELS
     assert manifest.format_version == FORMAT_VERSION
-    assert set(manifest.checksums) == {MODEL_FILE, FALLBACK_FILE, CENTRES_FILE, DETECTOR_FILE}
+    assert set(manifest.checksums) == {MODEL_FILE, FALLBACK_FILE, CENTRES_FILE, GALLERY_FILE, DETECTOR_FILE}
     assert all(len(digest) == 64 for digest in manifest.checksums.values())
 
 
@@ -298,13 +302,40 @@ def test_malformed_detector_entry(broken, change, message):
         Recognizer(broken, threads=1)
 
 
+def test_missing_gallery(broken):
+    (broken / GALLERY_FILE).unlink()
+    with pytest.raises(BundleError, match=f"{GALLERY_FILE} is missing"):
+        Recognizer(broken, threads=1)
+
+
+def test_a_gallery_of_another_embedding_is_refused(broken):
+    gallery = Gallery.of(np.array([0]), np.ones((1, 8), np.float32), Source.TRAINING, [b"x"])
+    gallery.save(broken)
+    write_manifest(broken, load_manifest(broken, verify=False))
+    with pytest.raises(BundleError, match=f"{GALLERY_FILE} does not fit"):
+        Recognizer(broken, threads=1)
+
+
+def test_bundles_before_format_5_show_no_evidence(broken):
+    def to_format_4(raw):
+        raw["format_version"] = 4
+        raw["checksums"].pop(GALLERY_FILE)
+
+    edit_manifest(broken, to_format_4)
+    (broken / GALLERY_FILE).unlink()
+    recognizer = Recognizer(broken, threads=1)
+    assert all(d.evidence is None for d in recognizer.classify([Image.new("RGB", (32, 32))]))
+
+
 def test_bundles_before_format_4_use_animeface(broken):
     def to_format_3(raw):
         raw.pop("detector")
         raw["format_version"] = 3
         raw["checksums"].pop(DETECTOR_FILE)
+        raw["checksums"].pop(GALLERY_FILE)
 
     edit_manifest(broken, to_format_3)
     (broken / DETECTOR_FILE).unlink()
+    (broken / GALLERY_FILE).unlink()
     recognizer = Recognizer(broken, threads=1)
     assert recognizer.manifest.detector.kind == ANIMEFACE and recognizer.manifest.detector.file is None

@@ -14,6 +14,8 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from darekana.recognizer.annotate import COLOURS
+
 from ..errors import BadRequest, ServiceError
 from ..service import Place, Reply, Requester, Service
 from ..settings import Settings
@@ -25,6 +27,7 @@ from .views import answer_view, next_review
 log = logging.getLogger("darekana.discord")
 
 MAX_MESSAGE = 2000  # Discord's limit for a message's text
+MAX_FILES = 10  # and for the files of one message (each embed is at most one more)
 UPLOAD_LIMIT = 25 * 1024 * 1024  # at most; each interaction also says what its server allows
 LINK = re.compile(r"https?://[^\s<>]+")
 NO_PICTURE = "There's no picture in that message."
@@ -93,10 +96,21 @@ async def recognize(service: Service, picture: Picture, who: Requester, where: P
 
 
 def answer(reply: Reply) -> dict[str, Any]:
-    """A reply as message fields: text, the numbered picture when several faces, Right / Wrong."""
-    fields: dict[str, Any] = {"content": _clip(reply.text)}
-    if reply.annotated_png is not None:
-        fields["file"] = file(reply.annotated_png, "faces.png")
+    """A reply as message fields: text, the numbered picture when several faces, for each face named the
+    nearest face the bundle knows of that character as an embed's thumbnail, Right / Wrong."""
+    files = [file(reply.annotated_png, "faces.png")] if reply.annotated_png is not None else []
+    embeds = []
+    for number, face in enumerate(reply.faces, start=1):
+        if face.evidence is None or len(files) == MAX_FILES:
+            continue
+        name = f"evidence-{number}.jpg"
+        files.append(file(face.evidence.jpeg, name))
+        embed = discord.Embed(
+            description=f"{number}. Looks like this face of {face.name}",
+            colour=discord.Colour.from_rgb(*COLOURS[face.verdict]),
+        )
+        embeds.append(embed.set_thumbnail(url=f"attachment://{name}"))
+    fields: dict[str, Any] = {"content": _clip(reply.text), "files": files, "embeds": embeds}
     if reply.faces:
         fields["view"] = answer_view(reply.recognition_id)
     return fields

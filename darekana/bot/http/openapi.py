@@ -36,6 +36,18 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 CANDIDATE = _obj({"label": STR, "name": STR, "probability": NUM})
+# the nearest face of the character named, from the bundle's gallery; null for unknown faces
+EVIDENCE = {
+    **_obj(
+        {
+            "label": STR,
+            "source": {"type": "string", "enum": ["training", "enrolled"]},
+            "similarity": NUM,
+            "image": {"type": "string", "pattern": "^data:image/jpeg;base64,"},
+        }
+    ),
+    "nullable": True,
+}
 FACE = _obj(
     {
         "id": INT,
@@ -51,6 +63,7 @@ FACE = _obj(
         "face_sure": BOOL,
         "detector_score": NULLABLE_NUM,
         "candidates": {"type": "array", "items": CANDIDATE},
+        "evidence": EVIDENCE,
         "text": STR,
     }
 )

@@ -94,7 +94,7 @@ function show(reply, picture) {
   $("result").hidden = false;  // first: drawing needs the width it is shown in
   drawBoxes(reply, picture);
   $("summary").textContent = reply.faces_detected === 0 ? reply.text.split("\n")[0] : "";
-  $("faces").replaceChildren(...reply.faces.map(faceItem));
+  $("faces").replaceChildren(...reply.faces.map((face) => faceItem(face, picture)));
 }
 
 // Boxes and captions coloured as recognizer/annotate.py draws them, sized for the screen: the picture fits
@@ -136,7 +136,7 @@ function caption(face) {
            unknown: `${face.number}. ?` }[face.verdict];
 }
 
-function faceItem(face) {
+function faceItem(face, picture) {
   const item = element("li", { className: `face ${face.verdict}` });
   const answer = element("p", { className: "answer" });
   answer.append(element("span", { className: "number", textContent: face.number }), face.text);
@@ -151,8 +151,29 @@ function faceItem(face) {
   }
   actions.append(button(face.verdict === "unknown" ? "I know who" : "Wrong", `Wrong: tell who face ${face.number} is`,
     () => { form.hidden = false; form.querySelector("input").focus(); }));
-  item.append(answer, actions, form, ack);
+  item.append(answer, ...(face.evidence ? [evidence(face, picture)] : []), actions, form, ack);
   return item;
+}
+
+// The face asked about beside the nearest face of the character named, for people to check the answer.
+function evidence(face, picture) {
+  const figure = element("figure", { className: "evidence" });
+  if (picture) figure.append(faceCrop(face, picture));
+  const shown = element("img", { src: face.evidence.image, alt: `A face of ${face.name} that darekana knows` });
+  const from = face.evidence.source === "enrolled" ? "enrolled later" : "from its training";
+  figure.append(shown, element("figcaption", { textContent: `Nearest face of ${face.name} it knows (${from})` }));
+  return figure;
+}
+
+function faceCrop(face, picture) {
+  const [x, y, w, h] = face.box;
+  const side = 96;
+  const scale = side / Math.max(w, h);
+  const canvas = element("canvas", { width: Math.round(w * scale), height: Math.round(h * scale) });
+  canvas.getContext("2d").drawImage(picture, x, y, w, h, 0, 0, canvas.width, canvas.height);
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", `Face ${face.number} of the picture`);
+  return canvas;
 }
 
 function correctionForm(face, saved) {
