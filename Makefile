@@ -1,12 +1,14 @@
 # Two commands do all set-up on a fresh machine:
-#   make run    create .venv, install, train models/animeface-10 if missing, serve the HTTP API and page
-#               (and Discord when DAREKANA_DISCORD_TOKEN is set in .env)
+#   make run    create .venv, install, train models/animeface-10 if missing, point models/current at it if
+#               that link is missing, serve the HTTP API and page (and Discord when DAREKANA_DISCORD_TOKEN
+#               is set in .env)
 #   make test   create .venv, install (and Debian's chromium for the page test), lint, type-check, run the tests
 VENV      := .venv
 PY        := $(VENV)/bin/python
 DAREKANA  := $(VENV)/bin/darekana
 DATASETS  := ../shared/datasets
 BUNDLE    ?= models/animeface-10
+CURRENT   := models/current
 PICTURE   ?= $(DATASETS)/animeface-10/000_hatsune_miku/SFpLpPSK_400x400.jpg
 
 .PHONY: setup browser run recognize lint test bench
@@ -28,7 +30,11 @@ browser:
 		(apt-get install -y -q chromium chromium-driver >/dev/null || \
 		 (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null))
 
-run: setup $(BUNDLE)/manifest.json
+# The bot answers with the bundle this link points at; enrolling (moderators) and promotions re-point it.
+$(CURRENT): | $(BUNDLE)/manifest.json
+	$(DAREKANA) bundle promote $(BUNDLE) --current $(CURRENT)
+
+run: setup $(BUNDLE)/manifest.json $(CURRENT)
 	$(DAREKANA) serve
 
 recognize: setup $(BUNDLE)/manifest.json

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from darekana.bot.settings import DEFAULT_BUNDLE, DEFAULT_CURRENT
+from darekana.bot.settings import DEFAULT_CURRENT
 from darekana.recognizer.detect import ANIMEFACE, FACEBOXES
 from darekana.train.configs import (
     ARCHITECTURES,
@@ -123,7 +123,7 @@ def _annotation_path(out: str, index: int, count: int) -> Path:
 def _recognize(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("recognize", help="name the anime characters in pictures")
     p.add_argument("pictures", nargs="+", metavar="PICTURE")
-    p.add_argument("--bundle", help=f"model bundle directory (default $DAREKANA_BUNDLE or {DEFAULT_BUNDLE})")
+    p.add_argument("--bundle", help=f"model bundle directory (default $DAREKANA_BUNDLE or {DEFAULT_CURRENT})")
     p.add_argument("--json", action="store_true", help="print one JSON object per picture")
     p.add_argument("--annotate", metavar="OUT.png", help="write the picture with numbered boxes and names")
     p.add_argument("--top-k", type=int, default=5)

@@ -49,3 +49,9 @@ class Busy(ServiceError):
 
     def __init__(self) -> None:
         super().__init__("busy right now: too many pictures are waiting, try again in a minute")
+
+
+class Conflict(ServiceError):
+    """The action cannot be done in the state things are in (another one under way, a gate refused it)."""
+
+    status = 409

@@ -105,7 +105,8 @@ async def watch_bundle(service: Service, settings: Settings) -> None:
             forced = wake.is_set()
             wake.clear()
             target = os.path.realpath(settings.bundle)
-            if target == loaded and not forced:
+            # nor what the service loaded itself since (an enrolment promotes, then reloads)
+            if not forced and target in (loaded, os.path.realpath(service.recognizer.path)):
                 continue
             # remembered even when the reload fails: a broken bundle is reported once, not every few seconds
             loaded = target

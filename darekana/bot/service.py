@@ -22,9 +22,11 @@ import hashlib
 import io
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from PIL import Image
 
@@ -35,10 +37,14 @@ from darekana.recognizer.engine import Face, Recognition, Recognizer, Verdict, f
 from darekana.recognizer.images import DecodeLimits, ImageError, fit
 from darekana.recognizer.sandbox import Decoders
 
+from . import enrolment
+from .bundles import promote
 from .characters import Match, resolve
-from .errors import BadRequest, NotFound, RateLimited
+from .enrolment import Gate
+from .errors import BadRequest, Conflict, NotFound, RateLimited
 from .export import dataset_zip
 from .fetch import FetchError, FetchLimits, fetch_picture
+from .groups import Group, group_faces
 from .limits import RateLimiter, WorkQueue
 from .metrics import Metrics
 from .polling import PollState
@@ -48,6 +54,7 @@ from .storage.models import Face as StoredFace
 from .storage.store import STATUSES, CharacterRow, Feedback, Kind, RecognitionRecord, Stats, Status
 
 CROP_MAX_SIDE = 512  # stored crops: enough for retraining at any input size the bundles use
+GROUPED_FACES = 1000  # the newest faces grouped for moderators: seconds of work, done when they ask
 ANNOTATED_MAX_SIDE = 1280
 
 log = logging.getLogger("darekana")
@@ -128,6 +135,28 @@ class Ack:
 
 
 @dataclass(frozen=True)
+class Enrolled:
+    """A group of faces enrolled as a character, in a bundle that passed the gate and answers now."""
+
+    group_id: int
+    label: str
+    name: str
+    faces: int
+    bundle: str  # the version now answering
+    gate: Gate
+
+    @property
+    def text(self) -> str:
+        return f"Enrolled {self.faces} faces as {self.name}: {self.bundle} answers now."
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    path: Path
+    gate: Gate
+
+
+@dataclass(frozen=True)
 class _Recognized:
     result: Recognition
     sha256: str
@@ -155,6 +184,7 @@ class Service:
         self.queue = WorkQueue(settings.workers(), settings.queue_size)
         self.decoders = Decoders(settings.workers(), self.decode_limits)  # one per worker: none ever waits
         self.metrics = Metrics(lambda state: getattr(self.queue, state))
+        self._enrolling = asyncio.Lock()
         labels = [(label.id, label.name) for label in recognizer.manifest.labels]
         store.sync_characters(labels)
 
@@ -375,6 +405,76 @@ class Service:
             self.store.review, correction_id, status, f"{reviewer.platform}:{reviewer.user_id}"
         ):
             raise NotFound(f"there is no correction {correction_id}")
+
+    async def groups(self, limit: int | None = 10) -> list[Group]:
+        """Faces of characters the bundle does not know, grouped by likeness, biggest group first (see
+        :mod:`darekana.bot.groups`)."""
+        recognizer = self.recognizer
+        known = {label.id for label in recognizer.manifest.labels}
+
+        def work() -> list[Group]:
+            return group_faces(recognizer, self.store.unknown_faces(GROUPED_FACES), known)[:limit]
+
+        return await asyncio.to_thread(work)
+
+    async def enroll_group(self, group_id: int, name: str, moderator: Requester) -> Enrolled:
+        """Enrolls group ``group_id``'s faces as the character ``name`` (one people proposed, a known one, or a
+        new one): a new bundle, gated against the current one and promoted to the bundle link only when it is
+        no worse (see :mod:`darekana.bot.enrolment`). One enrolment runs at a time."""
+        if self._enrolling.locked():
+            raise Conflict("an enrolment is already under way: try again when it is done")
+        async with self._enrolling:
+            link, current = self.settings.bundle, Path(self.recognizer.path)
+            if not link.is_symlink():
+                raise Conflict(
+                    f"{link} is a bundle directory, not a link that a new bundle can be promoted to: serve with "
+                    f"DAREKANA_BUNDLE=models/current after `darekana bundle promote {link}`"
+                )
+            group = next((g for g in await self.groups(limit=None) if g.id == group_id), None)
+            if group is None:
+                raise NotFound(f"there is no group {group_id} now: groups change as faces come in, list them again")
+            if group.people < self.settings.enroll_min_people:
+                raise Conflict(
+                    f"group {group_id}'s faces were sent and named by {group.people} person only: at least "
+                    f"{self.settings.enroll_min_people} people must have, so that no one person teaches me a character"
+                )
+            match = await asyncio.to_thread(lambda: resolve(name, self.store.characters()))
+            if group.looks_like is not None and group.looks_like[0] != match.label:
+                # someone the bot knows, named otherwise: a mistake, or someone teaching it a wrong name
+                label, count = group.looks_like
+                known = next(x.name for x in self.recognizer.manifest.labels if x.id == label)
+                raise Conflict(
+                    f"{count} of group {group_id}'s {len(group.faces)} faces are {known} to me, with confidence: "
+                    f"enroll them as {known}, or reject the corrections"
+                )
+            new = await self._enrolled_bundle(current, group, match.label)
+            await asyncio.to_thread(promote, new.path, link)
+            version = await self.reload(link)
+            reviewer = f"{moderator.platform}:{moderator.user_id}"
+            ids = [face.face_id for face in group.faces]
+            await asyncio.to_thread(self.store.accept_named, ids, match.label, reviewer)
+            return Enrolled(group_id, match.label, match.name, len(ids), version, new.gate)
+
+    async def _enrolled_bundle(self, current: Path, group: Group, label: str) -> _Candidate:
+        """``current`` plus ``group`` as ``label``, beside it, once it passed the gate; removed when it did not."""
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        out = self.settings.bundle.parent / f"{stamp}-{label}"[:100]  # beside the link, where bundles live
+        data = self.recognizer.manifest.training.get("data", [])
+        with tempfile.TemporaryDirectory(prefix="darekana-enroll-") as work:
+            folder = Path(work) / label
+            folder.mkdir()
+            for face in group.faces:  # named like the export's crops: faces of one picture stay together
+                (folder / f"{face.picture_sha256[:32]}-{face.face_id}.png").write_bytes(face.crop_png)
+            try:
+                await enrolment.enroll(current, Path(work), out)
+                gate = await enrolment.gate(current, out, data, self.settings.enroll_tolerance)
+            except BaseException:
+                enrolment.discard(out)
+                raise
+        if not gate.passed:
+            enrolment.discard(out)
+            raise Conflict(f"the new bundle was refused, {current.name} answers on: {'; '.join(gate.reasons)}")
+        return _Candidate(out, gate)
 
     async def stats(self) -> Stats:
         return await asyncio.to_thread(self.store.stats)

@@ -324,13 +324,15 @@ class Recognizer:
 
     def classify(self, crops: list[Image.Image]) -> list[Decision]:
         """Decisions for face crops already cut out, in one batch."""
-        if not crops:
-            return []
+        return self.decide(*self.embed(crops)) if crops else []
+
+    def embed(self, crops: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        """The network's logits and embeddings of face crops, in one batch (``decide`` takes them)."""
         m = self.manifest
         logits, embedding = self._net.run(
             ["logits", "embedding"], {"image": to_batch(crops, m.input_size, m.mean, m.std)}
         )
-        return self.decide(logits, embedding)
+        return logits, embedding
 
     def decide(self, logits: np.ndarray, embedding: np.ndarray) -> list[Decision]:
         """Decisions from the network's raw outputs (used by evaluation, which batches its own crops)."""

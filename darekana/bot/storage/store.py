@@ -4,12 +4,13 @@ service calls them through ``asyncio.to_thread``."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
@@ -70,6 +71,17 @@ class Feedback:
     reviewer: str | None
     picture_sha256: str
     crop_png: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class UnknownFace:
+    """A stored face that may show a character the bundle does not know (see :mod:`darekana.bot.groups`)."""
+
+    face_id: int
+    crop_png: bytes = field(repr=False)
+    picture_sha256: str
+    asker: str  # "<platform>:<user id>" of who sent the picture
+    names: tuple[tuple[str, str, str], ...] = ()  # (label, name, "<platform>:<user id>") of each correction
 
 
 @dataclass(frozen=True)
@@ -228,6 +240,51 @@ class Store:
                     sha,
                     f.crop_png,
                 )
+
+    def unknown_faces(self, limit: int) -> list[UnknownFace]:
+        """The newest ``limit`` faces called unknown (found by the detector, not whole pictures) or corrected
+        (and not rejected), with the names people gave them."""
+        named = select(Correction.face_id).where(
+            Correction.kind == Kind.CORRECTION, Correction.status != Status.REJECTED
+        )
+        query = (
+            select(Face, Recognition.picture_sha256, Recognition.platform, Recognition.user_id)
+            .join(Recognition, Face.recognition_id == Recognition.id)
+            .where(or_(and_(Face.verdict == "unknown", Face.whole_picture.is_(False)), Face.id.in_(named)))
+            .order_by(Face.id.desc())
+            .limit(limit)
+            .options(undefer(Face.crop_png))
+        )
+        with self._session() as session:
+            rows = session.execute(query).all()
+            names: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
+            corrections = select(Correction).where(
+                Correction.face_id.in_([face.id for face, *_ in rows]),
+                Correction.kind == Kind.CORRECTION,
+                Correction.status != Status.REJECTED,
+            )
+            for c in session.scalars(corrections.order_by(Correction.id)):
+                names[c.face_id].append((c.label, c.name, f"{c.platform}:{c.user_id}"))
+            return [
+                UnknownFace(face.id, face.crop_png, sha, f"{platform}:{user}", tuple(names[face.id]))
+                for face, sha, platform, user in rows
+            ]
+
+    def accept_named(self, face_ids: list[int], label: str, reviewer: str) -> int:
+        """Accepts the pending corrections naming these faces ``label`` (its character becomes everyone's);
+        returns how many."""
+        with self._session.begin() as session:
+            pending = session.scalars(
+                select(Correction).where(
+                    Correction.face_id.in_(face_ids), Correction.label == label, Correction.status == Status.PENDING
+                )
+            ).all()
+            for row in pending:
+                row.status, row.reviewer, row.reviewed_at = Status.ACCEPTED, reviewer, utcnow()
+            character = session.scalar(select(Character).where(Character.label == label))
+            if character is not None:
+                character.proposed_by = None
+            return len(pending)
 
     def stats(self) -> Stats:
         with self._session() as session:

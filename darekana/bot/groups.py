@@ -1,0 +1,98 @@
+"""What to add next: faces the bot called unknown, and faces people named as characters it does not know,
+grouped by how alike the bundle's network sees them, biggest group first, for moderators to enroll.
+
+Faces are compared by the cosine distance of their embeddings, joined by average linkage up to
+``GROUP_DISTANCE``. Cosine, not the class centres' whitened distance: the whitening is fitted to tell the
+known characters apart, and measured on characters the network never saw it separated them worse. Each face is
+judged again by the bundle answering now, so faces of a character enrolled since drop out of the list.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from darekana.recognizer.engine import Decision, Recognizer, Verdict, l2_normalize
+from darekana.recognizer.images import DecodeLimits, ImageError, decode_image
+
+from .storage.store import UnknownFace
+
+GROUP_DISTANCE = 0.45  # average cosine distance within a group (1 - similarity)
+MIN_GROUP = 2  # a lone face is not a group: one person's odd picture
+CROP_LIMITS = DecodeLimits(max_bytes=8 * 1024 * 1024)  # stored crops are at most 512 px PNGs
+
+
+@dataclass(frozen=True)
+class Group:
+    """Faces alike enough to be one character. ``id`` is its lowest face id: the same group keeps it as
+    faces join, so a moderator can act on what they listed."""
+
+    faces: list[UnknownFace]
+    looks_like: tuple[str, int] | None = None  # (label, faces) the bundle names confidently, if most of them
+
+    @property
+    def id(self) -> int:
+        return min(f.face_id for f in self.faces)
+
+    @property
+    def people(self) -> int:
+        """Different people who sent these pictures or named these faces."""
+        return len({f.asker for f in self.faces} | {who for f in self.faces for _, _, who in f.names})
+
+    @property
+    def pictures(self) -> int:
+        return len({f.picture_sha256 for f in self.faces})
+
+    def names(self) -> list[tuple[str, str, int]]:
+        """(label, name, how many people typed it), most typed first."""
+        typed = Counter((label, name) for f in self.faces for label, name, _ in f.names)
+        return [(label, name, n) for (label, name), n in typed.most_common()]
+
+
+def group_faces(recognizer: Recognizer, faces: list[UnknownFace], known: set[str]) -> list[Group]:
+    """The groups among ``faces``, biggest first. ``known``: labels the bundle knows; a face nobody named
+    as another character stays only while the bundle still calls it unknown."""
+    readable = [(f, crop) for f in faces if (crop := _crop(f)) is not None]
+    if not readable:
+        return []
+    logits, embedding = recognizer.embed([crop for _, crop in readable])
+    decisions = recognizer.decide(logits, embedding)
+    kept = [
+        i
+        for i, ((face, _), d) in enumerate(zip(readable, decisions))
+        if any(label not in known for label, _, _ in face.names) or (not face.names and d.verdict is Verdict.UNKNOWN)
+    ]
+    if len(kept) < MIN_GROUP:
+        return []
+    from sklearn.cluster import AgglomerativeClustering  # ~40 MB: loaded when moderators first ask, not at start
+
+    unit = l2_normalize(embedding[kept])
+    clusters = AgglomerativeClustering(
+        n_clusters=None, metric="precomputed", linkage="average", distance_threshold=GROUP_DISTANCE
+    ).fit_predict(np.maximum(1 - unit @ unit.T, 0))
+    groups = []
+    for cluster in np.unique(clusters):
+        members = [kept[i] for i in np.flatnonzero(clusters == cluster)]
+        if len(members) >= MIN_GROUP:
+            groups.append(Group([readable[i][0] for i in members], _looks_like([decisions[i] for i in members])))
+    return sorted(groups, key=lambda g: (-len(g.faces), g.id))
+
+
+def _looks_like(decisions: list[Decision]) -> tuple[str, int] | None:
+    """The known character the bundle names with confidence in most of a group's faces: a group of someone
+    the bot knows, named otherwise (a mistake, or someone trying to teach it a wrong name)."""
+    sure = Counter(d.label for d in decisions if d.verdict is Verdict.CONFIDENT)
+    if not sure:
+        return None
+    label, count = sure.most_common(1)[0]
+    return (label, count) if 2 * count > len(decisions) else None
+
+
+def _crop(face: UnknownFace) -> Image.Image | None:
+    try:
+        return decode_image(face.crop_png, CROP_LIMITS)
+    except ImageError:  # a face stored without a crop (b"")
+        return None
