@@ -9,19 +9,22 @@ judged again by the bundle answering now, so faces of a character enrolled since
 
 from __future__ import annotations
 
+import io
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from darekana.recognizer.engine import Decision, Recognizer, Verdict, l2_normalize
+from darekana.recognizer.gallery import THUMBNAIL_SIDE, thumbnail
 from darekana.recognizer.images import DecodeLimits, ImageError, decode_image
 
 from .storage.store import UnknownFace
 
 GROUP_DISTANCE = 0.45  # average cosine distance within a group (1 - similarity)
 MIN_GROUP = 2  # a lone face is not a group: one person's odd picture
+SAMPLES = 6  # faces shown of each group, the most typical first
 CROP_LIMITS = DecodeLimits(max_bytes=8 * 1024 * 1024)  # stored crops are at most 512 px PNGs
 
 
@@ -32,6 +35,7 @@ class Group:
 
     faces: list[UnknownFace]
     looks_like: tuple[str, int] | None = None  # (label, faces) the bundle names confidently, if most of them
+    samples: list[bytes] = field(default_factory=list, repr=False)  # JPEG thumbnails of its most typical faces
 
     @property
     def id(self) -> int:
@@ -75,10 +79,29 @@ def group_faces(recognizer: Recognizer, faces: list[UnknownFace], known: set[str
     ).fit_predict(np.maximum(1 - unit @ unit.T, 0))
     groups = []
     for cluster in np.unique(clusters):
-        members = [kept[i] for i in np.flatnonzero(clusters == cluster)]
-        if len(members) >= MIN_GROUP:
-            groups.append(Group([readable[i][0] for i in members], _looks_like([decisions[i] for i in members])))
+        inside = np.flatnonzero(clusters == cluster)
+        if len(inside) < MIN_GROUP:
+            continue
+        typical = np.argsort(-(unit[inside] @ unit[inside].mean(axis=0)))[:SAMPLES]
+        members = [kept[i] for i in inside]
+        samples = [thumbnail(readable[members[i]][1]) for i in typical]
+        groups.append(Group([readable[i][0] for i in members], _looks_like([decisions[i] for i in members]), samples))
     return sorted(groups, key=lambda g: (-len(g.faces), g.id))
+
+
+def contact_sheet(groups: list[Group]) -> bytes:
+    """One PNG with a row of sample faces per group, headed by its id, for a chat that shows one picture."""
+    side, pad, head = THUMBNAIL_SIDE, 6, 18
+    sheet = Image.new("RGB", (pad + SAMPLES * (side + pad), len(groups) * (head + side + pad) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    for row, group in enumerate(groups):
+        top = pad + row * (head + side + pad)
+        draw.text((pad, top), f"group {group.id}: {len(group.faces)} faces", fill="black")
+        for i, jpeg in enumerate(group.samples):
+            sheet.paste(Image.open(io.BytesIO(jpeg)), (pad + i * (side + pad), top + head))
+    buffer = io.BytesIO()
+    sheet.save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def _looks_like(decisions: list[Decision]) -> tuple[str, int] | None:

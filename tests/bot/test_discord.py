@@ -24,6 +24,7 @@ from darekana.bot.discord import Darekana, make_client
 from darekana.bot.fetch import PRIVATE_MESSAGE
 from darekana.bot.service import Requester, Service
 from darekana.bot.storage.models import Answer, Recognition
+from darekana.train.shared import DATASETS
 
 from fakes.discord_api import (
     BOT_ID,
@@ -168,7 +169,7 @@ async def test_login_registers_the_commands(fake: FakeDiscord, bot: Darekana) ->
     commands = {c["name"]: c for c in sync.json}
     assert {o["name"]: o["type"] for o in commands["whois"]["options"]} == {"image": 11, "url": 3}
     assert commands["Who is this?"]["type"] == 3  # a message menu
-    assert {o["name"] for o in commands["corrections"]["options"]} == {"stats", "review", "export"}
+    assert {o["name"] for o in commands["corrections"]["options"]} == {"stats", "review", "export", "groups", "enroll"}
     assert commands["corrections"]["dm_permission"] is False  # servers only
     assert bot.intents.message_content and bot.intents.guild_messages and bot.intents.dm_messages
 
@@ -498,10 +499,17 @@ async def test_unexpected_errors_are_logged_and_apologised_for(
 # --- moderators -----------------------------------------------------------------------------------------
 
 
+def enroll_options(group: int, name: str = "Gawr Gura") -> list[dict]:
+    return [{"type": 4, "name": "group", "value": group}, {"type": 3, "name": "name", "value": name}]
+
+
+OPTIONS: dict[str, list[dict]] = {"stats": [], "review": [], "export": [], "groups": [], "enroll": enroll_options(1)}
+
+
 @pytest.mark.parametrize("who", [{"member": member_payload(ALICE)}, {"user": ALICE}], ids=["member", "dm"])
 async def test_moderator_commands_refuse_others(fake: FakeDiscord, bot: Darekana, who: dict) -> None:
-    for number, name in enumerate(("stats", "review", "export"), start=1):
-        interact(bot, subcommand_payload(fake, "corrections", name, **who))
+    for number, name in enumerate(("stats", "review", "export", "groups", "enroll"), start=1):
+        interact(bot, slash_payload(fake, "corrections", [{"type": 1, "name": name, "options": OPTIONS[name]}], **who))
         refusal = (await fake.wait_for("POST", CALLBACK, number))[-1].json
         assert refusal["data"]["flags"] == EPHEMERAL
         expected = "Sorry, only moderators" if "member" in who else "Moderator commands only work in a server"
@@ -564,3 +572,24 @@ async def test_review_then_export(known: Known, fake: FakeDiscord, bot: Darekana
     too_large = (await fake.wait_for("POST", HOOK, 2))[-1]
     assert too_large.files == [] and too_large.json["flags"] == EPHEMERAL
     assert "more than I can attach here" in too_large.json["content"]
+
+
+async def test_groups_listed_with_their_faces_then_enrolled(fake: FakeDiscord, bot: Darekana, service: Service) -> None:
+    """The listing and the command over Discord (grouping and enrolling themselves: tests/bot/test_groups.py)."""
+    for i, path in enumerate(sorted((DATASETS / "hololive-20" / "gawr_gura").iterdir())[:4]):
+        who = Requester("discord", str(1001 + i % 2))
+        reply = await service.whois(path.read_bytes(), who)
+        await service.correct(reply.face_ids[0], "Gawr Gura", who)
+    by_role = member_payload(MOD, roles=(MODERATOR_ROLE_ID,))
+    interact(bot, subcommand_payload(fake, "corrections", "groups", member=by_role))
+    (listing,) = await fake.wait_for("POST", HOOK)
+    assert listing.json["flags"] == EPHEMERAL and "named Gawr Gura (" in listing.json["content"]
+    (sheet,) = listing.files
+    assert sheet.filename == "groups.png" and Image.open(io.BytesIO(sheet.data)).format == "PNG"
+    group = int(listing.json["content"].split("**Group ")[1].split("**")[0])
+
+    command = [{"type": 1, "name": "enroll", "options": enroll_options(group)}]
+    interact(bot, slash_payload(fake, "corrections", command, member=by_role))
+    answered = (await fake.wait_for("POST", HOOK, 2))[-1]
+    # this bot answers with a bundle directory, not a link: nothing to promote to, and it says so privately
+    assert answered.json["flags"] == EPHEMERAL and "not a link" in answered.json["content"]

@@ -29,6 +29,7 @@ from darekana.bot.http.api import make_app
 from darekana.bot.http.bodies import read_json, read_picture
 from darekana.bot.service import Service
 from darekana.bot.storage.models import Recognition
+from darekana.train.shared import DATASETS
 
 from pictures import group_picture
 
@@ -431,7 +432,13 @@ async def test_moderators_review_and_export_corrections(make_service, serve: Ser
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/v1/corrections/export", "/api/v1/corrections?status=pending", "/api/v1/corrections/stats"]
+    "path",
+    [
+        "/api/v1/corrections/export",
+        "/api/v1/corrections?status=pending",
+        "/api/v1/corrections/stats",
+        "/api/v1/corrections/groups",
+    ],
 )
 @pytest.mark.parametrize(
     "token, headers, status, message",
@@ -456,6 +463,31 @@ async def test_moderator_endpoints_need_the_token(
     response = await client.get(path, headers=headers)
     assert await answer(response) == (status, {"error": message})
     assert ("WWW-Authenticate" in response.headers) == (status == 401)
+
+
+async def test_moderators_see_unknown_faces_grouped_and_enroll_by_group(make_service, serve: Serve):
+    """The listing over HTTP (the grouping and enrolling themselves: tests/bot/test_groups.py)."""
+    service = make_service(user_rate="1000/1", feedback_rate="1000/1", channel_rate="1000/1", moderator_token=TOKEN)
+    client = await serve(service)
+    for i, path in enumerate(sorted((DATASETS / "hololive-20" / "gawr_gura").iterdir())[:5]):
+        face = (await whois(client, path.read_bytes()))["faces"][0]
+        body = {"label": "Gawr Gura", "user": f"person{i % 2}"}
+        assert (await client.post(f"/api/v1/faces/{face['id']}/corrections", json=body)).status == 201
+    status, groups = await answer(await client.get("/api/v1/corrections/groups?limit=3", headers=MODERATOR))
+    assert status == 200 and 1 <= len(groups) <= 3
+    biggest = groups[0]
+    assert biggest["names"][0]["name"] == "Gawr Gura" and biggest["faces"] == len(biggest["face_ids"]) >= 2
+    # the address that sent the pictures, and the two browsers that named them
+    assert biggest["people"] == 3 and biggest["samples"][0].startswith("data:image/jpeg;base64,")
+    enroll = f"/api/v1/corrections/groups/{biggest['id']}/enroll"
+    assert await answer(await client.post(enroll, json={}, headers=MODERATOR)) == (
+        400,
+        {"error": 'send the character\'s name as JSON {"name": "..."}'},
+    )
+    # this service answers with a bundle directory, not a link: nothing to promote to, said so
+    status, body = await answer(await client.post(enroll, json={"name": "Gawr Gura"}, headers=MODERATOR))
+    assert status == 409 and "not a link" in body["error"]
+    assert (await client.post(enroll, json={"name": "Gawr Gura"})).status == 401
 
 
 async def test_a_review_without_the_token_changes_nothing(make_service, serve: Serve, known_picture: tuple[bytes, str]):

@@ -17,6 +17,7 @@ from discord import app_commands
 from darekana.recognizer.annotate import COLOURS
 
 from ..errors import BadRequest, ServiceError
+from ..groups import Group, contact_sheet
 from ..service import Place, Reply, Requester, Service
 from ..settings import Settings
 from ..storage.store import Stats, Status
@@ -27,6 +28,8 @@ from .views import answer_view, next_review
 log = logging.getLogger("darekana.discord")
 
 MAX_MESSAGE = 2000  # Discord's limit for a message's text
+GROUPS_SHOWN = 8
+ENROLL_HINT = "Enroll one with `/corrections enroll group:<number> name:<character>`."
 MAX_FILES = 10  # and for the files of one message (each embed is at most one more)
 UPLOAD_LIMIT = 25 * 1024 * 1024  # at most; each interaction also says what its server allows
 LINK = re.compile(r"https?://[^\s<>]+")
@@ -237,6 +240,43 @@ async def export(interaction: Interaction) -> None:
             ephemeral=True,
             file=file(data, "darekana-corrections.zip"),
         )
+
+
+@corrections.command(name="groups", description="Faces of characters I don't know, grouped, biggest first")
+async def groups(interaction: Interaction) -> None:
+    require_moderator(interaction, interaction.client.settings)
+    await interaction.response.defer(ephemeral=True, thinking=True)  # grouping embeds every face again
+    found = await interaction.client.service.groups(GROUPS_SHOWN)
+    if not found:
+        await interaction.followup.send("No unknown faces to group yet.", ephemeral=True)
+        return
+    names = {label.id: label.name for label in interaction.client.service.recognizer.manifest.labels}
+    await interaction.followup.send(
+        _clip("\n".join(_group_line(g, names) for g in found) + "\n" + ENROLL_HINT),
+        ephemeral=True,
+        file=file(contact_sheet(found), "groups.png"),
+    )
+
+
+@corrections.command(name="enroll", description="Teach me a group of faces as a character (gated, then live)")
+@app_commands.describe(group="the group's number, from /corrections groups", name="the character's name")
+async def enroll(interaction: Interaction, group: int, name: str) -> None:
+    require_moderator(interaction, interaction.client.settings)
+    await interaction.response.defer(ephemeral=True, thinking=True)  # a new bundle takes a minute or more
+    enrolled = await interaction.client.service.enroll_group(group, name, requester(interaction.user))
+    await interaction.followup.send(enrolled.text, ephemeral=True)
+
+
+def _group_line(group: Group, names: dict[str, str]) -> str:
+    typed = ", ".join(f"{name} ({n})" for _, name, n in group.names()[:3]) or "nobody named them yet"
+    line = (
+        f"**Group {group.id}**: {len(group.faces)} faces from {group.pictures} pictures, "
+        f"{group.people} people; named {typed}"
+    )
+    if group.looks_like is not None:
+        label, count = group.looks_like
+        line += f"; {count} look like {names.get(label, label)} to me"
+    return line
 
 
 def _stats_text(stats: Stats) -> str:

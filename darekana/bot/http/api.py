@@ -9,6 +9,8 @@ and errors become JSON; the behaviour itself lives in the service.
     POST /api/v1/corrections/{id}/review        moderators: JSON {"status": "accepted" | "rejected"}
     GET  /api/v1/corrections/stats              moderators
     GET  /api/v1/corrections/export?status=accepted,pending   moderators: a zip for ``darekana train fit``
+    GET  /api/v1/corrections/groups?limit=10    moderators: unknown faces grouped, biggest first
+    POST /api/v1/corrections/groups/{id}/enroll moderators: JSON {"name": "<character>"}: gated, then promoted
     GET  /healthz, /metrics, /api/v1/openapi.json (this API, described as OpenAPI 3.0)
 
 Every error is ``{"error": "<message a person understands>"}`` with its HTTP status.
@@ -31,6 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import BadRequest, Forbidden, NotFound, RateLimited, ServiceError, Unauthorized
+from ..groups import Group
 from ..metrics import CONTENT_TYPE
 from ..service import Ack, Place, Requester, Service
 from ..settings import MB, Settings
@@ -72,6 +75,8 @@ def make_app(service: Service, settings: Settings) -> web.Application:
             web.get("/api/v1/corrections/stats", stats),
             web.get("/api/v1/corrections/export", export),
             web.post("/api/v1/corrections/{id}/review", review),
+            web.get("/api/v1/corrections/groups", groups),
+            web.post("/api/v1/corrections/groups/{id}/enroll", enroll_group),
             web.get("/api/v1/openapi.json", openapi),
             web.get("/healthz", healthz),
             web.get("/metrics", metrics),
@@ -223,6 +228,23 @@ async def export(request: web.Request) -> web.Response:
     )
 
 
+async def groups(request: web.Request) -> web.Response:
+    _moderator(request)
+    found = await request.app[SERVICE].groups(_limit(request, default=10))
+    names = {label.id: label.name for label in request.app[SERVICE].recognizer.manifest.labels}
+    return web.json_response([_group(g, names) for g in found])
+
+
+async def enroll_group(request: web.Request) -> web.Response:
+    moderator = _moderator(request)
+    group_id = _id(request, "group")
+    name = (await _json(request)).get("name")
+    if not isinstance(name, str):
+        raise BadRequest('send the character\'s name as JSON {"name": "..."}')
+    enrolled = await request.app[SERVICE].enroll_group(group_id, name, moderator)
+    return web.json_response(dataclasses.asdict(enrolled) | {"text": enrolled.text})
+
+
 def _moderator(request: web.Request) -> Requester:
     token = request.app[SETTINGS].moderator_token
     if not token:
@@ -279,8 +301,8 @@ def _statuses(request: web.Request, default: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in request.query.get("status", default).split(",") if s.strip())
 
 
-def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "100")
+def _limit(request: web.Request, default: int = 100) -> int:
+    raw = request.query.get("limit", str(default))
     if not _number(raw) or not 1 <= int(raw) <= MAX_LISTED:
         raise BadRequest(f"limit is a number from 1 to {MAX_LISTED}")
     return int(raw)
@@ -288,6 +310,23 @@ def _limit(request: web.Request) -> int:
 
 def _ack(ack: Ack) -> dict[str, Any]:
     return dataclasses.asdict(ack) | {"text": ack.text}
+
+
+def _group(group: Group, names: dict[str, str]) -> dict[str, Any]:
+    looks_like = None
+    if group.looks_like is not None:
+        label, count = group.looks_like
+        looks_like = {"label": label, "name": names.get(label, label), "faces": count}
+    return {
+        "id": group.id,
+        "faces": len(group.faces),
+        "face_ids": [f.face_id for f in group.faces],
+        "people": group.people,
+        "pictures": group.pictures,
+        "names": [{"label": label, "name": name, "count": n} for label, name, n in group.names()],
+        "looks_like": looks_like,
+        "samples": ["data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii") for jpeg in group.samples],
+    }
 
 
 def _feedback(row: Feedback) -> dict[str, Any]:

@@ -24,9 +24,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
         400: "bad input",
         401: "no moderator token",
         403: "wrong token, or moderators disabled",
-        404: "no such face or correction",
+        404: "no such face, correction or group",
         405: "method not allowed",
         408: "the body was too slow",
+        409: "refused: another enrolment is under way, or the group or its bundle did not pass",
         413: "too large",
         429: "rate limited",
         500: "internal error",
@@ -105,6 +106,31 @@ FEEDBACK = _obj(
         "status": STR,
         "reviewer": NULLABLE_STR,
         "picture_sha256": STR,
+    }
+)
+GROUP = _obj(
+    {
+        "id": INT,
+        "faces": INT,
+        "face_ids": {"type": "array", "items": INT},
+        "people": INT,
+        "pictures": INT,
+        "names": {"type": "array", "items": _obj({"label": STR, "name": STR, "count": INT})},
+        "looks_like": {**_obj({"label": STR, "name": STR, "faces": INT}), "nullable": True},
+        "samples": {"type": "array", "items": {"type": "string", "pattern": "^data:image/jpeg;base64,"}},
+    }
+)
+ENROLLED = _obj(
+    {
+        "group_id": INT,
+        "label": STR,
+        "name": STR,
+        "faces": INT,
+        "bundle": STR,
+        "gate": _obj(
+            {"passed": BOOL, "reasons": {"type": "array", "items": STR}, "faces": INT, "deltas": {"type": "object"}}
+        ),
+        "text": STR,
     }
 )
 USER = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,16}$"}
@@ -223,6 +249,29 @@ def spec(version: str) -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "reviewed", **_json(_obj({"id": INT, "status": STR}))},
                         **_errors(400, 401, 403, 404, 408),
+                    },
+                }
+            },
+            "/api/v1/corrections/groups": {
+                "get": {
+                    "summary": "faces of characters the bundle does not know, grouped by likeness, biggest first",
+                    "security": MODERATOR,
+                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                    "responses": {
+                        "200": {"description": "groups", **_json({"type": "array", "items": GROUP})},
+                        **_errors(400, 401, 403),
+                    },
+                }
+            },
+            "/api/v1/corrections/groups/{id}/enroll": {
+                "post": {
+                    "summary": "enroll a group as a character: a new bundle, gated, then promoted",
+                    "security": MODERATOR,
+                    "parameters": ID,
+                    "requestBody": {"required": True, **_json(_obj({"name": STR}))},
+                    "responses": {
+                        "200": {"description": "enrolled and answering", **_json(ENROLLED)},
+                        **_errors(400, 401, 403, 404, 408, 409),
                     },
                 }
             },
