@@ -54,7 +54,7 @@ class Settings:
     twitter_only_confident: bool = True  # answer only when at least one face is named with confidence
     # Enrolling a group of faces (moderators): how many different people must have sent or named its faces,
     # and the largest loss the gate accepts in top-1 and known false rejection on held-back faces. Looser
-    # than `train compare`'s 0.01: a new centre takes a few known faces, 1-3 of animeface-10's 113 (measured).
+    # than `train compare`'s 0.01: a new centre takes a few known faces, 0-3 of animeface-10's 113 (measured).
     enroll_min_people: int = 2
     enroll_tolerance: float = 0.03
 

@@ -4,8 +4,10 @@ torchvision cannot be installed next to the CPU torch wheel these machines use, 
 MobileNetV2 are re-stated here. Parameter and buffer names match torchvision's, which means any torchvision
 checkpoint (``resnet18-f37072fd.pth``, ``mobilenet_v2-b0353104.pth``, a trunk-only file) loads unchanged.
 
-Every network exposes ``features_dim``, ``embed(x)`` (the pooled penultimate activations, the embedding
-the fallback classifier and open-set rejection work on) and ``forward(x)`` (class logits)::
+Every network exposes ``features_dim``, ``embed(x)`` (the pooled penultimate activations) and ``forward(x)``
+(class logits). Its head is a linear layer, or a :class:`CosineHead` (``install_head``): a margin-based
+softmax whose logits at inference are ``scale``·cos, no margin. ``embedding(net, x)`` is what the fallback
+classifier and open-set rejection work on: the pooled features, or the vector a cosine head normalises::
 
     >>> net = build_backbone("mobilenet_v2", num_classes=20)
     >>> from darekana.train.shared import MOBILENET_V2_TRUNK
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .configs import ARCHITECTURES
+from .configs import ARCHITECTURES, HEADS, HeadConfig
 
 TORCHVISION_URLS = {
     "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
@@ -183,6 +185,88 @@ class MobileNetV2(nn.Module):
 
 Backbone = ResNet | MobileNetV2
 
+
+class CosineHead(nn.Module):
+    """``scale``·cos(θ) between the embedding and each class's weight, both l2-normalised; given the targets
+    (training), the target's cosine is penalised by ``margin`` first: CosFace (cos θ − m) or ArcFace
+    (cos(θ + m)). Without targets, as at inference and in the exported model, no margin: the softmax over
+    these logits is an ordinary classifier's."""
+
+    def __init__(self, features_dim: int, num_classes: int, config: HeadConfig):
+        super().__init__()
+        if config.kind not in HEADS[1:]:
+            raise ValueError(f"unknown cosine head {config.kind!r}; choose one of {', '.join(HEADS[1:])}")
+        self.kind, self.scale, self.margin = config.kind, config.scale, config.margin
+        self.project: nn.Module = nn.Identity()
+        dim = features_dim
+        if config.projection:
+            dim = config.projection
+            self.project = nn.Sequential(nn.Linear(features_dim, dim, bias=False), nn.BatchNorm1d(dim))
+        self.embedding_dim = dim
+        self.weight = nn.Parameter(torch.empty(num_classes, dim))
+        nn.init.xavier_uniform_(self.weight)
+
+    def embedding(self, features: Tensor) -> Tensor:
+        return self.project(features)
+
+    def logits(self, embedding: Tensor, targets: Tensor | None = None) -> Tensor:
+        cosine = nn.functional.linear(nn.functional.normalize(embedding), nn.functional.normalize(self.weight))
+        if targets is not None and self.margin:
+            cosine = cosine.scatter(1, targets[:, None], self._penalised(cosine.gather(1, targets[:, None])))
+        return self.scale * cosine
+
+    def _penalised(self, cosine: Tensor) -> Tensor:
+        if self.kind == "cosface":
+            return cosine - self.margin
+        # cos(θ + m) is not monotonic past θ = π − m; beyond it, fall back to CosFace's linear penalty
+        # (InsightFace's rule), so a face far from its class still gets pushed towards it.
+        m = torch.tensor(self.margin)
+        sine = torch.sqrt((1 - cosine * cosine).clamp(min=1e-7))
+        shifted = cosine * torch.cos(m) - sine * torch.sin(m)
+        return torch.where(cosine > torch.cos(torch.pi - m), shifted, cosine - torch.sin(torch.pi - m) * m)
+
+    def forward(self, features: Tensor, targets: Tensor | None = None) -> Tensor:
+        return self.logits(self.embedding(features), targets)
+
+
+def head_of(net: Backbone) -> nn.Module:
+    return net.fc if isinstance(net, ResNet) else net.classifier
+
+
+def _num_classes(net: Backbone) -> int:
+    head = head_of(net)
+    if isinstance(head, CosineHead):
+        return head.weight.shape[0]
+    linear = head if isinstance(head, nn.Linear) else list(head.children())[-1]
+    assert isinstance(linear, nn.Linear)
+    return linear.out_features
+
+
+def install_head(net: Backbone, config: HeadConfig) -> Backbone:
+    """``net`` with the head ``config`` asks for, in place of its own (a fresh one, same number of classes);
+    a linear head is left as it is. The head stays under the network's ``head_prefix``, so
+    ``load_pretrained`` still skips it."""
+    if config.kind == "linear":
+        return net
+    head = CosineHead(net.features_dim, _num_classes(net), config)
+    if isinstance(net, ResNet):
+        net.fc = head  # type: ignore[assignment]
+    else:
+        net.classifier = head  # type: ignore[assignment]
+    return net
+
+
+def embedding(net: Backbone, x: Tensor) -> Tensor:
+    """The embedding the bundle exports: the pooled features, or with a cosine head what it normalises."""
+    head = head_of(net)
+    return head.embedding(net.embed(x)) if isinstance(head, CosineHead) else net.embed(x)
+
+
+def embedding_dim(net: Backbone) -> int:
+    head = head_of(net)
+    return head.embedding_dim if isinstance(head, CosineHead) else net.features_dim
+
+
 _BUILDERS: dict[str, Callable[[int], Backbone]] = {
     "resnet18": lambda n: ResNet(BasicBlock, [2, 2, 2, 2], n),
     "resnet34": lambda n: ResNet(BasicBlock, [3, 4, 6, 3], n),
@@ -192,11 +276,12 @@ _BUILDERS: dict[str, Callable[[int], Backbone]] = {
 }
 
 
-def build_backbone(arch: str, num_classes: int = 1000) -> Backbone:
-    """A randomly initialised network of ``arch`` (one of ``ARCHITECTURES``) with ``num_classes`` outputs."""
+def build_backbone(arch: str, num_classes: int = 1000, head: HeadConfig | None = None) -> Backbone:
+    """A randomly initialised network of ``arch`` (one of ``ARCHITECTURES``) with ``num_classes`` outputs,
+    its head as ``head`` says (default: linear)."""
     if arch not in _BUILDERS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    return _BUILDERS[arch](num_classes)
+    return install_head(_BUILDERS[arch](num_classes), head or HeadConfig())
 
 
 @dataclass

@@ -11,6 +11,22 @@ from .shared import FACEBOXES_WEIGHTS
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2")
 FINETUNE_ARCHS = ARCHITECTURES[:4]  # the study's networks
+HEADS = ("linear", "cosface", "arcface")
+
+
+@dataclass
+class HeadConfig:
+    """The classification head. ``linear``: a plain linear layer on the pooled features. ``cosface`` and
+    ``arcface``: ``scale``·cos between the l2-normalised embedding and normalised class weights, with the
+    target's logit lowered by ``margin`` (CosFace: cos − m; ArcFace: cos(θ + m)) in training only, so faces
+    of one character gather tightly on the sphere, and characters the network never saw get room of their
+    own. ``projection``: the width of a Linear + BatchNorm embedding before a cosine head (0: none, the
+    pooled features are the embedding)."""
+
+    kind: str = "linear"
+    scale: float = 30.0
+    margin: float = 0.25
+    projection: int = 0
 
 
 @dataclass
@@ -27,6 +43,7 @@ class FinetuneConfig:
     min_area: float = 0.75  # random resized crop keeps at least this share of the picture
     jitter: bool = True  # brightness/contrast augmentation
     device: str = "cpu"
+    head: HeadConfig = field(default_factory=HeadConfig)
 
     @classmethod
     def study(cls, epochs: int = 25, **overrides) -> FinetuneConfig:

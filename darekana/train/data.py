@@ -35,14 +35,16 @@ from darekana.recognizer.preprocess import resize_square
 from .progress import progress
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
-_SOURCE_GROUP = re.compile(r"^([0-9a-f]{32})-\d+$")
+# hololive-20's "<md5>-<n>" and exports' "<sha256[:32]>-<n>"; moeimouto's "face_<A>_<B>_<n>"
+_SOURCE_GROUP = re.compile(r"^(?:([0-9a-f]{32})-\d+|(face_\d+_\d+)_\d+)$")
 MAX_UNPACKED = 4 * 1024**3  # a correction export bigger than this is not one
 
 
 def source_group(path: Path) -> str:
-    """Faces from one source picture share a group: the md5 prefix when files follow that pattern."""
+    """Faces from one source picture share a group: the md5 prefix, or moeimouto's ``face_A_B``, when files
+    follow those patterns; otherwise each file is its own."""
     match = _SOURCE_GROUP.match(path.stem)
-    return match.group(1) if match else str(path)
+    return (match.group(1) or match.group(2)) if match else str(path)
 
 
 @dataclass(frozen=True)

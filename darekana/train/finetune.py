@@ -12,6 +12,10 @@ The production recipe (``recipe="production"``), and why:
 The study's recipe (``recipe="study"``, Guan & Ge): SGD lr 0.001 momentum 0.9, StepLR 7/0.1, plain
 cross-entropy, random resized crop (8–100 % of the area) and flip, a fixed number of epochs.
 Training runs on ``device`` (``cuda`` when a GPU is there); nothing requires one.
+
+With ``FinetuneConfig.head`` a cosine head (CosFace or ArcFace, ``darekana.train.backbones.CosineHead``),
+the trainer puts it on the network in place of the linear one, and trains it with the margin on each face's
+own character; validation, like the exported model, sees the logits without margin.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import Backbone, MobileNetV2, ResNet
+from .backbones import Backbone, CosineHead, MobileNetV2, ResNet, head_of, install_head
 from .configs import FinetuneConfig
 from .progress import progress, say
 
@@ -103,10 +107,17 @@ def _optimizer(
 
 
 class Trainer:
+    """Trains ``net``; when ``config.head`` asks for a cosine head it is installed on ``net`` itself, so the
+    caller's network (which it exports) is the trained one."""
+
     def __init__(
         self, net: Backbone, mean: tuple[float, ...], std: tuple[float, ...], config: FinetuneConfig, checkpoints: Path
     ):
         self.device = torch.device(config.device)
+        if config.head.kind != "linear" and not isinstance(head_of(net), CosineHead):
+            with torch.random.fork_rng():  # the head's initial weights repeat with the seed
+                torch.manual_seed(config.seed)
+                install_head(net, config.head)
         self.net = net.to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.config = config
         self.mean, self.std = torch.tensor(mean, device=self.device), torch.tensor(std, device=self.device)
@@ -181,9 +192,10 @@ class Trainer:
             x = augment(
                 normalize_batch(pixels[idx].to(self.device), self.mean, self.std), generator, cfg.min_area, cfg.jitter
             )
+            y = targets[idx].to(self.device)
             loss = F.cross_entropy(
-                self.net(x.contiguous(memory_format=torch.channels_last)),
-                targets[idx].to(self.device),
+                self._training_logits(x.contiguous(memory_format=torch.channels_last), y),
+                y,
                 label_smoothing=cfg.label_smoothing,
             )
             optimizer.zero_grad(set_to_none=True)
@@ -194,3 +206,9 @@ class Trainer:
             total, seen = total + loss.item() * len(idx), seen + len(idx)
             bar.set_postfix(loss=f"{total / seen:.3f}")
         return total / max(seen, 1)
+
+    def _training_logits(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        head = head_of(self.net)
+        if isinstance(head, CosineHead):  # the margin needs each face's own character
+            return head(self.net.embed(x), targets)
+        return self.net(x)

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from darekana.bot import enrolment
 from darekana.bot.errors import Conflict, NotFound
 from darekana.bot.service import Requester, Service
 from darekana.bot.settings import Settings
 from darekana.bot.storage import Store, open_database, upgrade
 from darekana.bot.storage.store import Status
+from darekana.recognizer.bundle import load_manifest, write_manifest
 from darekana.recognizer.engine import Recognizer
 from darekana.train.shared import DATASETS
 
@@ -112,17 +116,32 @@ async def test_enrolling_a_group_promotes_a_bundle_that_passed_the_gate(linked_s
     assert gura.evidence.source == "enrolled"
 
 
-async def test_a_bundle_worse_than_the_tolerance_is_refused(linked_service, trained_bundle: Path, tmp_path: Path):
-    """With no loss tolerated, the centre a new character brings takes a few of the known characters'
-    held-back faces (1-3 of 113 measured), and the gate refuses the bundle: nothing changes."""
-    service = linked_service(**unlimited(enroll_tolerance=0.0))
+async def test_the_gate_refuses_a_worse_bundle(trained_bundle: Path, tmp_path: Path):
+    """A bundle that calls every face unknown, against the test bundle on its held-back faces."""
+    worse = Path(shutil.copytree(trained_bundle, tmp_path / "worse"))
+    manifest = load_manifest(worse)
+    write_manifest(worse, replace(manifest, thresholds=replace(manifest.thresholds, distance=0.01)))
+    gate = await enrolment.gate(trained_bundle, worse, manifest.training["data"], tolerance=0.03)
+    assert not gate.passed and gate.faces == len(json.loads((trained_bundle / "split.json").read_text())["test"])
+    assert any(r.startswith("known_false_rejection_rate rose") for r in gate.reasons), gate.reasons
+
+
+async def test_a_bundle_that_cannot_pass_the_gate_is_discarded(linked_service, trained_bundle: Path, tmp_path: Path):
+    """A current bundle whose training faces are gone cannot be gated: the new bundle is removed and the
+    link, the corrections and the groups stay as they were."""
+    moved = Path(shutil.copytree(trained_bundle, tmp_path / "moved", ignore=shutil.ignore_patterns("checkpoints")))
+    manifest = load_manifest(moved)
+    write_manifest(moved, replace(manifest, training={**manifest.training, "data": [str(tmp_path / "gone")]}))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "current").symlink_to(moved, target_is_directory=True)
+    service = linked_service(**unlimited())
     ids = await send_and_name(service, "Gawr Gura", NEWCOMERS["Gawr Gura"], [ALICE, BOB])
     group = next(g for g in await service.groups() if set(ids) & {f.face_id for f in g.faces})
-    with pytest.raises(Conflict, match="refused.*top1 fell"):
+    with pytest.raises(Conflict, match="cannot gate the new bundle"):
         await service.enroll_group(group.id, "Gawr Gura", MODERATOR)
-    assert Path(os.path.realpath(service.settings.bundle)) == trained_bundle
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["current"]  # the refused bundle is gone
-    assert service.store.feedback((Status.ACCEPTED,)) == []
+    assert Path(os.path.realpath(service.settings.bundle)) == moved
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["current"]  # the new bundle is gone
+    assert service.store.feedback((Status.ACCEPTED,)) == [] and group.id in {g.id for g in await service.groups()}
 
 
 async def test_a_known_character_named_otherwise_is_not_enrolled(linked_service, trained_bundle: Path):

@@ -39,6 +39,12 @@ def test_source_group_hololive_pattern():
     assert source_group(Path(f"elsewhere/ceres_fauna/{md5}-12.png")) == md5
 
 
+def test_source_group_moeimouto_pattern():
+    assert source_group(Path("moeimouto-85/horo/face_1014_469_89.jpg")) == "face_1014_469"
+    assert source_group(Path("moeimouto-85/horo/face_1014_469_90.jpg")) == "face_1014_469"
+    assert source_group(Path("moeimouto-85/horo/face_1014_470_89.jpg")) == "face_1014_470"
+
+
 def test_source_group_other_names_are_unique_per_file():
     paths = [
         Path("animeface-10/000_hatsune_miku/face_1.png"),

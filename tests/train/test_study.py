@@ -37,7 +37,8 @@ def test_tuned_classifier_beats_chance(small_set: Path):
     train = np.concatenate([parts.train, parts.val])
     estimator, grid = grids(quick=True)["LR"]
     result = tune("LR", estimator, grid, features[train], y[train], features[parts.test], y[parts.test])
-    assert result.test_accuracy > 1 / 3 + 0.2, result
+    # handmade features: the study got 0.2-0.55; faces of one source picture no longer straddle the split
+    assert result.test_accuracy > 1 / 3 + 0.1, result
     assert result.best_params["C"] in grid["C"] and len(result.search) == len(grid["C"])
     assert result.fit_seconds > 0 and result.predict_seconds > 0
 

@@ -204,9 +204,7 @@ async def corrections(request: web.Request) -> web.Response:
 async def review(request: web.Request) -> web.Response:
     reviewer = _moderator(request)
     correction_id = _id(request, "correction")
-    status = (await _json(request)).get("status")
-    if not isinstance(status, str):
-        raise BadRequest('send the review as JSON {"status": "accepted"} or {"status": "rejected"}')
+    status = await _text(request, "status", 'send the review as JSON {"status": "accepted"} or {"status": "rejected"}')
     await request.app[SERVICE].review(correction_id, status, reviewer)
     return web.json_response({"id": correction_id, "status": status})
 
@@ -238,9 +236,7 @@ async def groups(request: web.Request) -> web.Response:
 async def enroll_group(request: web.Request) -> web.Response:
     moderator = _moderator(request)
     group_id = _id(request, "group")
-    name = (await _json(request)).get("name")
-    if not isinstance(name, str):
-        raise BadRequest('send the character\'s name as JSON {"name": "..."}')
+    name = await _text(request, "name", 'send the character\'s name as JSON {"name": "..."}')
     enrolled = await request.app[SERVICE].enroll_group(group_id, name, moderator)
     return web.json_response(dataclasses.asdict(enrolled) | {"text": enrolled.text})
 
@@ -290,6 +286,14 @@ def _number(text: str) -> bool:
 
 async def _json(request: web.Request) -> dict[str, Any]:
     return await read_json(request, request.app[SETTINGS].body_timeout_s)
+
+
+async def _text(request: web.Request, key: str, how: str) -> str:
+    """The string ``key`` of a JSON body; BadRequest saying ``how`` to send it otherwise."""
+    value = (await _json(request)).get(key)
+    if not isinstance(value, str):
+        raise BadRequest(how)
+    return value
 
 
 async def _upload(request: web.Request) -> bytes:
