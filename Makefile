@@ -50,11 +50,12 @@ lint: setup
 test: setup browser lint
 	$(PY) -m pytest -q
 
-# accuracy.py trains both datasets' bundles into runs/bench; openset.py and enroll.py reuse them.
+# accuracy.py trains both datasets' bundles into runs/bench; openset.py and enroll.py --mode cross-set reuse them.
 bench: setup $(BUNDLE)/manifest.json
 	$(PY) bench/accuracy.py --out runs/bench
 	$(PY) bench/openset.py --bundles runs/bench
-	$(PY) bench/enroll.py --bundle runs/bench/hololive-20
+	$(PY) bench/enroll.py --out runs/bench/enroll
+	$(PY) bench/enroll.py --mode cross-set --out runs/bench/hololive-20
 	$(PY) bench/detect.py --model darekana/recognizer/data/faceboxes-anime-heads.onnx
 	$(PY) bench/framing.py runs/bench/animeface-10 runs/bench/hololive-20
 	$(PY) bench/latency.py --bundle $(BUNDLE)
