@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from darekana.recognizer.engine import Decision, Recognizer, Verdict, l2_normalize
 from darekana.recognizer.gallery import THUMBNAIL_SIDE, thumbnail
-from darekana.recognizer.images import DecodeLimits, ImageError, decode_image
+from darekana.recognizer.images import DecodeLimits, ImageError, decode_image, fit
 
 from .storage.store import UnknownFace
 
@@ -34,12 +34,21 @@ CROP_LIMITS = DecodeLimits(max_bytes=8 * 1024 * 1024)  # stored crops are at mos
 
 
 @dataclass(frozen=True)
+class LooksLike:
+    """The known character the bundle names with confidence in most of a group's faces."""
+
+    label: str
+    name: str
+    faces: int
+
+
+@dataclass(frozen=True)
 class Group:
     """Faces alike enough to be one character. ``id`` is its lowest face id: the same group keeps it as
     faces join, so a moderator can act on what they listed."""
 
     faces: list[UnknownFace]
-    looks_like: tuple[str, int] | None = None  # (label, faces) the bundle names confidently, if most of them
+    looks_like: LooksLike | None = None
     samples: list[bytes] = field(default_factory=list, repr=False)  # JPEG thumbnails of its most typical faces
 
     @property
@@ -64,7 +73,9 @@ class Group:
 def group_faces(recognizer: Recognizer, faces: list[UnknownFace], known: set[str]) -> list[Group]:
     """The groups among ``faces``, biggest first. ``known``: labels the bundle knows; a face nobody named
     as another character stays only while the bundle still calls it unknown."""
-    readable = [(f, crop) for f in faces if (crop := _crop(f)) is not None]
+    # shrunk as read: a thousand 512 px crops would hold 750 MB in the server, at network size 50 MB
+    side = max(recognizer.manifest.input_size, THUMBNAIL_SIDE)
+    readable = [(f, fit(crop, side)) for f in faces if (crop := _crop(f)) is not None]
     if not readable:
         return []
     logits, embedding = recognizer.embed([crop for _, crop in readable])
@@ -117,14 +128,14 @@ def _named_alike(faces: list[UnknownFace], known: set[str]) -> np.ndarray:
     return np.array([[bool(a & b) for b in names] for a in names], dtype=bool).reshape(len(faces), len(faces))
 
 
-def _looks_like(decisions: list[Decision]) -> tuple[str, int] | None:
-    """The known character the bundle names with confidence in most of a group's faces: a group of someone
-    the bot knows, named otherwise (a mistake, or someone trying to teach it a wrong name)."""
-    sure = Counter(d.label for d in decisions if d.verdict is Verdict.CONFIDENT)
+def _looks_like(decisions: list[Decision]) -> LooksLike | None:
+    """A group of someone the bot knows, named otherwise (a mistake, or someone trying to teach it a wrong
+    name)."""
+    sure = Counter((d.label, d.name) for d in decisions if d.verdict is Verdict.CONFIDENT)
     if not sure:
         return None
-    label, count = sure.most_common(1)[0]
-    return (label, count) if 2 * count > len(decisions) else None
+    (label, name), count = sure.most_common(1)[0]
+    return LooksLike(label, name, count) if 2 * count > len(decisions) else None
 
 
 def _crop(face: UnknownFace) -> Image.Image | None:

@@ -439,13 +439,12 @@ class Service:
                     f"{self.settings.enroll_min_people} people must have, so that no one person teaches me a character"
                 )
             match = await asyncio.to_thread(lambda: resolve(name, self.store.characters()))
-            if group.looks_like is not None and group.looks_like[0] != match.label:
+            known = group.looks_like
+            if known is not None and known.label != match.label:
                 # someone the bot knows, named otherwise: a mistake, or someone teaching it a wrong name
-                label, count = group.looks_like
-                known = next(x.name for x in self.recognizer.manifest.labels if x.id == label)
                 raise Conflict(
-                    f"{count} of group {group_id}'s {len(group.faces)} faces are {known} to me, with confidence: "
-                    f"enroll them as {known}, or reject the corrections"
+                    f"{known.faces} of group {group_id}'s {len(group.faces)} faces are {known.name} to me, with "
+                    f"confidence: enroll them as {known.name}, or reject the corrections"
                 )
             new = await self._enrolled_bundle(current, group, match.label)
             await asyncio.to_thread(promote, new.path, link)

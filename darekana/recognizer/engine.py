@@ -45,6 +45,8 @@ from .images import ORIGINAL_SIZE, DecodeLimits, TooSlow, decode_image
 from .onnx import open_session
 from .preprocess import to_batch
 
+EMBED_BATCH = 64  # faces through the network at once
+
 
 class _Coded(StrEnum):
     @property
@@ -327,12 +329,16 @@ class Recognizer:
         return self.decide(*self.embed(crops)) if crops else []
 
     def embed(self, crops: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
-        """The network's logits and embeddings of face crops, in one batch (``decide`` takes them)."""
+        """The network's logits and embeddings of face crops (``decide`` takes them), ``EMBED_BATCH`` at a
+        time: a moderator's thousand stored faces must not become one input of hundreds of megabytes."""
         m = self.manifest
-        logits, embedding = self._net.run(
-            ["logits", "embedding"], {"image": to_batch(crops, m.input_size, m.mean, m.std)}
-        )
-        return logits, embedding
+        outputs = [
+            self._net.run(
+                ["logits", "embedding"], {"image": to_batch(crops[i : i + EMBED_BATCH], m.input_size, m.mean, m.std)}
+            )
+            for i in range(0, len(crops), EMBED_BATCH)
+        ]
+        return np.concatenate([lo for lo, _ in outputs]), np.concatenate([e for _, e in outputs])
 
     def decide(self, logits: np.ndarray, embedding: np.ndarray) -> list[Decision]:
         """Decisions from the network's raw outputs (used by evaluation, which batches its own crops)."""

@@ -40,7 +40,7 @@ class Evidence:
     jpeg: bytes
 
     def data_url(self) -> str:
-        return "data:image/jpeg;base64," + base64.b64encode(self.jpeg).decode("ascii")
+        return jpeg_data_url(self.jpeg)
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,11 @@ def load_gallery(directory: Path) -> Gallery:
     if np.any(np.diff(gallery.offsets) < 0) or gallery.offsets[0] != 0 or gallery.offsets[-1] != gallery.jpegs.size:
         raise ValueError(f"{GALLERY_FILE}: its thumbnails' offsets do not fit its bytes")
     return gallery
+
+
+def jpeg_data_url(jpeg: bytes) -> str:
+    """A JPEG as a ``data:`` URL, for JSON that a page shows as it is."""
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def thumbnail(image: Image.Image) -> bytes:

@@ -205,7 +205,7 @@ def _embed_new(session: ort.InferenceSession, manifest: Manifest, new: Dataset, 
 
 def _gallery(source: Path, manifest: Manifest, new: Dataset, fresh: Embedded) -> Gallery:
     """The bundle's gallery and some of the new faces (as they are: the first of each one's views). Bundles
-    made before galleries existed get one of the enrolled faces only."""
+    made before galleries existed get a gallery of the enrolled faces only."""
     old = load_gallery(source) if manifest.format_version >= 5 else None
     views = len(fresh.targets) // max(len(new.samples), 1)
     added = build_gallery([s.path for s in new.samples], fresh.targets[::views], fresh.unit[::views], Source.ENROLLED)

@@ -21,8 +21,7 @@ def varied(unit: np.ndarray, k: int = PER_CHARACTER) -> np.ndarray:
     if len(unit) <= k:
         return np.arange(len(unit))
     means = KMeans(k, n_init=3, random_state=0).fit(unit)
-    distance = ((unit[:, None, :] - means.cluster_centers_[None]) ** 2).sum(-1)
-    return np.unique(distance.argmin(axis=0))
+    return np.unique(means.transform(unit).argmin(axis=0))
 
 
 def build_gallery(

@@ -156,7 +156,7 @@ async def test_a_known_character_named_otherwise_is_not_enrolled(linked_service,
         await service.correct(reply.face_ids[0], "Not Miku", who)
         ids.append(reply.face_ids[0])
     group = max(await service.groups(), key=lambda g: len(set(ids) & {f.face_id for f in g.faces}))
-    assert group.looks_like is not None and group.looks_like[0] == "000_hatsune_miku"  # shown to moderators
+    assert group.looks_like is not None and group.looks_like.label == "000_hatsune_miku"  # shown to moderators
     with pytest.raises(Conflict, match="are Hatsune Miku to me"):
         await service.enroll_group(group.id, "Not Miku", MODERATOR)
     assert Path(os.path.realpath(service.settings.bundle)) == trained_bundle

@@ -250,9 +250,8 @@ async def groups(interaction: Interaction) -> None:
     if not found:
         await interaction.followup.send("No unknown faces to group yet.", ephemeral=True)
         return
-    names = {label.id: label.name for label in interaction.client.service.recognizer.manifest.labels}
     await interaction.followup.send(
-        _clip("\n".join(_group_line(g, names) for g in found) + "\n" + ENROLL_HINT),
+        _clip("\n".join(_group_line(g) for g in found) + "\n" + ENROLL_HINT),
         ephemeral=True,
         file=file(contact_sheet(found), "groups.png"),
     )
@@ -267,15 +266,14 @@ async def enroll(interaction: Interaction, group: int, name: str) -> None:
     await interaction.followup.send(enrolled.text, ephemeral=True)
 
 
-def _group_line(group: Group, names: dict[str, str]) -> str:
+def _group_line(group: Group) -> str:
     typed = ", ".join(f"{name} ({n})" for _, name, n in group.names()[:3]) or "nobody named them yet"
     line = (
         f"**Group {group.id}**: {len(group.faces)} faces from {group.pictures} pictures, "
         f"{group.people} people; named {typed}"
     )
     if group.looks_like is not None:
-        label, count = group.looks_like
-        line += f"; {count} look like {names.get(label, label)} to me"
+        line += f"; {group.looks_like.faces} look like {group.looks_like.name} to me"
     return line
 
 

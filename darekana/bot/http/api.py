@@ -32,6 +32,8 @@ from typing import Any
 
 from aiohttp import web
 
+from darekana.recognizer.gallery import jpeg_data_url
+
 from ..errors import BadRequest, Forbidden, NotFound, RateLimited, ServiceError, Unauthorized
 from ..groups import Group
 from ..metrics import CONTENT_TYPE
@@ -229,8 +231,7 @@ async def export(request: web.Request) -> web.Response:
 async def groups(request: web.Request) -> web.Response:
     _moderator(request)
     found = await request.app[SERVICE].groups(_limit(request, default=10))
-    names = {label.id: label.name for label in request.app[SERVICE].recognizer.manifest.labels}
-    return web.json_response([_group(g, names) for g in found])
+    return web.json_response([_group(g) for g in found])
 
 
 async def enroll_group(request: web.Request) -> web.Response:
@@ -316,11 +317,8 @@ def _ack(ack: Ack) -> dict[str, Any]:
     return dataclasses.asdict(ack) | {"text": ack.text}
 
 
-def _group(group: Group, names: dict[str, str]) -> dict[str, Any]:
-    looks_like = None
-    if group.looks_like is not None:
-        label, count = group.looks_like
-        looks_like = {"label": label, "name": names.get(label, label), "faces": count}
+def _group(group: Group) -> dict[str, Any]:
+    looks_like = dataclasses.asdict(group.looks_like) if group.looks_like is not None else None
     return {
         "id": group.id,
         "faces": len(group.faces),
@@ -329,7 +327,7 @@ def _group(group: Group, names: dict[str, str]) -> dict[str, Any]:
         "pictures": group.pictures,
         "names": [{"label": label, "name": name, "count": n} for label, name, n in group.names()],
         "looks_like": looks_like,
-        "samples": ["data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii") for jpeg in group.samples],
+        "samples": [jpeg_data_url(jpeg) for jpeg in group.samples],
     }
 
 
