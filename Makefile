@@ -1,13 +1,14 @@
 # Two commands do all set-up on a fresh machine:
-#   make run    create .venv, install, train models/animeface-10 if missing, point models/current at it if
-#               that link is missing, serve the HTTP API and page (and Discord when DAREKANA_DISCORD_TOKEN
-#               is set in .env)
+#   make run    create .venv, install, train models/115 (animeface-10, moeimouto-85 and hololive-20: 115
+#               characters) if missing, point models/current at it if that link is missing, serve the HTTP
+#               API and page (and Discord when DAREKANA_DISCORD_TOKEN is set in .env)
 #   make test   create .venv, install (and Debian's chromium for the page test), lint, type-check, run the tests
 VENV      := .venv
 PY        := $(VENV)/bin/python
 DAREKANA  := $(VENV)/bin/darekana
 DATASETS  := ../shared/datasets
-BUNDLE    ?= models/animeface-10
+BUNDLE    ?= models/115
+FACES     ?= $(DATASETS)/animeface-10 $(DATASETS)/moeimouto-85 $(DATASETS)/hololive-20
 CURRENT   := models/current
 PICTURE   ?= $(DATASETS)/animeface-10/000_hatsune_miku/SFpLpPSK_400x400.jpg
 
@@ -22,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(BUNDLE)/manifest.json: | setup
-	$(DAREKANA) train fit $(DATASETS)/animeface-10 --out $(BUNDLE)
+	$(DAREKANA) train fit $(FACES) --out $(BUNDLE)
 
 # The page test drives Debian's Chromium; install it when missing (root, as on these machines).
 browser:
@@ -50,10 +51,10 @@ lint: setup
 test: setup browser lint
 	$(PY) -m pytest -q
 
-# accuracy.py trains both datasets' bundles into runs/bench; openset.py and enroll.py --mode cross-set reuse them.
+# accuracy.py trains each set's bundle into runs/bench; openset.py and enroll.py --mode cross-set reuse them.
 bench: setup $(BUNDLE)/manifest.json
-	$(PY) bench/accuracy.py --out runs/bench
-	$(PY) bench/openset.py --bundles runs/bench
+	$(PY) bench/accuracy.py --out runs/bench --sets animeface-10 hololive-20 115
+	$(PY) bench/openset.py --bundles runs/bench --sets hololive-20 animeface-10 115
 	$(PY) bench/enroll.py --out runs/bench/enroll
 	$(PY) bench/enroll.py --mode cross-set --out runs/bench/hololive-20
 	$(PY) bench/detect.py --model darekana/recognizer/data/faceboxes-anime-heads.onnx

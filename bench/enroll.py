@@ -30,48 +30,36 @@ import re
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from darekana.recognizer.bundle import MODEL_FILE, load_manifest  # noqa: E402
+from darekana.cli import add_head_arguments  # noqa: E402
+from darekana.recognizer.bundle import load_manifest  # noqa: E402
 from darekana.recognizer.engine import Decision, Recognizer, Verdict  # noqa: E402
 from darekana.recognizer.images import load_image  # noqa: E402
-from darekana.recognizer.onnx import open_session  # noqa: E402
-from darekana.recognizer.preprocess import resize_square  # noqa: E402
-from darekana.train.configs import FinetuneConfig, FitConfig, HeadConfig  # noqa: E402
-from darekana.train.data import IMAGE_SUFFIXES  # noqa: E402
+from darekana.train.commands import head_config  # noqa: E402
+from darekana.train.configs import FinetuneConfig, FitConfig  # noqa: E402
 from darekana.train.embeddings import Embedded, load_embeddings  # noqa: E402
 from darekana.train.enroll import enroll  # noqa: E402
-from darekana.train.fit import embed, fit  # noqa: E402
+from darekana.train.fit import fit  # noqa: E402
 from darekana.train.shared import DATASETS  # noqa: E402
 
-from common import machine  # noqa: E402
+from common import Characters, characters_of, embedded, machine, unknown_crops  # noqa: E402
 
 FALSE_REJECTION = 0.05  # of known test faces, where the issue's rejection target is read
 _SOURCE = re.compile(r"^(face_\d+_\d+)_\d+$")
-Characters = dict[str, list[Path]]
 
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON line
         yield
-
-
-def images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
-
-def characters_of(dataset: Path) -> Characters:
-    return {folder.name: images(folder) for folder in sorted(p for p in dataset.iterdir() if p.is_dir())}
 
 
 def source_of(path: Path) -> str:
@@ -103,35 +91,6 @@ def link(characters: Characters, target: Path) -> Path:
         for path in paths:
             (target / name / path.name).symlink_to(path.resolve())
     return target
-
-
-def voc_heads(dataset: Path) -> list[Image.Image]:
-    """Every head box of a ``pictures/N.jpg`` + ``boxes/N.xml`` (Pascal VOC) set, cut out."""
-    crops = []
-    for xml in sorted((dataset / "boxes").glob("*.xml")):
-        picture = load_image(dataset / "pictures" / f"{xml.stem}.jpg")
-        for box in ET.parse(xml).getroot().iter("bndbox"):
-            x0, y0, x1, y1 = (int(float(box.findtext(k) or 0)) for k in ("xmin", "ymin", "xmax", "ymax"))
-            crops.append(picture.crop((x0, y0, x1, y1)))
-    return crops
-
-
-def unknown_crops(name: str, sample: int, seed: int) -> list[Image.Image]:
-    """The crops of an unknown source: a folder of character folders, or VOC pictures with head boxes."""
-    dataset = DATASETS / name
-    if (dataset / "boxes").is_dir():
-        return voc_heads(dataset)
-    paths = [p for folder in characters_of(dataset).values() for p in folder]
-    if sample and len(paths) > sample:
-        paths = [paths[i] for i in sorted(np.random.default_rng(seed).choice(len(paths), sample, replace=False))]
-    return [load_image(p) for p in paths]
-
-
-def embedded(bundle: Path, crops: list[Image.Image], desc: str) -> Embedded:
-    manifest = load_manifest(bundle)
-    pixels = np.stack([resize_square(c, manifest.input_size) for c in crops])
-    logits, unit = embed(open_session(bundle / MODEL_FILE), pixels, manifest.mean, manifest.std, desc)
-    return Embedded(logits, unit, np.full(len(crops), -1))
 
 
 def rejected(decisions: list[Decision]) -> float:
@@ -203,7 +162,7 @@ def held_out(args: argparse.Namespace) -> dict[str, object]:
         data = [DATASETS / name for name in args.known if name != args.hold_from]
         if args.hold_from in args.known:
             data.append(link({n: p for n, p in source.items() if n not in new}, out / "data" / args.hold_from))
-        config = FitConfig(finetune=FinetuneConfig(epochs=args.epochs, seed=args.train_seed, head=head(args)))
+        config = FitConfig(finetune=FinetuneConfig(epochs=args.epochs, seed=args.train_seed, head=head_config(args)))
         with quiet():
             fit(data, bundle, config)
     manifest = load_manifest(bundle)
@@ -267,7 +226,7 @@ def training_figures(bundle: Path) -> dict[str, object]:
 def cross_set(args: argparse.Namespace) -> dict[str, object]:
     bundle = Path(args.out)
     if not (bundle / "manifest.json").is_file():
-        config = FitConfig(finetune=FinetuneConfig(epochs=args.epochs, seed=args.train_seed, head=head(args)))
+        config = FitConfig(finetune=FinetuneConfig(epochs=args.epochs, seed=args.train_seed, head=head_config(args)))
         with quiet():
             fit([DATASETS / "hololive-20"], bundle, config)
     new = characters_of(DATASETS / "animeface-10")
@@ -285,16 +244,6 @@ def cross_set(args: argparse.Namespace) -> dict[str, object]:
     return figures | shots_figures(bundle, new, new_faces, args)
 
 
-def head(args: argparse.Namespace) -> HeadConfig:
-    defaults = HeadConfig()
-    return HeadConfig(
-        kind=args.head or defaults.kind,
-        scale=args.scale if args.scale is not None else defaults.scale,
-        margin=args.margin if args.margin is not None else defaults.margin,
-        projection=args.projection if args.projection is not None else defaults.projection,
-    )
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mode", choices=("held-out", "cross-set"), default="held-out")
@@ -308,10 +257,7 @@ def main() -> None:
     p.add_argument("--train-seed", type=int, default=0, help="the training's seed (splits, initialisation)")
     p.add_argument("--epochs", type=int, default=8, help="for a bundle that must be trained first")
     p.add_argument("--shots", type=int, nargs="+", default=[1, 5, 20], help="crops enrolled per character")
-    p.add_argument("--head", choices=("linear", "cosface", "arcface"), help="default: FinetuneConfig's")
-    p.add_argument("--scale", type=float)
-    p.add_argument("--margin", type=float)
-    p.add_argument("--projection", type=int, help="embedding width before a cosine head (0: none)")
+    add_head_arguments(p)
     args = p.parse_args()
     if args.mode == "held-out":
         args.out = args.out or "runs/enroll-bench/held-out"

@@ -1,15 +1,16 @@
 """Open-set benchmark: how well a bundle's verdicts separate characters it knows from ones it never saw.
 
-    python bench/openset.py [--bundles models] [--epochs 8]
+    python bench/openset.py [--bundles models] [--sets hololive-20 animeface-10 115] [--epochs 8]
 
-For hololive-20 and animeface-10 it takes the bundle ``BUNDLES/<dataset>`` (training it when missing), and
-scores the bundle's validation and test faces (its ``embeddings.npz``) and every face of the other dataset
-(unknown characters) with several rejection scores, and prints one JSON line. Per score: the threshold chosen
-the way calibration does (reject 5 % of known *validation* faces) and what it gives on held-out faces (known
-test false rejection, unknown rejection), a curve (unknown rejection at a known test false-rejection rate of
-1/2/5/10 %) and the AUROC of known test against unknown faces. ``engine`` is what the bundle does (distance to
-the answer's class centre, ``darekana.recognizer.centres``); ``cosine`` is what bundle formats 1-2 did (cosine
-similarity to the answer's mean embedding).
+For each set (``common.SETS``) it takes the bundle ``BUNDLES/<set>`` (training it when missing), and scores
+the bundle's validation and test faces (its ``embeddings.npz``) and every face of the set's unknown source
+(the other dataset; paperface-heads' head boxes for ``115``) with several rejection scores, and prints one
+JSON line. Per score: the threshold chosen the way calibration does (reject 5 % of known *validation* faces)
+and what it gives on held-out faces (known test false rejection, unknown rejection), a curve (unknown
+rejection at a known test false-rejection rate of 1/2/5/10 %) and the AUROC of known test against unknown
+faces. ``engine`` is what the bundle does (distance to the answer's class centre,
+``darekana.recognizer.centres``); ``cosine`` is what bundle formats 1-2 did (cosine similarity to the
+answer's mean embedding).
 """
 
 from __future__ import annotations
@@ -27,23 +28,18 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from darekana.recognizer.bundle import MODEL_FILE, Manifest, load_manifest  # noqa: E402
+from darekana.recognizer.bundle import load_manifest  # noqa: E402
 from darekana.recognizer.engine import Recognizer, l2_normalize  # noqa: E402
-from darekana.recognizer.images import load_image  # noqa: E402
-from darekana.recognizer.onnx import open_session
-from darekana.recognizer.preprocess import resize_square  # noqa: E402
 from darekana.train.configs import (
     FinetuneConfig,  # noqa: E402
     FitConfig,
 )
-from darekana.train.data import IMAGE_SUFFIXES  # noqa: E402
 from darekana.train.embeddings import Embedded, load_embeddings  # noqa: E402
-from darekana.train.fit import embed, fit  # noqa: E402
+from darekana.train.fit import fit  # noqa: E402
 from darekana.train.shared import DATASETS  # noqa: E402
 
-from common import machine  # noqa: E402
+from common import SETS, embedded, machine, unknown_crops  # noqa: E402
 
-PAIRS = {"hololive-20": "animeface-10", "animeface-10": "hololive-20"}
 FALSE_REJECTION = 0.05  # what calibration rejects of known validation faces
 CURVE = (0.01, 0.02, 0.05, 0.10)
 
@@ -61,7 +57,8 @@ class Faces:
 def bundle_for(directory: Path, name: str, epochs: int) -> Path:
     if not (directory / name / "manifest.json").is_file():
         with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON line
-            fit([DATASETS / name], directory / name, FitConfig(finetune=FinetuneConfig(epochs=epochs)))
+            datasets = [DATASETS / d for d in SETS[name][0]]
+            fit(datasets, directory / name, FitConfig(finetune=FinetuneConfig(epochs=epochs)))
     return directory / name
 
 
@@ -74,13 +71,6 @@ def judged(recognizer: Recognizer, embedded: Embedded) -> Faces:
         np.array([d.distance for d in decisions]),
         embedded.unit,
     )
-
-
-def embedded_files(bundle: Path, manifest: Manifest, paths: list[Path]) -> Embedded:
-    net = open_session(bundle / MODEL_FILE)
-    pixels = np.stack([resize_square(load_image(p), manifest.input_size) for p in paths])
-    logits, unit = embed(net, pixels, manifest.mean, manifest.std, "embedding unknown faces")
-    return Embedded(logits, unit, np.full(len(paths), -1))
 
 
 def scores(train: Embedded, n_classes: int) -> dict[str, Callable[[Faces], np.ndarray]]:
@@ -115,18 +105,14 @@ def measure(score: Callable[[Faces], np.ndarray], val: Faces, test: Faces, unkno
     }
 
 
-def images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bundles", default="models", help="folder holding (or to hold) the bundles")
     p.add_argument("--epochs", type=int, default=8, help="for bundles that must be trained first")
-    p.add_argument("--datasets", nargs="+", default=list(PAIRS))
+    p.add_argument("--sets", nargs="+", choices=list(SETS), default=["hololive-20", "animeface-10"])
     args = p.parse_args()
     figures: dict[str, object] = {"benchmark": "openset", "machine": machine(), "calibrated_at": FALSE_REJECTION}
-    for name in args.datasets:
+    for name in args.sets:
         bundle = bundle_for(Path(args.bundles), name, args.epochs)
         manifest = load_manifest(bundle)
         parts = load_embeddings(bundle, manifest.n_network, manifest.embedding_dim)
@@ -134,12 +120,13 @@ def main() -> None:
             sys.exit(f"{bundle} keeps no embeddings.npz (made before darekana kept them): train it again")
         recognizer = Recognizer(bundle)
         val, test = judged(recognizer, parts["val"]), judged(recognizer, parts["test"])
-        unknown = judged(recognizer, embedded_files(bundle, manifest, images(DATASETS / PAIRS[name])))
+        unknown = judged(recognizer, embedded(bundle, unknown_crops(SETS[name][1]), "embedding unknown faces"))
         figures[name] = {
             "bundle": str(bundle),
             "test_top1": manifest.metrics.get("test_top1"),
             "val_n": len(val.answer),
             "test_n": len(test.answer),
+            "unknown_source": SETS[name][1],
             "unknown_n": len(unknown.answer),
             **{key: measure(s, val, test, unknown) for key, s in scores(parts["train"], len(manifest.labels)).items()},
         }

@@ -20,9 +20,11 @@ from darekana.recognizer.detect import ANIMEFACE, FACEBOXES
 from darekana.train.configs import (
     ARCHITECTURES,
     FINETUNE_ARCHS,
+    HEADS,
     DetectorTrainConfig,
     FinetuneConfig,
     FitConfig,
+    HeadConfig,
     StudyConfig,
 )
 
@@ -135,6 +137,17 @@ def _recognize(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_recognize)
 
 
+def add_head_arguments(p: argparse.ArgumentParser) -> None:
+    """The classification head's options (``HeadConfig``), read back by ``darekana.train.commands.head_config``."""
+    head = HeadConfig()
+    p.add_argument("--head", choices=HEADS, default=head.kind, help="classification head (see HeadConfig)")
+    p.add_argument("--scale", type=float, default=head.scale, help="cosine heads: logit scale")
+    p.add_argument("--margin", type=float, default=head.margin, help="cosine heads: margin, training only")
+    p.add_argument(
+        "--projection", type=int, default=head.projection, help="embedding width before a cosine head (0: none)"
+    )
+
+
 def _train(train: argparse._SubParsersAction) -> None:
     fit, tune = FitConfig(), FinetuneConfig()
     p = train.add_parser("fit", help="fine-tune a network on folders of faces and export a bundle")
@@ -151,6 +164,7 @@ def _train(train: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=tune.batch_size)
     p.add_argument("--lr", type=float, default=tune.lr)
     p.add_argument("--seed", type=int, default=tune.seed)
+    add_head_arguments(p)
     p.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when a GPU is there)")
     p.add_argument("--aliases", metavar="JSON", help='names to merge: {"miku": "hatsune_miku", ...}')
     p.add_argument(

@@ -12,6 +12,13 @@ from pathlib import Path
 import pytest
 
 
+def darekana(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``darekana ARGS`` run to its end, as a person types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "darekana.cli", *args], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,16 +9,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from processes import darekana
 
 from darekana.recognizer.engine import Recognizer, Verdict
 from darekana.recognizer.images import load_image
 from darekana.train.shared import DATASETS
-
-
-def darekana(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "darekana.cli", *args], capture_output=True, text=True, timeout=300, cwd=cwd
-    )
 
 
 def test_recognize_prints_names(trained_bundle: Path, held_back: list[Path]):

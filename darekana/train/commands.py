@@ -12,7 +12,7 @@ import torch
 from darekana.recognizer.bundle import BundleError
 
 from .compare import compare, table
-from .configs import DetectorTrainConfig, FinetuneConfig, FitConfig, StudyConfig
+from .configs import DetectorTrainConfig, FinetuneConfig, FitConfig, HeadConfig, StudyConfig
 from .data import load_aliases
 from .detector import train_detector
 from .enroll import EnrollError, enroll
@@ -24,6 +24,10 @@ from .study import run_study as study
 
 def resolve_device(device: str) -> str:
     return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def head_config(args: argparse.Namespace) -> HeadConfig:
+    return HeadConfig(kind=args.head, scale=args.scale, margin=args.margin, projection=args.projection)
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -41,6 +45,7 @@ def run_fit(args: argparse.Namespace) -> int:
             lr=args.lr,
             seed=args.seed,
             device=resolve_device(args.device),
+            head=head_config(args),
         ),
     )
     result = fit(args.data, args.out, config)

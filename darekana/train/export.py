@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-from skl2onnx import to_onnx
 from sklearn.calibration import CalibratedClassifierCV
 from torch import nn
 
@@ -16,6 +15,7 @@ from darekana.recognizer.bundle import FALLBACK_FILE, MODEL_FILE
 from darekana.recognizer.onnx import open_session
 
 from .backbones import Backbone, CosineHead, head_of
+from .svm_onnx import INPUT, svm_graph
 
 OPSET = 17
 
@@ -72,17 +72,16 @@ def export_network(net: Backbone, size: int, directory: Path) -> Path:
     return path
 
 
-def export_fallback(svm: CalibratedClassifierCV, dim: int, directory: Path) -> Path:
-    """``fallback.onnx``: the SVM with outputs ``label`` and ``probabilities`` (a plain tensor, no zipmap)."""
-    with warnings.catch_warnings():
-        # skl2onnx reads SVC attributes that scikit-learn 1.9 marks deprecated; the values are still right.
-        warnings.simplefilter("ignore", FutureWarning)
-        model = to_onnx(
-            svm,
-            np.zeros((1, dim), np.float32),
-            options={id(svm): {"zipmap": False}},
-            target_opset={"": OPSET, "ai.onnx.ml": 3},
-        )
+def export_fallback(svm: CalibratedClassifierCV, probe: np.ndarray, directory: Path) -> Path:
+    """``fallback.onnx``: the SVM with outputs ``label`` and ``probabilities``, checked against scikit-learn
+    on ``probe`` (some of the unit embeddings it was fitted on)."""
     path = directory / FALLBACK_FILE
-    path.write_bytes(model.SerializeToString())
+    path.write_bytes(svm_graph(svm).SerializeToString())
+    probe = probe.astype(np.float32)
+    got = open_session(path).run(["probabilities"], {INPUT: probe})[0]
+    expected = svm.predict_proba(probe)
+    if not np.allclose(got, expected, atol=1e-4):
+        raise RuntimeError(
+            f"ONNX fallback's probabilities differ from scikit-learn's by {np.abs(got - expected).max():.4g}"
+        )
     return path

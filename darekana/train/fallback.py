@@ -24,7 +24,7 @@ def fit_fallback(
     """The fallback SVM and the class centres fitted on ``train`` and written to the bundle ``directory``;
     the thresholds chosen on ``calibration``. Labels beyond the network's logits are enrolled characters."""
     svm = fit_svm(train.unit, train.targets)
-    export_fallback(svm, train.unit.shape[1], directory)
+    export_fallback(svm, train.unit[:256], directory)
     centres = fit_centres(train.unit, train.targets, n_labels)
     centres.save(directory)
     outputs = Outputs(

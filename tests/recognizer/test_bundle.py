@@ -58,7 +58,7 @@ def bundle(tmp_path_factory) -> Path:
         torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     unit, targets = unit_rows(rng, 30), np.repeat(np.arange(3), 10)
-    export_fallback(fit_svm(unit, targets), DIM, directory)
+    export_fallback(fit_svm(unit, targets), unit, directory)
     fit_centres(unit, targets, 3).save(directory)
     thumbnails = [thumbnail(Image.new("RGB", (8, 8), (40 * i, 0, 0))) for i in range(6)]
     Gallery.of(targets[::5], unit[::5], Source.TRAINING, thumbnails).save(directory)

@@ -11,12 +11,13 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from processes import darekana
 
 from darekana.recognizer.bundle import load_manifest
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import load_image
 from darekana.train.backbones import CosineHead, build_backbone, embedding, head_of, install_head
-from darekana.train.configs import FinetuneConfig, FitConfig, HeadConfig
+from darekana.train.configs import FinetuneConfig, HeadConfig
 from darekana.train.export import export_network
 from darekana.train.finetune import Trainer
 from darekana.train.shared import DATASETS
@@ -92,21 +93,22 @@ def test_the_trainer_installs_the_configured_head_on_the_callers_network(tmp_pat
 
 
 def test_a_short_real_training_with_the_cosface_head_makes_a_working_bundle(tmp_path: Path):
-    """Three animeface-10 characters, two epochs at 64 px: the bundle's network has the cosine head, its
-    embedding is the projection, and it names most held-back faces."""
+    """Three animeface-10 characters, two epochs at 64 px, through ``darekana train fit --head cosface``: the
+    bundle's network has the cosine head, its embedding is the projection, and it names most held-back faces."""
     characters = sorted(p for p in (DATASETS / "animeface-10").iterdir() if p.is_dir())[:3]
     data = tmp_path / "faces"
     data.mkdir()
     for folder in characters:
         (data / folder.name).symlink_to(folder)
-    head = HeadConfig(kind="cosface", projection=64)
-    config = FitConfig(img_size=64, finetune=FinetuneConfig(epochs=2, head=head))
-    from darekana.train.fit import fit
-
-    result = fit([data], tmp_path / "bundle", config)
-    manifest = load_manifest(result.bundle)
-    assert manifest.embedding_dim == 64 and manifest.training["finetune"]["head"]["kind"] == "cosface"
-    assert result.report["top1"] >= 0.6, result.report["top1"]  # chance: 1/3
-    test = [Path(p) for p in json.loads((result.bundle / "split.json").read_text())["test"]]
-    decisions = Recognizer(result.bundle).classify([load_image(p) for p in test[:10]])
+    flags = ("--img-size", "64", "--epochs", "2", "--head", "cosface", "--margin", "0.3", "--projection", "64")
+    done = darekana("train", "fit", str(data), "--out", str(tmp_path / "bundle"), *flags)
+    assert done.returncode == 0, done.stderr
+    bundle = tmp_path / "bundle"
+    manifest = load_manifest(bundle)
+    assert manifest.embedding_dim == 64
+    assert manifest.training["finetune"]["head"] == {"kind": "cosface", "scale": 30.0, "margin": 0.3, "projection": 64}
+    report = json.loads((bundle / "report" / "report.json").read_text())
+    assert report["top1"] >= 0.6, report["top1"]  # chance: 1/3
+    test = [Path(p) for p in json.loads((bundle / "split.json").read_text())["test"]]
+    decisions = Recognizer(bundle).classify([load_image(p) for p in test[:10]])
     assert all(0 <= d.confidence <= 1 and math.isfinite(d.distance) for d in decisions)
