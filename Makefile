@@ -56,6 +56,8 @@ bench: setup $(BUNDLE)/manifest.json
 	$(PY) bench/accuracy.py --out runs/bench --sets animeface-10 hololive-20 115
 	$(PY) bench/openset.py --bundles runs/bench --sets hololive-20 animeface-10 115
 	$(PY) bench/enroll.py --out runs/bench/enroll
+	$(PY) bench/enroll.py --out runs/bench/enroll-160 --img-size 160
+	$(PY) bench/enroll.py --out runs/bench/enroll-cosface --head cosface
 	$(PY) bench/enroll.py --mode cross-set --out runs/bench/hololive-20
 	$(PY) bench/detect.py --model darekana/recognizer/data/faceboxes-anime-heads.onnx
 	$(PY) bench/framing.py runs/bench/animeface-10 runs/bench/hololive-20

@@ -2,7 +2,8 @@
 few crops each (``darekana train enroll``) and recognised on crops of other source pictures.
 
     python bench/enroll.py [--known animeface-10 moeimouto-85] [--hold-from moeimouto-85] [--hold 15]
-                           [--unknown hololive-20] [--shots 1 5 20] [--epochs 8] [--head linear|cosface|arcface]
+                           [--unknown hololive-20] [--shots 1 5 20] [--epochs 8] [--img-size 128]
+                           [--head linear|cosface|arcface]
                            [--out runs/enroll-bench/NAME]
 
 ``held-out`` (the default mode): ``--hold`` characters of ``--hold-from``, drawn with ``--seed``, are left
@@ -162,7 +163,7 @@ def held_out(args: argparse.Namespace) -> dict[str, object]:
         data = [DATASETS / name for name in args.known if name != args.hold_from]
         if args.hold_from in args.known:
             data.append(link({n: p for n, p in source.items() if n not in new}, out / "data" / args.hold_from))
-        config = FitConfig(finetune=FinetuneConfig(epochs=args.epochs, seed=args.train_seed, head=head_config(args)))
+        config = fit_config(args)
         with quiet():
             fit(data, bundle, config)
     manifest = load_manifest(bundle)
@@ -226,7 +227,7 @@ def training_figures(bundle: Path) -> dict[str, object]:
 def cross_set(args: argparse.Namespace) -> dict[str, object]:
     bundle = Path(args.out)
     if not (bundle / "manifest.json").is_file():
-        config = FitConfig(finetune=FinetuneConfig(epochs=args.epochs, seed=args.train_seed, head=head_config(args)))
+        config = fit_config(args)
         with quiet():
             fit([DATASETS / "hololive-20"], bundle, config)
     new = characters_of(DATASETS / "animeface-10")
@@ -244,6 +245,11 @@ def cross_set(args: argparse.Namespace) -> dict[str, object]:
     return figures | shots_figures(bundle, new, new_faces, args)
 
 
+def fit_config(args: argparse.Namespace) -> FitConfig:
+    tune = FinetuneConfig(epochs=args.epochs, seed=args.train_seed, head=head_config(args))
+    return FitConfig(img_size=args.img_size, finetune=tune)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mode", choices=("held-out", "cross-set"), default="held-out")
@@ -256,6 +262,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="which characters are left out, which crops enrolled")
     p.add_argument("--train-seed", type=int, default=0, help="the training's seed (splits, initialisation)")
     p.add_argument("--epochs", type=int, default=8, help="for a bundle that must be trained first")
+    p.add_argument("--img-size", type=int, default=FitConfig().img_size, help="for a bundle that must be trained first")
     p.add_argument("--shots", type=int, nargs="+", default=[1, 5, 20], help="crops enrolled per character")
     add_head_arguments(p)
     args = p.parse_args()

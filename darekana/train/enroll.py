@@ -1,4 +1,4 @@
-"""``darekana train enroll``: new characters (or more faces of known ones) for a bundle in seconds.
+"""``darekana train enroll``: new characters (or more faces of known ones) for a bundle in under a minute.
 
 The network is not touched. Its embedding of a few face crops per character is enough for a class centre
 (``darekana.recognizer.centres``) and for the fallback SVM: both are refitted on the embeddings of the bundle's own

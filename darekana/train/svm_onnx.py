@@ -3,7 +3,7 @@
 skl2onnx builds scikit-learn's one-vs-rest decision function element by element: about five nodes per
 pair of characters, so 34,000 nodes for 115 characters. Its converter takes 200 s to write that graph
 (its node-name check is quadratic) and ONNX Runtime 54 ms to run it for one face. Here the same arithmetic
-is a few hundred nodes of matrix products, built from the fitted attributes:
+is 2·C + 32 nodes (262 for 115 characters), mostly matrix products, built from the fitted attributes:
 
 1. the RBF kernel against every support vector, ``exp(-gamma·‖x − sv‖²)``;
 2. each pair's decision value: the support vectors of each character, times their dual coefficients against
