@@ -3,7 +3,7 @@ picture), then score open-set rejection on a source of characters the set does n
 
     python bench/accuracy.py [--sets animeface-10 hololive-20 115] [--epochs 8] [--out runs/bench]
 
-Sets (``common.SETS``): animeface-10 and hololive-20, each the other's unknowns; ``115``, the three shared
+Sets (``faces.SETS``): animeface-10 and hololive-20, each the other's unknowns; ``115``, the three shared
 datasets together (animeface-10, moeimouto-85, hololive-20), with paperface-heads' head boxes as unknowns.
 A bundle already in ``OUT/<set>`` is scored again, not retrained. Prints one JSON line: per set top-1, top-5,
 test size, false rejection of known faces, confident precision, and whether the promises held (with 95 %
@@ -20,13 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from faces import SETS, unknown_crops  # noqa: E402
+
 from darekana.recognizer.engine import Recognizer  # noqa: E402
 from darekana.train.configs import FinetuneConfig, FitConfig  # noqa: E402
 from darekana.train.evaluate import score  # noqa: E402
 from darekana.train.fit import fit  # noqa: E402
 from darekana.train.shared import DATASETS  # noqa: E402
 
-from common import SETS, machine, unknown_crops  # noqa: E402
+from common import machine  # noqa: E402
 
 UNKNOWN = "<not a known character>"
 

@@ -40,6 +40,8 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from faces import Characters, characters_of, embedded, unknown_crops  # noqa: E402
+
 from darekana.cli import add_head_arguments  # noqa: E402
 from darekana.recognizer.bundle import load_manifest  # noqa: E402
 from darekana.recognizer.engine import Decision, Recognizer, Verdict  # noqa: E402
@@ -51,7 +53,7 @@ from darekana.train.enroll import enroll  # noqa: E402
 from darekana.train.fit import fit  # noqa: E402
 from darekana.train.shared import DATASETS  # noqa: E402
 
-from common import Characters, characters_of, embedded, machine, unknown_crops  # noqa: E402
+from common import machine  # noqa: E402
 
 FALSE_REJECTION = 0.05  # of known test faces, where the rejection target is read
 _SOURCE = re.compile(r"^(face_\d+_\d+)_\d+$")

@@ -2,7 +2,7 @@
 
     python bench/openset.py [--bundles models] [--sets hololive-20 animeface-10 115] [--epochs 8]
 
-For each set (``common.SETS``) it takes the bundle ``BUNDLES/<set>`` (training it when missing), and scores
+For each set (``faces.SETS``) it takes the bundle ``BUNDLES/<set>`` (training it when missing), and scores
 the bundle's validation and test faces (its ``embeddings.npz``) and every face of the set's unknown source
 (the other dataset; paperface-heads' head boxes for ``115``) with several rejection scores, and prints one
 JSON line. Per score: the threshold chosen the way calibration does (reject 5 % of known *validation* faces)
@@ -28,6 +28,8 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from faces import SETS, embedded, unknown_crops  # noqa: E402
+
 from darekana.recognizer.bundle import load_manifest  # noqa: E402
 from darekana.recognizer.engine import Recognizer, l2_normalize  # noqa: E402
 from darekana.train.configs import (
@@ -38,7 +40,7 @@ from darekana.train.embeddings import Embedded, load_embeddings  # noqa: E402
 from darekana.train.fit import fit  # noqa: E402
 from darekana.train.shared import DATASETS  # noqa: E402
 
-from common import SETS, embedded, machine, unknown_crops  # noqa: E402
+from common import machine  # noqa: E402
 
 FALSE_REJECTION = 0.05  # what calibration rejects of known validation faces
 CURVE = (0.01, 0.02, 0.05, 0.10)

@@ -76,7 +76,7 @@ def export_fallback(svm: CalibratedClassifierCV, probe: np.ndarray, directory: P
     """``fallback.onnx``: the SVM with outputs ``label`` and ``probabilities``, checked against scikit-learn
     on ``probe`` (some of the unit embeddings it was fitted on)."""
     path = directory / FALLBACK_FILE
-    path.write_bytes(svm_graph(svm).SerializeToString())
+    path.write_bytes(svm_graph(svm, OPSET).SerializeToString())
     probe = probe.astype(np.float32)
     got = open_session(path).run(["probabilities"], {INPUT: probe})[0]
     expected = svm.predict_proba(probe)

@@ -105,7 +105,7 @@ def _ovr(g: _Graph, decisions: str, n_classes: int) -> str:
     return g.op("Add", votes, g.op("Div", confidence, scale))
 
 
-def svm_graph(model: CalibratedClassifierCV) -> onnx.ModelProto:
+def svm_graph(model: CalibratedClassifierCV, opset: int) -> onnx.ModelProto:
     """``model`` (fitted with ``ensemble=False``, sigmoid) as ONNX: input ``unit`` (N, D) float32, outputs
     ``label`` (N,) int64 and ``probabilities`` (N, C) float32."""
     (calibrated,) = model.calibrated_classifiers_
@@ -137,4 +137,4 @@ def svm_graph(model: CalibratedClassifierCV) -> onnx.ModelProto:
         ],
         g.constants,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])

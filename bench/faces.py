@@ -1,0 +1,66 @@
+"""What the training-side benchmarks share (torch is loaded here): the sets they train on, and the crops
+of characters a bundle should reject."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from darekana.recognizer.bundle import MODEL_FILE, load_manifest
+from darekana.recognizer.images import load_image
+from darekana.recognizer.onnx import open_session
+from darekana.recognizer.preprocess import resize_square
+from darekana.train.data import IMAGE_SUFFIXES
+from darekana.train.embeddings import Embedded
+from darekana.train.fit import embed
+from darekana.train.shared import DATASETS
+
+# Each benchmark set: the datasets trained on, and a source of characters none of them hold.
+SETS: dict[str, tuple[list[str], str]] = {
+    "animeface-10": (["animeface-10"], "hololive-20"),
+    "hololive-20": (["hololive-20"], "animeface-10"),
+    "115": (["animeface-10", "moeimouto-85", "hololive-20"], "paperface-heads"),
+}
+Characters = dict[str, list[Path]]
+
+
+def images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def characters_of(dataset: Path) -> Characters:
+    return {folder.name: images(folder) for folder in sorted(p for p in dataset.iterdir() if p.is_dir())}
+
+
+def voc_heads(dataset: Path) -> list[Image.Image]:
+    """Every head box of a ``pictures/N.jpg`` + ``boxes/N.xml`` (Pascal VOC) set, cut out."""
+    crops = []
+    for xml in sorted((dataset / "boxes").glob("*.xml")):
+        picture = load_image(dataset / "pictures" / f"{xml.stem}.jpg")
+        for box in ET.parse(xml).getroot().iter("bndbox"):
+            x0, y0, x1, y1 = (int(float(box.findtext(k) or 0)) for k in ("xmin", "ymin", "xmax", "ymax"))
+            crops.append(picture.crop((x0, y0, x1, y1)))
+    return crops
+
+
+def unknown_crops(name: str, sample: int = 0, seed: int = 0) -> list[Image.Image]:
+    """The crops of an unknown source: a folder of character folders (``sample`` of them drawn with
+    ``seed``; 0: all), or VOC pictures with head boxes (``paperface-heads``: all of them)."""
+    dataset = DATASETS / name
+    if (dataset / "boxes").is_dir():
+        return voc_heads(dataset)
+    paths = [p for folder in characters_of(dataset).values() for p in folder]
+    if sample and len(paths) > sample:
+        paths = [paths[i] for i in sorted(np.random.default_rng(seed).choice(len(paths), sample, replace=False))]
+    return [load_image(p) for p in paths]
+
+
+def embedded(bundle: Path, crops: list[Image.Image], desc: str) -> Embedded:
+    """The bundle's network's logits and unit embeddings of ``crops`` (no class targets: -1)."""
+    manifest = load_manifest(bundle)
+    pixels = np.stack([resize_square(c, manifest.input_size) for c in crops])
+    logits, unit = embed(open_session(bundle / MODEL_FILE), pixels, manifest.mean, manifest.std, desc)
+    return Embedded(logits, unit, np.full(len(crops), -1))
