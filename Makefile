@@ -65,4 +65,5 @@ bench: setup $(BUNDLE)/manifest.json
 	$(PY) bench/service.py --bundle $(BUNDLE)
 	$(PY) bench/service.py --bundle $(BUNDLE) --pictures 40mp --clients 2 --requests 24
 	$(PY) bench/fuzz.py
+	$(PY) bench/tag.py --bundle $(BUNDLE)
 	$(PY) bench/calibration.py --datasets animeface-10 hololive-20 --seeds 0

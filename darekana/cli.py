@@ -26,6 +26,7 @@ from darekana.train.configs import (
     FitConfig,
     HeadConfig,
     StudyConfig,
+    TagConfig,
 )
 
 Run = Callable[[argparse.Namespace], int]
@@ -40,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
             dest="train_command", required=True
         )
     )
+    _tag(commands)
     _serve(commands)
     _bundle(commands)
     twitter = commands.add_parser(
@@ -125,7 +127,7 @@ def _annotation_path(out: str, index: int, count: int) -> Path:
 def _recognize(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("recognize", help="name the anime characters in pictures")
     p.add_argument("pictures", nargs="+", metavar="PICTURE")
-    p.add_argument("--bundle", help=f"model bundle directory (default $DAREKANA_BUNDLE or {DEFAULT_CURRENT})")
+    _bundle_option(p)
     p.add_argument("--json", action="store_true", help="print one JSON object per picture")
     p.add_argument("--annotate", metavar="OUT.png", help="write the picture with numbered boxes and names")
     p.add_argument("--top-k", type=int, default=5)
@@ -135,6 +137,49 @@ def _recognize(commands: argparse._SubParsersAction) -> None:
         help="also detect at twice and half the size: small heads and close-ups, several times slower",
     )
     p.set_defaults(run=run_recognize)
+
+
+def run_tag(args: argparse.Namespace) -> int:
+    from darekana.bot.settings import Settings
+    from darekana.train.tagging.command import run
+
+    args.bundle = args.bundle or Settings.from_env().bundle
+    return run(args)
+
+
+def _tag(commands: argparse._SubParsersAction) -> None:
+    tag = TagConfig()
+    p = commands.add_parser(
+        "tag",
+        help="name the characters of a whole collection into a tag file (resumable; parallel; Ray)",
+        description="Pictures already in OUT from the same bytes and bundle are skipped, so the same command "
+        "resumes an interrupted run. See TagConfig for the defaults.",
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="pictures, folders (recursively), or lists of paths (.txt, or - for stdin)",
+    )
+    p.add_argument("--out", required=True, metavar="OUT", help="tag file: .jsonl, .csv or .parquet")
+    _bundle_option(p)
+    p.add_argument("--workers", type=int, default=tag.workers, help="processes, or Ray actors (default: one a core)")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        metavar="ADDRESS",
+        help="run on Ray: 'local' starts a cluster here; an address (or none: auto) joins one",
+    )
+    p.add_argument("--chunk", type=int, default=tag.chunk, help="pictures a worker takes at once")
+    p.add_argument("--top-k", type=int, default=tag.top_k)
+    p.add_argument(
+        "--whole-picture",
+        action="store_true",
+        help="classify a picture with no face found as one face (folders of face crops)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(run=run_tag)
 
 
 def add_head_arguments(p: argparse.ArgumentParser) -> None:
@@ -259,6 +304,10 @@ def _train(train: argparse._SubParsersAction) -> None:
     _faces_argument(p)
     p.add_argument("--out", required=True, help="bundle directory to write (may not be BUNDLE)")
     p.set_defaults(run="darekana.train.commands:run_enroll")
+
+
+def _bundle_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", help=f"model bundle directory (default $DAREKANA_BUNDLE or {DEFAULT_CURRENT})")
 
 
 def _faces_argument(p: argparse.ArgumentParser) -> None:

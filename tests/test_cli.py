@@ -162,6 +162,7 @@ assert main(["db", "current"]) == 0
 assert main(["recognize", picture, "--bundle", bundle]) == 0
 assert main(["bundle", "promote", bundle, "--current", "models/current"]) == 0
 assert main(["twitter", "status"]) == 0
+assert main(["tag", picture, "--out", "tags.jsonl", "--bundle", bundle, "--workers", "1"]) == 0
 
 async def whois():
     ready = asyncio.Event()

@@ -139,6 +139,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def bundle_version(directory: Path, manifest: Manifest) -> str:
+    """What names a bundle in answers and tag files: its directory's name and when it was made."""
+    return f"{directory.name}@{manifest.created_at}"
+
+
 def write_manifest(directory: Path, manifest: Manifest) -> None:
     """Checksum the bundle's files into ``manifest`` and write it last, so a half-written bundle has none."""
     manifest.checksums = {name: sha256_file(directory / name) for name in bundle_files(manifest)}

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .bundle import FALLBACK_FILE, MODEL_FILE, BundleError, Manifest, Thresholds, load_manifest
+from .bundle import FALLBACK_FILE, MODEL_FILE, BundleError, Manifest, Thresholds, bundle_version, load_manifest
 from .centres import centre_probabilities, load_centres
-from .detect import Box, crop_face
+from .detect import Box, DetectedFace, crop_face
 from .detectors import open_detector
 from .gallery import GALLERY_FILE, Evidence, Gallery, load_gallery
 from .images import ORIGINAL_SIZE, DecodeLimits, TooSlow, decode_image
@@ -283,7 +283,7 @@ class Recognizer:
 
     @property
     def version(self) -> str:
-        return f"{self.path.name}@{self.manifest.created_at}"
+        return bundle_version(self.path, self.manifest)
 
     def recognize(
         self, picture: bytes | Image.Image, classify_whole: bool = True, deadline: float | None = None
@@ -296,33 +296,66 @@ class Recognizer:
         ``whole_picture`` (people often send a picture that is already a face crop). Boxes, width and height
         are in the picture's own pixels, also when a large JPEG was decoded at a smaller scale.
         """
-        timings: dict[str, float] = {}
         start = time.perf_counter()
         if isinstance(picture, bytes):
             image = decode_image(picture, self.limits)
         else:  # not copied when it is RGB already: nothing here draws on it
             image = picture if picture.mode == "RGB" else picture.convert("RGB")
-        timings["decode"] = (time.perf_counter() - start) * 1000
+        decoded = (time.perf_counter() - start) * 1000
         _on_time(deadline)
+        (result,) = self._recognize_images([image], classify_whole, deadline)
+        return replace(result, timings_ms={"decode": decoded, **result.timings_ms})
+
+    def recognize_many(self, images: list[Image.Image], classify_whole: bool = True) -> list[Recognition]:
+        """:meth:`recognize` for pictures already decoded (``decode_image``), their faces through the network
+        in one batch: the batch tagger's way, where throughput counts and no deadline applies. Each
+        recognition's timings are the whole batch's."""
+        return self._recognize_images(images, classify_whole, None)
+
+    def _recognize_images(
+        self, images: list[Image.Image], classify_whole: bool, deadline: float | None
+    ) -> list[Recognition]:
+        timings: dict[str, float] = {}
         start = time.perf_counter()
-        detected = self.detector.detect(image)
+        images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
+        detected = [self.detector.detect(image) for image in images]
         timings["detect"] = (time.perf_counter() - start) * 1000
         _on_time(deadline)
         start = time.perf_counter()
-        crops = [crop_face(image, f.box, self.manifest.framing) for f in detected]
-        decisions = self.classify(crops)
-        faces = [
-            Face(f.box, _doubted(d) if not f.sure else d, f.score, crop, f.sure)
-            for f, d, crop in zip(detected, decisions, crops)
+        crops = [
+            [crop_face(image, f.box, self.manifest.framing) for f in faces]
+            if faces
+            else [image]
+            if classify_whole
+            else []
+            for image, faces in zip(images, detected)
         ]
-        if not detected and classify_whole:
-            faces = [Face(Box(0, 0, image.width, image.height), self.classify([image])[0], None, image)]
+        decisions = iter(self.classify([crop for picture in crops for crop in picture]))
         timings["recognize"] = (time.perf_counter() - start) * 1000
+        return [
+            self._recognition(image, found, [(crop, next(decisions)) for crop in picture], timings)
+            for image, found, picture in zip(images, detected, crops)
+        ]
+
+    def _recognition(
+        self,
+        image: Image.Image,
+        detected: list[DetectedFace],
+        answered: list[tuple[Image.Image, Decision]],
+        timings: dict[str, float],
+    ) -> Recognition:
+        if detected:
+            faces = [
+                Face(f.box, _doubted(d) if not f.sure else d, f.score, crop, f.sure)
+                for f, (crop, d) in zip(detected, answered)
+            ]
+        else:
+            faces = [Face(Box(0, 0, image.width, image.height), d, None, crop) for crop, d in answered]
         width, height = image.info.get(ORIGINAL_SIZE, image.size)
         if (width, height) != image.size:  # decoded at a smaller scale: boxes back in the picture's pixels
             sx, sy = width / image.width, height / image.height
             faces = [replace(f, box=f.box.scaled(sx, sy)) for f in faces]
-        return Recognition(faces, width, height, len(detected), self.version, timings)
+        return Recognition(faces, width, height, len(detected), self.version, dict(timings))
 
     def classify(self, crops: list[Image.Image]) -> list[Decision]:
         """Decisions for face crops already cut out, in one batch."""

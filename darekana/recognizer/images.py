@@ -142,19 +142,23 @@ def decode_image(
 
 
 def load_image(path: str | os.PathLike[str], limits: DecodeLimits = DecodeLimits()) -> Image.Image:
-    """Read the file at ``path`` and :func:`decode_image` it; the size is checked before reading."""
+    """Read the file at ``path`` (:func:`read_picture`) and :func:`decode_image` it."""
+    return decode_image(read_picture(path, limits), limits)
+
+
+def read_picture(path: str | os.PathLike[str], limits: DecodeLimits = DecodeLimits()) -> bytes:
+    """The bytes of the file at ``path``, its size checked before reading; :class:`ImageError` otherwise."""
     try:
         # Only the upper bound: stat() reports 0 for pipes and devices, so emptiness is judged on the data.
         _check_not_too_many_bytes(os.stat(path).st_size, limits)
         with open(path, "rb") as fh:
             # Read one byte past the limit: a file that grew after stat(), or a device such as /dev/zero
             # whose stat size is 0, is then refused by decode_image instead of filling memory.
-            data = fh.read(limits.max_bytes + 1)
+            return fh.read(limits.max_bytes + 1)
     except ImageError:
         raise
     except OSError as exc:
         raise ImageError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from exc
-    return decode_image(data, limits)
 
 
 def fit(image: Image.Image, max_side: int | None) -> Image.Image:

@@ -7,6 +7,8 @@ with it, the bot matches typed names with it.
 'rem_re_zero'
 >>> display_name("irys_(hololive)")
 'Irys (Hololive)'
+>>> booru_tag("000_hatsune_miku"), booru_tag("irys_(hololive)")
+('hatsune_miku', 'irys_(hololive)')
 """
 
 from __future__ import annotations
@@ -30,3 +32,9 @@ def character_key(text: str) -> str:
 def display_name(label_id: str) -> str:
     """A label id as people read it: ``000_hatsune_miku`` → ``Hatsune Miku``."""
     return re.sub(r"^\d{3}_", "", label_id).replace("_", " ").title()
+
+
+def booru_tag(label_id: str) -> str:
+    """A label id as a booru tags the character: ``000_hatsune_miku`` → ``hatsune_miku``; Danbooru's own tags,
+    as hololive-20's folders are, stay as they are."""
+    return re.sub(r"^\d{3}_", "", label_id).casefold().replace(" ", "_")

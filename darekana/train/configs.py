@@ -110,3 +110,22 @@ class StudyConfig:
         self.epochs = self.epochs or (2 if self.quick else 25)
         self.img_size = self.img_size or (112 if self.quick else 224)
         self.production_epochs = self.production_epochs or (3 if self.quick else 8)
+
+
+@dataclass(frozen=True)
+class TagConfig:
+    """``darekana tag``: naming the characters of a whole collection. ``workers``: processes (or Ray actors),
+    each with the bundle loaded and one ONNX Runtime thread; 0 means one per core (on Ray: per CPU of the
+    cluster). ``chunk``: pictures a worker takes at once, their faces batched through the network; an
+    interrupted run loses at most the chunks in flight. ``whole_picture``: classify a picture in which no face
+    is found as one face (for folders of face crops); off, such a picture gets a line saying it has no face.
+    """
+
+    workers: int = 0
+    chunk: int = 8
+    top_k: int = 5
+    whole_picture: bool = False
+
+    def __post_init__(self) -> None:
+        if self.workers < 0 or self.chunk < 1 or self.top_k < 1:
+            raise ValueError("tagging needs workers ≥ 0 (0: one a core), a chunk of ≥ 1 picture and top-k ≥ 1")

@@ -7,7 +7,7 @@ noise, while the ``say`` lines still tell what happened.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 from tqdm import tqdm
 
@@ -18,5 +18,10 @@ def progress(items: Iterable[T], desc: str, unit: str = "it") -> tqdm:
     return tqdm(items, desc=desc, unit=unit, leave=False, disable=None, dynamic_ncols=True)
 
 
-def say(line: str) -> None:
-    tqdm.write(line)
+def say(line: str, file: TextIO | None = None) -> None:
+    tqdm.write(line, file=file)
+
+
+def counter(total: int, desc: str, unit: str = "it") -> tqdm:
+    """A bar advanced by hand (``update(n)``), for work that finishes in batches."""
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, disable=None, dynamic_ncols=True)

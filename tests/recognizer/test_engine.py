@@ -216,3 +216,16 @@ def test_a_spent_time_budget_stops_the_work(recognizer: Recognizer):
     with pytest.raises(TooSlow, match="takes too long to read"):
         recognizer.recognize(data, deadline=time.monotonic())
     assert len(recognizer.recognize(data, deadline=time.monotonic() + 60).faces) == 3
+
+
+def test_many_pictures_at_once_answer_as_one_at_a_time(recognizer: Recognizer):
+    """The batch tagger's way (every face of several pictures in one batch) gives each picture's own answers,
+    whole-picture guesses included."""
+    pictures = [decode_image(p.read_bytes()) for p in sorted((DATASETS / "paperface-heads/pictures").glob("*.jpg"))[:6]]
+    pictures.append(Image.new("RGB", (200, 120), (90, 140, 200)))  # no face
+    one_by_one = [recognition_to_dict(recognizer.recognize(p))["faces"] for p in pictures]
+    together = [recognition_to_dict(r)["faces"] for r in recognizer.recognize_many(pictures)]
+    assert together == one_by_one
+    assert sum(len(faces) for faces in together) > len(pictures)
+    assert together[-1][0]["whole_picture"]
+    assert recognizer.recognize_many(pictures[-1:], classify_whole=False)[0].faces == []
