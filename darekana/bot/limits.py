@@ -22,18 +22,26 @@ class RateLimiter:
         self.count, self.seconds, self.clock = count, seconds, clock
         self._hits: dict[str, deque[float]] = {}
 
+    def full(self, key: str) -> bool:
+        """Whether a request for ``key`` would be refused now (counting nothing)."""
+        return len(self._recent(key, self.clock())) >= self.count
+
     def retry_after(self, key: str) -> float:
         """0 when a request for ``key`` may go now (and counts it), else the seconds until it may."""
         now = self.clock()
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.seconds:
-            hits.popleft()
+        hits = self._recent(key, now)
         if len(hits) >= self.count:
             return hits[0] + self.seconds - now
         hits.append(now)
         if len(self._hits) > 10_000:  # forget idle keys so a crowd of one-off users cannot grow memory
             self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - self.seconds}
         return 0.0
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self.seconds:
+            hits.popleft()
+        return hits
 
     def check(self, *keys: str) -> None:
         """Raises RateLimited when any key is over its limit."""

@@ -41,13 +41,14 @@ from . import enrolment
 from .bundles import promote
 from .characters import Match, resolve
 from .enrolment import Gate
-from .errors import BadRequest, Conflict, NotFound, RateLimited
+from .errors import BadRequest, Conflict, NotFound, RateLimited, ServiceError
 from .export import dataset_zip
 from .fetch import FetchError, FetchLimits, fetch_picture
 from .groups import Group, group_faces
 from .limits import RateLimiter, WorkQueue
 from .metrics import Metrics
 from .polling import PollState
+from .questions import Questions
 from .settings import Settings, parse_rate
 from .storage import Store, open_database, upgrade
 from .storage.models import Face as StoredFace
@@ -181,6 +182,8 @@ class Service:
         self.channel_limit = RateLimiter(*parse_rate(settings.channel_rate))
         self.feedback_limit = RateLimiter(*parse_rate(settings.feedback_rate))
         self.feedback_channel_limit = RateLimiter(*parse_rate(settings.feedback_channel_rate))
+        self.watch_limit = RateLimiter(*parse_rate(settings.watch_rate))
+        self.questions = Questions.from_setting(settings.watch_phrases)
         self.queue = WorkQueue(settings.workers(), settings.queue_size)
         self.decoders = Decoders(settings.workers(), self.decode_limits)  # one per worker: none ever waits
         self.metrics = Metrics(lambda state: getattr(self.queue, state))
@@ -355,10 +358,58 @@ class Service:
 
     # --- posting answers -------------------------------------------------------------------------------
 
-    def worth_posting(self, platform: str, reply: Reply) -> bool:
-        """Whether an answer nobody asked this bot for in person is worth a post: on X, with
-        ``twitter_only_confident``, only when some face is named with confidence."""
-        return reply.named_any or not (platform == "twitter" and self.settings.twitter_only_confident)
+    def worth_posting(self, platform: str, reply: Reply, watched: bool = False) -> bool:
+        """Whether an answer is worth a post where people did not ask this bot by name: on X with
+        ``twitter_only_confident``, and in watch mode (``watched``) with ``watch_only_confident``, only when
+        some face is named with confidence."""
+        quiet = (
+            self.settings.watch_only_confident
+            if watched
+            else platform == "twitter" and self.settings.twitter_only_confident
+        )
+        return reply.named_any or not quiet
+
+    # --- watch mode: "who is she?" without a mention ----------------------------------------------------
+
+    def asks_who(self, text: str) -> bool:
+        """Whether a message's text asks who a character is (``darekana.bot.questions``)."""
+        return self.questions.asks(text)
+
+    async def watch(self, on: bool, where: Place, moderator: Requester) -> bool:
+        """Turns watch mode on or off in ``where``'s channel (the caller checked ``moderator`` is one); False
+        when it already was so."""
+        if where.guild_id is None or where.channel_id is None:
+            raise BadRequest("Watch mode is for channels of a server.")
+        by = f"{moderator.platform}:{moderator.user_id}"
+        return await asyncio.to_thread(
+            self.store.set_watched, moderator.platform, where.guild_id, where.channel_id, on, by
+        )
+
+    async def watched_channels(self, platform: str, guild_id: str) -> list[str]:
+        return await asyncio.to_thread(self.store.watched_channels, platform, guild_id)
+
+    async def watching(self, platform: str, *channel_ids: str) -> bool:
+        """Whether a message in one of ``channel_ids`` (a thread and its channel) is in watch mode."""
+        return await asyncio.to_thread(self.store.watching, platform, list(channel_ids))
+
+    async def answer_unasked(
+        self, platform: str, channel_id: str, recognize: Callable[[], Awaitable[Reply]]
+    ) -> Reply | None:
+        """The reply to post to a question asked in a watched channel, or None to stay quiet: when the
+        channel had its ``watch_rate`` of answers already, when the picture cannot be read or the asker is
+        over a rate limit (nobody asked the bot: no error is posted), and, with ``watch_only_confident``,
+        when no face is named with confidence. The recognition is stored all the same, as every one is."""
+        key = f"{platform}:{channel_id}"
+        if self.watch_limit.full(key):
+            return None
+        try:
+            reply = await recognize()
+        except ServiceError as exc:
+            log.info("watch mode: not answering in %s: %s", key, exc.message)
+            return None
+        if not self.worth_posting(platform, reply, watched=True) or self.watch_limit.retry_after(key) > 0:
+            return None
+        return reply
 
     async def answer_once(
         self,

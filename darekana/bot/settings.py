@@ -52,6 +52,11 @@ class Settings:
     twitter_replies_per_hour: int = 5  # posts of any kind (answers and acknowledgements)
     twitter_replies_per_day: int = 17  # low on purpose: each post is billed (0 turns posting off)
     twitter_only_confident: bool = True  # answer only when at least one face is named with confidence
+    # Watch mode (Discord, per channel, `/darekana watch on`): answering "who is she?" asked of a picture
+    # without a mention. Phrases: "|" between them; empty: darekana.bot.questions.DEFAULT_PHRASES.
+    watch_phrases: str = ""
+    watch_rate: str = "3/60"  # answers per seconds in one watched channel
+    watch_only_confident: bool = True  # answer only when at least one face is named with confidence
     # Enrolling a group of faces (moderators): how many different people must have sent or named its faces,
     # and the largest loss the gate accepts in top-1 and known false rejection on held-back faces. Looser
     # than `train compare`'s 0.01: a new centre takes a few known faces, 0-3 of animeface-10's 113 (measured).
@@ -103,7 +108,8 @@ class Settings:
             except ValueError:
                 raise ValueError(f"{PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from None
         settings = cls(**values)
-        for rate in (settings.user_rate, settings.channel_rate, settings.feedback_rate, settings.feedback_channel_rate):
+        rates = (settings.user_rate, settings.channel_rate, settings.feedback_rate, settings.feedback_channel_rate)
+        for rate in (*rates, settings.watch_rate):
             parse_rate(rate)
         settings.discord_shards()
         return settings

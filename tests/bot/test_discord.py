@@ -171,6 +171,8 @@ async def test_login_registers_the_commands(fake: FakeDiscord, bot: Darekana) ->
     assert commands["Who is this?"]["type"] == 3  # a message menu
     assert {o["name"] for o in commands["corrections"]["options"]} == {"stats", "review", "export", "groups", "enroll"}
     assert commands["corrections"]["dm_permission"] is False  # servers only
+    (watch,) = commands["darekana"]["options"]
+    assert watch["name"] == "watch" and {o["name"] for o in watch["options"]} == {"on", "off", "status"}
     assert bot.intents.message_content and bot.intents.guild_messages and bot.intents.dm_messages
 
 
@@ -593,3 +595,123 @@ async def test_groups_listed_with_their_faces_then_enrolled(fake: FakeDiscord, b
     answered = (await fake.wait_for("POST", HOOK, 2))[-1]
     # this bot answers with a bundle directory, not a link: nothing to promote to, and it says so privately
     assert answered.json["flags"] == EPHEMERAL and "not a link" in answered.json["content"]
+
+
+# --- watch mode: "who is she?" without a mention --------------------------------------------------------
+
+MESSAGES = rf"/channels/{CHANNEL_ID}/messages"
+
+
+def watch_payload(fake: FakeDiscord, action: str, member: dict) -> dict:
+    watch = {"type": 2, "name": "watch", "options": [{"type": 1, "name": action, "options": []}]}
+    return slash_payload(fake, "darekana", [watch], member=member)
+
+
+async def watch(fake: FakeDiscord, bot: Darekana, action: str, member: dict | None = None) -> str:
+    """Runs ``/darekana watch ACTION`` (by a moderator unless ``member`` says otherwise); its private reply."""
+    before = len(fake.find("POST", CALLBACK))
+    interact(bot, watch_payload(fake, action, member or member_payload(MOD, permissions=MANAGE_MESSAGES)))
+    reply = (await fake.wait_for("POST", CALLBACK, before + 1))[-1]
+    assert reply.json["data"]["flags"] == EPHEMERAL
+    return reply.json["data"]["content"]
+
+
+def post(bot: Darekana, message: dict, author: dict = ALICE, referenced: dict | None = None) -> None:
+    bot._connection.parse_message_create(guild_message_event(message, member_payload(author), referenced))
+
+
+def ask_with(fake: FakeDiscord, text: str, picture: bytes, name: str = "a.png") -> dict:
+    """Alice's message ``text`` with ``picture`` attached."""
+    kind = "image/jpeg" if name.endswith(".jpg") else "image/png"
+    return message_payload(fake.snowflake(), ALICE, text, attachments=[attach(fake, picture, name, kind)])
+
+
+async def silent(fake: FakeDiscord, answers: int = 0) -> None:
+    await asyncio.sleep(0.5)  # time for an answer, were one coming
+    assert len(fake.find("POST", MESSAGES)) == answers
+
+
+async def test_a_watched_channel_answers_who_is_she_without_a_mention(
+    known: Known, fake: FakeDiscord, bot: Darekana
+) -> None:
+    image = attach(fake, known.picture, "face.png", "image/png")
+    post(bot, message_payload(fake.snowflake(), ALICE, "who is she?", attachments=[image]))
+    await silent(fake)  # off by default
+
+    assert (await watch(fake, bot, "on")).startswith(f"Watching <#{CHANNEL_ID}>: ")
+    assert await watch(fake, bot, "on") == f"I was already watching <#{CHANNEL_ID}>."
+    assert await watch(fake, bot, "status", member_payload(BOB)) == f"I answer without a mention in <#{CHANNEL_ID}>."
+    asking = message_payload(fake.snowflake(), ALICE, "ＷＨＯ is she??", attachments=[image])
+    post(bot, asking)
+    (reply,) = await fake.wait_for("POST", MESSAGES)
+    assert str(reply.json["message_reference"]["message_id"]) == asking["id"]
+    assert reply.json["content"].startswith(f"1. {known.name} (")
+    assert [c.split(":")[1] for c in custom_ids(reply.json["components"])] == ["right", "wrong"]
+    post(bot, asking)  # delivered again: never answered twice
+    await silent(fake, 1)
+
+    assert await watch(fake, bot, "off") == f"I stopped watching <#{CHANNEL_ID}>: mention me to ask."
+    post(bot, message_payload(fake.snowflake(), ALICE, "who is she?", attachments=[image]))
+    await silent(fake, 1)
+    assert (await watch(fake, bot, "status")).startswith("I don't watch any channel here")
+
+
+async def test_watch_mode_answers_questions_only(known: Known, fake: FakeDiscord, bot: Darekana) -> None:
+    await watch(fake, bot, "on")
+    image = attach(fake, known.picture, "face.png", "image/png")
+    picture = message_payload(fake.snowflake(), BOB, "my new wallpaper", attachments=[image])
+    post(bot, picture, BOB)  # a picture is not a question
+    post(bot, message_payload(fake.snowflake(), ALICE, "who is she?"))  # a question without a picture
+    other_bot = user_payload(2000, "another-bot", bot=True)
+    post(bot, message_payload(fake.snowflake(), other_bot, "who is she?", attachments=[image]), other_bot)
+    post(bot, message_payload(fake.snowflake(), BOT_USER, "who is she?", attachments=[image]), BOT_USER)
+    await silent(fake)
+
+    asking = message_payload(fake.snowflake(), ALICE, "誰？")
+    post(bot, asking, referenced=picture)
+    (reply,) = await fake.wait_for("POST", MESSAGES)
+    assert str(reply.json["message_reference"]["message_id"]) == picture["id"]  # under the picture asked of
+    assert reply.json["content"].startswith(f"1. {known.name} (")
+
+
+async def test_only_moderators_turn_watch_mode_on(known: Known, fake: FakeDiscord, bot: Darekana) -> None:
+    assert (await watch(fake, bot, "on", member_payload(ALICE))).startswith("Sorry, only moderators")
+    post(bot, ask_with(fake, "who is she?", known.picture))
+    await silent(fake)
+    assert (await watch(fake, bot, "on", member_payload(MOD, roles=(MODERATOR_ROLE_ID,)))).startswith("Watching")
+
+
+async def test_watch_mode_keeps_to_its_rate_and_to_confident_answers(
+    known: Known, fake: FakeDiscord, make_service: Callable[..., Service], connect: Callable[[], Awaitable[Darekana]]
+) -> None:
+    service = make_service(user_rate="100/1", channel_rate="100/1", watch_rate="1/60")
+    unsure = next(  # a face of a character the test bundle does not know, named without confidence
+        path.read_bytes()
+        for path in sorted((DATASETS / "hololive-20").glob("*/*.jpg"))[::97]
+        if not any(f.verdict == "confident" for f in service.recognizer.recognize(path.read_bytes()).faces)
+    )
+    client = make_client(service, service.settings)
+    await client.login("fake-token")
+    client._connection.parse_guild_create(guild_payload())
+    try:
+        await watch(fake, client, "on")
+        post(client, ask_with(fake, "sauce?", unsure, "u.jpg"))
+        await silent(fake)  # nothing named with confidence: quiet
+        for name in ("a.png", "b.png"):
+            post(client, ask_with(fake, "who is she", known.picture, name))
+        await fake.wait_for("POST", MESSAGES)
+        await silent(fake, 1)  # one answer a minute in this channel
+    finally:
+        await client.close()
+
+
+async def test_watched_channels_survive_a_restart(
+    known: Known, fake: FakeDiscord, connect: Callable[[], Awaitable[Darekana]]
+) -> None:
+    first = await connect()
+    await watch(fake, first, "on")
+    await first.close()
+    bot = await connect()
+    post(bot, ask_with(fake, "what's her name", known.picture))
+    (reply,) = await fake.wait_for("POST", MESSAGES)
+    assert reply.json["content"].startswith(f"1. {known.name} (")

@@ -30,6 +30,15 @@ def test_sliding_window_per_key():
     assert limiter.retry_after("a") == 0
 
 
+def test_full_looks_without_counting():
+    clock = Clock()
+    limiter = RateLimiter(1, 60, clock)
+    assert not limiter.full("a") and not limiter.full("a")
+    assert limiter.retry_after("a") == 0 and limiter.full("a")
+    clock.now += 60
+    assert not limiter.full("a")
+
+
 def test_check_names_the_longest_wait():
     clock = Clock()
     limiter = RateLimiter(1, 30, clock)

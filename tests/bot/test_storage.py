@@ -17,7 +17,7 @@ from darekana.cli import main as darekana
 from darekana.recognizer.detect import Box
 from darekana.recognizer.engine import Candidate, Decision, Face, Model, Recognition, Verdict
 
-TABLES = {"characters", "recognitions", "faces", "corrections", "answers", "cursors"}
+TABLES = {"characters", "recognitions", "faces", "corrections", "answers", "cursors", "watched_channels"}
 
 
 def record(faces: int = 2, user: str = "u1") -> RecognitionRecord:
@@ -50,7 +50,7 @@ def test_upgrade_from_empty_gives_exactly_the_models_schema(database_url: str):
     engine = open_database(database_url)
     assert current_revision(engine) is None
     upgrade(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     assert TABLES <= set(inspect(engine).get_table_names())
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
@@ -154,7 +154,7 @@ def test_db_command_upgrades_and_downgrades(
 ):
     monkeypatch.setenv("DAREKANA_DATABASE_URL", database_url)
     assert darekana(["db", "upgrade"]) == 0
-    assert "revision 0004" in capsys.readouterr().out
+    assert "revision 0005" in capsys.readouterr().out
     assert darekana(["db", "downgrade", "base"]) == 0
     assert "base (empty)" in capsys.readouterr().out
     assert darekana(["db", "downgrade"]) == 2
@@ -214,3 +214,15 @@ def test_one_step_downgrade_keeps_the_first_revisions_data(database_url: str):
     upgrade(engine)
     assert Store(engine).stats().recognitions == 1
     engine.dispose()
+
+
+def test_watched_channels_turn_on_and_off_once_and_per_server(store: Store):
+    assert store.set_watched("discord", "g1", "c1", True, "discord:9")
+    assert not store.set_watched("discord", "g1", "c1", True, "discord:8"), "already on"
+    assert store.set_watched("discord", "g1", "c2", True, "discord:9")
+    assert store.set_watched("discord", "g2", "c3", True, "discord:9")
+    assert store.watched_channels("discord", "g1") == ["c1", "c2"]
+    assert store.watching("discord", ["thread", "c2"]) and not store.watching("twitter", ["c1"])
+    assert store.set_watched("discord", "g1", "c1", False, "discord:9")
+    assert not store.set_watched("discord", "g1", "c1", False, "discord:9"), "already off"
+    assert store.watched_channels("discord", "g1") == ["c2"] and not store.watching("discord", ["c1"])

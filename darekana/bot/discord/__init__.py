@@ -14,7 +14,7 @@ from discord import app_commands
 from ..service import Service
 from ..settings import Settings
 from .client import Darekana, Interaction
-from .commands import answer_mention, corrections, who_is_this, whois
+from .commands import answer_mention, answer_question, corrections, darekana_commands, who_is_this, whois
 from .replies import report
 from .views import DYNAMIC_ITEMS
 
@@ -28,6 +28,7 @@ def make_client(service: Service, settings: Settings, *, sync_commands: bool = T
     client.tree.add_command(whois)
     client.tree.add_command(app_commands.ContextMenu(name="Who is this?", callback=who_is_this))
     client.tree.add_command(corrections)
+    client.tree.add_command(darekana_commands)
 
     @client.tree.error
     async def on_command_error(interaction: Interaction, error: app_commands.AppCommandError) -> None:
@@ -36,5 +37,6 @@ def make_client(service: Service, settings: Settings, *, sync_commands: bool = T
     @client.event
     async def on_message(message: discord.Message) -> None:
         await answer_mention(client, message)
+        await answer_question(client, message)
 
     return client

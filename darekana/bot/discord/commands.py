@@ -19,7 +19,7 @@ from darekana.recognizer.annotate import COLOURS
 from ..errors import BadRequest, ServiceError
 from ..groups import Group, contact_sheet
 from ..service import Place, Reply, Requester, Service
-from ..settings import Settings
+from ..settings import Settings, parse_rate
 from ..storage.store import Stats, Status
 from .client import Darekana, Interaction
 from .replies import PLATFORM, SORRY, file, requester, require_moderator
@@ -61,6 +61,43 @@ async def answer_mention(client: Darekana, message: discord.Message) -> None:
             return await _report_in_channel(message, exc)
 
     await client.service.answer_once(PLATFORM, str(message.id), post)
+
+
+async def answer_question(client: Darekana, message: discord.Message) -> None:
+    """Watch mode: in a channel moderators turned it on for, a picture asked about without a mention ("who is
+    she?" with it, or in reply to it) is answered under the picture, when the service finds it worth it;
+    nothing is said otherwise, errors included."""
+    me = client.user
+    if message.author.bot or me is None or message.guild is None or me.id in message.raw_mentions:
+        return  # bots (this one too) are never answered; mentions and direct messages are answer_mention's
+    service = client.service
+    if not service.asks_who(message.content):
+        return
+    channel = message.channel
+    parent = getattr(channel, "parent_id", None)  # a thread is watched with the channel it is in
+    if not await service.watching(PLATFORM, *(str(c) for c in (channel.id, parent) if c is not None)):
+        return
+    picture = picture_in(message)
+    target = message
+    if picture is None and (replied := await _replied_to(message)) is not None:
+        target, picture = replied, picture_in(replied)
+    if picture is None:
+        return
+
+    async def post() -> str | None:
+        asked = picture
+
+        async def recognized() -> Reply:
+            assert asked is not None
+            check(asked, client.settings)
+            return await recognize(service, asked, requester(message.author), _place(target))
+
+        reply = await service.answer_unasked(PLATFORM, str(channel.id), recognized)
+        if reply is None:
+            return None
+        return str((await target.reply(**answer(reply), mention_author=False)).id)
+
+    await service.answer_once(PLATFORM, str(message.id), post)
 
 
 # An attachment is read through discord.py (Discord's own storage); a link is fetched safely by the service.
@@ -264,6 +301,54 @@ async def enroll(interaction: Interaction, group: int, name: str) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)  # a new bundle takes a minute or more
     enrolled = await interaction.client.service.enroll_group(group, name, requester(interaction.user))
     await interaction.followup.send(enrolled.text, ephemeral=True)
+
+
+darekana_commands = app_commands.Group(name="darekana", description="darekana in this server", guild_only=True)
+watch = app_commands.Group(
+    name="watch",
+    description='Answer "who is she?" about pictures without a mention (moderators)',
+    parent=darekana_commands,
+)
+
+
+@watch.command(name="on", description='In this channel, answer "who is she?" asked of a picture without a mention')
+async def watch_on(interaction: Interaction) -> None:
+    await _set_watch(interaction, True)
+
+
+@watch.command(name="off", description="Answer in this channel only when mentioned again")
+async def watch_off(interaction: Interaction) -> None:
+    await _set_watch(interaction, False)
+
+
+@watch.command(name="status", description="The channels of this server where I answer without a mention")
+async def watch_status(interaction: Interaction) -> None:
+    channels = await interaction.client.service.watched_channels(PLATFORM, str(interaction.guild_id))
+    text = (
+        "I answer without a mention in " + ", ".join(f"<#{c}>" for c in channels) + "."
+        if channels
+        else "I don't watch any channel here: I answer when mentioned. `/darekana watch on` in a channel changes that."
+    )
+    await interaction.response.send_message(text, ephemeral=True)
+
+
+async def _set_watch(interaction: Interaction, on: bool) -> None:
+    require_moderator(interaction, interaction.client.settings)
+    where = Place(_id(interaction.guild_id), _id(interaction.channel_id))
+    changed = await interaction.client.service.watch(on, where, requester(interaction.user))
+    channel = f"<#{interaction.channel_id}>"
+    if on:
+        count, seconds = parse_rate(interaction.client.settings.watch_rate)
+        text = (
+            f"Watching {channel}: when someone posts a picture and asks who it is, I answer"
+            + (" when I'm confident" if interaction.client.settings.watch_only_confident else "")
+            + f", at most {count} times in {seconds:g} s. `/darekana watch off` stops it."
+            if changed
+            else f"I was already watching {channel}."
+        )
+    else:
+        text = f"I stopped watching {channel}: mention me to ask." if changed else f"I wasn't watching {channel}."
+    await interaction.response.send_message(text, ephemeral=True)
 
 
 def _group_line(group: Group) -> str:

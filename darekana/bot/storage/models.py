@@ -116,3 +116,16 @@ class Cursor(Base):
     name: Mapped[str] = mapped_column(String(ID), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WatchedChannel(Base):
+    """A channel where moderators asked the bot to answer "who is she?" without a mention (watch mode)."""
+
+    __tablename__ = "watched_channels"
+    __table_args__ = (UniqueConstraint("platform", "channel_id", name="uq_watched_channel"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    guild_id: Mapped[str] = mapped_column(String(ID), index=True)
+    channel_id: Mapped[str] = mapped_column(String(ID))
+    enabled_by: Mapped[str] = mapped_column(String(ID))  # "<platform>:<user id>" of the moderator
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker, undefer
 from darekana.recognizer.engine import Recognition as Recognized
 from darekana.recognizer.engine import candidates_to_dicts
 
-from .models import Answer, Base, Character, Correction, Cursor, Face, Recognition, utcnow
+from .models import Answer, Base, Character, Correction, Cursor, Face, Recognition, WatchedChannel, utcnow
 
 
 class Kind(StrEnum):
@@ -378,3 +378,45 @@ class Store:
             row = session.get(Cursor, name) or Cursor(name=name)
             row.value, row.updated_at = value, utcnow()
             session.add(row)
+
+    def set_watched(self, platform: str, guild_id: str, channel_id: str, on: bool, by: str) -> bool:
+        """Turns watch mode on or off for a channel; False when it already was so."""
+        try:
+            with self._session.begin() as session:
+                row = session.scalar(
+                    select(WatchedChannel).where(
+                        WatchedChannel.platform == platform, WatchedChannel.channel_id == channel_id
+                    )
+                )
+                if (row is not None) == on:
+                    return False
+                if on:
+                    session.add(
+                        WatchedChannel(platform=platform, guild_id=guild_id, channel_id=channel_id, enabled_by=by)
+                    )
+                else:
+                    session.delete(row)
+                return True
+        except IntegrityError:  # another process turned it on at the same moment
+            return False
+
+    def watching(self, platform: str, channel_ids: list[str]) -> bool:
+        """Whether any of these channels (a thread and the channel it is in) is watched."""
+        with self._session() as session:
+            found = session.scalar(
+                select(WatchedChannel.id).where(
+                    WatchedChannel.platform == platform, WatchedChannel.channel_id.in_(channel_ids)
+                )
+            )
+            return found is not None
+
+    def watched_channels(self, platform: str, guild_id: str) -> list[str]:
+        """The watched channels of a server, oldest first."""
+        with self._session() as session:
+            return list(
+                session.scalars(
+                    select(WatchedChannel.channel_id)
+                    .where(WatchedChannel.platform == platform, WatchedChannel.guild_id == guild_id)
+                    .order_by(WatchedChannel.id)
+                )
+            )
