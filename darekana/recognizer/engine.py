@@ -322,20 +322,19 @@ class Recognizer:
         timings["detect"] = (time.perf_counter() - start) * 1000
         _on_time(deadline)
         start = time.perf_counter()
-        crops = [
-            [crop_face(image, f.box, self.manifest.framing) for f in faces]
-            if faces
-            else [image]
-            if classify_whole
-            else []
-            for image, faces in zip(images, detected)
-        ]
+        crops = [self._crops(image, faces, classify_whole) for image, faces in zip(images, detected)]
         decisions = iter(self.classify([crop for picture in crops for crop in picture]))
         timings["recognize"] = (time.perf_counter() - start) * 1000
         return [
             self._recognition(image, found, [(crop, next(decisions)) for crop in picture], timings)
             for image, found, picture in zip(images, detected, crops)
         ]
+
+    def _crops(self, image: Image.Image, faces: list[DetectedFace], classify_whole: bool) -> list[Image.Image]:
+        """What goes through the network for one picture: its faces, else the whole picture when asked."""
+        if faces:
+            return [crop_face(image, f.box, self.manifest.framing) for f in faces]
+        return [image] if classify_whole else []
 
     def _recognition(
         self,

@@ -17,6 +17,7 @@ import re
 
 _NON_WORD = re.compile(r"[\W_]+")
 _NAGADOMI_PREFIX = re.compile(r"^\d{3} ")  # nagadomi's folders are numbered: "000_hatsune_miku"
+_NAGADOMI_ID = re.compile(r"^\d{3}_")  # the same number on a label id
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -31,10 +32,10 @@ def character_key(text: str) -> str:
 
 def display_name(label_id: str) -> str:
     """A label id as people read it: ``000_hatsune_miku`` → ``Hatsune Miku``."""
-    return re.sub(r"^\d{3}_", "", label_id).replace("_", " ").title()
+    return _NAGADOMI_ID.sub("", label_id).replace("_", " ").title()
 
 
 def booru_tag(label_id: str) -> str:
     """A label id as a booru tags the character: ``000_hatsune_miku`` → ``hatsune_miku``; Danbooru's own tags,
     as hololive-20's folders are, stay as they are."""
-    return re.sub(r"^\d{3}_", "", label_id).casefold().replace(" ", "_")
+    return _NAGADOMI_ID.sub("", label_id).casefold().replace(" ", "_")

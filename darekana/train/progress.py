@@ -12,10 +12,11 @@ from typing import TextIO, TypeVar
 from tqdm import tqdm
 
 T = TypeVar("T")
+_BAR = {"leave": False, "disable": None, "dynamic_ncols": True}  # drawn only on a terminal
 
 
 def progress(items: Iterable[T], desc: str, unit: str = "it") -> tqdm:
-    return tqdm(items, desc=desc, unit=unit, leave=False, disable=None, dynamic_ncols=True)
+    return tqdm(items, desc=desc, unit=unit, **_BAR)
 
 
 def say(line: str, file: TextIO | None = None) -> None:
@@ -24,4 +25,4 @@ def say(line: str, file: TextIO | None = None) -> None:
 
 def counter(total: int, desc: str, unit: str = "it") -> tqdm:
     """A bar advanced by hand (``update(n)``), for work that finishes in batches."""
-    return tqdm(total=total, desc=desc, unit=unit, leave=False, disable=None, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit=unit, **_BAR)

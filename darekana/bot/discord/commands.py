@@ -77,20 +77,15 @@ async def answer_question(client: Darekana, message: discord.Message) -> None:
     parent = getattr(channel, "parent_id", None)  # a thread is watched with the channel it is in
     if not await service.watching(PLATFORM, *(str(c) for c in (channel.id, parent) if c is not None)):
         return
-    picture = picture_in(message)
-    target = message
-    if picture is None and (replied := await _replied_to(message)) is not None:
-        target, picture = replied, picture_in(replied)
-    if picture is None:
+    try:
+        target, picture = await _picture_for(message)
+    except BadRequest:  # a question without a picture: nobody asked the bot, so nothing is said
         return
 
     async def post() -> str | None:
-        asked = picture
-
         async def recognized() -> Reply:
-            assert asked is not None
-            check(asked, client.settings)
-            return await recognize(service, asked, requester(message.author), _place(target))
+            check(picture, client.settings)
+            return await recognize(service, picture, requester(message.author), _place(target))
 
         reply = await service.answer_unasked(PLATFORM, str(channel.id), recognized)
         if reply is None:

@@ -20,7 +20,6 @@ from darekana.recognizer.bundle import MANIFEST_FILE, bundle_files, load_manifes
 
 from .work import Job, Outcome, Worker, WorkerSpec
 
-LOCAL = "local"
 STOPPED = "a Ray worker stopped (out of memory, a lost node, or a decoder crash): run the same command again to go on"
 
 
