@@ -1,7 +1,8 @@
 """Accuracy benchmark: train a bundle on each set (with its own held-back test split, grouped by source
 picture), then score open-set rejection on a source of characters the set does not hold.
 
-    python bench/accuracy.py [--sets animeface-10 hololive-20 115] [--epochs 8] [--out runs/bench]
+    python bench/accuracy.py [--sets animeface-10 hololive-20 115] [--network auto|FILE.onnx|none] [--epochs 8]
+                             [--out runs/bench]
 
 Sets (``faces.SETS``): animeface-10 and hololive-20, each the other's unknowns; ``115``, the three shared
 datasets together (animeface-10, moeimouto-85, hololive-20), with paperface-heads' head boxes as unknowns.
@@ -33,11 +34,11 @@ from common import machine  # noqa: E402
 UNKNOWN = "<not a known character>"
 
 
-def report_of(name: str, out: Path, epochs: int) -> dict:
+def report_of(name: str, out: Path, args: argparse.Namespace) -> dict:
     bundle = out / name
     if not (bundle / "manifest.json").is_file():
         datasets = [DATASETS / d for d in SETS[name][0]]
-        fit(datasets, bundle, FitConfig(finetune=FinetuneConfig(epochs=epochs)))
+        fit(datasets, bundle, FitConfig(network=args.network, finetune=FinetuneConfig(epochs=args.epochs)))
     return json.loads((bundle / "report" / "report.json").read_text())
 
 
@@ -54,9 +55,9 @@ def unknown_figures(bundle: Path, source: str) -> dict[str, object]:
     }
 
 
-def set_figures(name: str, out: Path, epochs: int) -> dict[str, object]:
+def set_figures(name: str, out: Path, args: argparse.Namespace) -> dict[str, object]:
     with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON line
-        r = report_of(name, out, epochs)
+        r = report_of(name, out, args)
         unknown = unknown_figures(out / name, SETS[name][1])
     return {
         "datasets": SETS[name][0],
@@ -78,10 +79,13 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--out", default="runs/bench")
     p.add_argument("--sets", nargs="+", choices=list(SETS), default=["animeface-10", "hololive-20"])
+    p.add_argument(
+        "--network", default=FitConfig().network, help="base network ('auto': the shipped one), or 'none': fine-tune"
+    )
     args = p.parse_args()
-    figures: dict[str, object] = {"benchmark": "accuracy", "machine": machine(), "epochs": args.epochs}
+    figures: dict[str, object] = {"benchmark": "accuracy", "machine": machine(), "network": args.network}
     for name in args.sets:
-        figures[name] = set_figures(name, Path(args.out), args.epochs)
+        figures[name] = set_figures(name, Path(args.out), args)
     print(json.dumps(figures))
 
 

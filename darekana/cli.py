@@ -21,6 +21,7 @@ from darekana.train.configs import (
     ARCHITECTURES,
     FINETUNE_ARCHS,
     HEADS,
+    BaseConfig,
     DetectorTrainConfig,
     FinetuneConfig,
     FitConfig,
@@ -193,9 +194,51 @@ def add_head_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _train_base(train: argparse._SubParsersAction) -> None:
+    base = BaseConfig()
+    p = train.add_parser(
+        "base",
+        help="train the embedding network bundles are built on (hours; resumable: run it again to continue)",
+    )
+    _faces_argument(p)
+    p.add_argument("--out", required=True, metavar="FILE.onnx", help="network to write (record in FILE.json)")
+    p.add_argument("--arch", choices=ARCHITECTURES, default=base.arch)
+    p.add_argument("--pretrained", default=base.pretrained, help="a local .pth, 'none', or 'auto' (MobileNetV2 trunk)")
+    p.add_argument("--epochs", type=int, default=base.finetune.epochs)
+    p.add_argument("--img-size", type=int, default=base.img_size)
+    p.add_argument("--batch-size", type=int, default=base.finetune.batch_size)
+    p.add_argument("--lr", type=float, default=base.finetune.lr)
+    p.add_argument("--seed", type=int, default=base.finetune.seed, help="the training's seed (the split's is fixed)")
+    p.add_argument(
+        "--hold-out",
+        nargs="+",
+        default=list(base.hold_out),
+        metavar="CHARACTER",
+        help="characters left out of training, to measure it on characters it never saw",
+    )
+    p.add_argument("--until", type=int, metavar="EPOCH", help="stop after this epoch; the same command continues")
+    p.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when a GPU is there)")
+    p.set_defaults(run="darekana.train.commands:run_base")
+
+    p = train.add_parser("card", help="write a base network's model card (FILE.md) from its record")
+    p.add_argument("network", metavar="FILE.onnx")
+    p.add_argument(
+        "--figures",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "FIGURES.json"),
+        help="add a benchmark's JSON line (or a report.json) to the record's evaluation first",
+    )
+    p.set_defaults(run="darekana.train.commands:run_card")
+
+
 def _train(train: argparse._SubParsersAction) -> None:
+    _train_base(train)
     fit, tune = FitConfig(), FinetuneConfig()
-    p = train.add_parser("fit", help="fine-tune a network on folders of faces and export a bundle")
+    p = train.add_parser(
+        "fit", help="make a bundle from folders of faces: on the shipped base network (minutes), or fine-tuned"
+    )
     _faces_argument(p)
     p.add_argument("--out", required=True, help="bundle directory to write")
     p.add_argument("--arch", choices=ARCHITECTURES, default=fit.arch)
@@ -204,8 +247,20 @@ def _train(train: argparse._SubParsersAction) -> None:
         default=fit.pretrained,
         help="torchvision weights URL, a local .pth, 'none', or 'auto' (offline MobileNetV2 trunk)",
     )
-    p.add_argument("--epochs", type=int, default=tune.epochs)
-    p.add_argument("--img-size", type=int, default=fit.img_size)
+    p.add_argument(
+        "--network",
+        default=fit.network,
+        metavar="FILE.onnx",
+        help="base network to build on ('train base'): 'auto' (the shipped one, when present), a file, or "
+        "'none' (fine-tune --pretrained instead)",
+    )
+    p.add_argument(
+        "--finetune",
+        action="store_true",
+        help="fine-tune the base network too (minutes to hours), instead of fitting only what sits on it",
+    )
+    p.add_argument("--epochs", type=int, default=tune.epochs, help="when fine-tuning")
+    p.add_argument("--img-size", type=int, default=fit.img_size, help="0: the base network's (128 without one)")
     p.add_argument("--batch-size", type=int, default=tune.batch_size)
     p.add_argument("--lr", type=float, default=tune.lr)
     p.add_argument("--seed", type=int, default=tune.seed)

@@ -208,3 +208,33 @@ def test_serving_commands_never_import_torch(
         timeout=120,
     )
     assert done.stdout.strip() == "True", done.stderr
+
+
+def test_train_base_names_a_character_not_in_the_data_in_one_line(tmp_path: Path):
+    done = darekana(
+        "train",
+        "base",
+        str(DATASETS / "animeface-10"),
+        "--out",
+        str(tmp_path / "b.onnx"),
+        "--hold-out",
+        "nobody_at_all",
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "characters to hold out not in the data: nobody_at_all" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing claimed: the corrected command starts afresh
+
+
+def test_train_fit_refuses_a_base_network_without_its_record(tmp_path: Path):
+    (tmp_path / "lonely.onnx").write_bytes(b"not really a network")
+    done = darekana(
+        "train",
+        "fit",
+        str(DATASETS / "animeface-10"),
+        "--out",
+        str(tmp_path / "b"),
+        "--network",
+        str(tmp_path / "lonely.onnx"),
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "record" in done.stderr and not (tmp_path / "b").exists()

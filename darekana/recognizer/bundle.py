@@ -23,6 +23,8 @@ Format 3 replaced ``prototypes.npy`` and the cosine ``similarity`` threshold by 
 Format 4 added ``detector`` and its model file; bundles without it were framed with animeface and load with
 it (``darekana.recognizer.detect.ANIMEFACE_SPEC``).
 Format 5 added ``gallery.npz``; older bundles load without one, and their answers show no evidence.
+Format 6 added the ``doubt`` threshold (``Thresholds``), which lets enrolled characters' answers be confident;
+older bundles load with none, and theirs never are.
 
 ``load_manifest(path)`` validates a bundle without loading any model; every problem (missing file,
 bad checksum, newer format, inconsistent labels) is a :class:`BundleError` whose message says what is wrong.
@@ -42,7 +44,7 @@ from .detect import ANIMEFACE_SPEC, DetectorSpec, Framing
 from .errors import BundleError
 from .gallery import GALLERY_FILE
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 MODEL_FILE = "model.onnx"
 FALLBACK_FILE = "fallback.onnx"
 MANIFEST_FILE = "manifest.json"
@@ -77,6 +79,10 @@ class Thresholds:
     nearest known character's centre plus this margin (it can be negative); bundles without enrolled
     characters do not use it.
     ``temperature``: of the centre model's probabilities, for the faces it answers (enrolled characters).
+    ``doubt``: in a bundle with enrolled characters, a known character's answer is confident only when the
+    nearest enrolled centre is further from the face than the nearest known one by more than this (a face of
+    a new character is often nearest a known one, and the network is sure of it), and enrolled characters'
+    answers may be confident too. None, as in bundles enrolled before it was chosen: they never are.
     """
 
     primary: float = 0.5
@@ -84,6 +90,7 @@ class Thresholds:
     distance: float = math.inf
     enrolled_margin: float = 0.0
     temperature: float = 1.0
+    doubt: float | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Thresholds:

@@ -295,7 +295,25 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)
 
 
+def _onnx_state_dict(path: Path) -> dict[str, Tensor]:
+    """The weights of a base network (``darekana.train.base.export_base``) by their torch names: graph
+    initializers, and the names the exporter gave to copies of them (``Identity`` nodes)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in values:
+            values[node.output[0]] = values[node.input[0]]
+    return {
+        name.removeprefix("net."): torch.from_numpy(v.copy()) for name, v in values.items() if name.startswith("net.")
+    }
+
+
 def _read_state_dict(source: str) -> dict[str, Tensor]:
+    if source.endswith(".onnx"):
+        return _onnx_state_dict(Path(source))
     if source.startswith(("http://", "https://")):
         state = torch.hub.load_state_dict_from_url(source, map_location="cpu", progress=True)
     else:

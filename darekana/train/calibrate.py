@@ -20,6 +20,11 @@ TEMPERATURE_GRID = np.logspace(-2, 2, 81)
 FALSE_REJECTION = 0.05
 PRECISION = 0.99
 MIN_CONFIDENT_SHARE = 0.1
+# With enrolled characters: the share of known calibration faces whose answer an enrolled centre nearly as
+# near makes "unsure" (``Thresholds.doubt``), and the share of them the enrolment margin sends to an enrolled
+# character. bench/enroll.py measured both against what they cost (docs/benchmarks.md).
+DOUBT = 0.2
+TO_ENROLLED = 0.02
 
 
 @dataclass(frozen=True)
@@ -42,13 +47,14 @@ def choose_thresholds(
     targets: np.ndarray,
     false_rejection: float = FALSE_REJECTION,
     precision: float = PRECISION,
-    to_enrolled: float = 0.01,
+    to_enrolled: float = TO_ENROLLED,
 ) -> tuple[Thresholds, dict[str, float]]:
     """``temperature``: the centre model's, by likelihood. ``enrolled_margin``: sends ``to_enrolled`` of the
     known calibration faces to an enrolled character. ``primary``: the routing threshold with the best
     calibration top-1 (the lowest on ties: the network is the stronger model). ``distance``: rejects
     ``false_rejection`` of known calibration faces. ``confident``: the lowest probability above which answers
-    are right at least ``precision`` of the time."""
+    are right at least ``precision`` of the time. ``doubt``, with enrolled characters: the gap between the
+    nearest enrolled and nearest known centre below which ``DOUBT`` of the known calibration faces fall."""
     chosen = Thresholds(
         temperature=_temperature(faces.distances, targets), enrolled_margin=_enrolled_margin(faces, to_enrolled)
     )
@@ -56,9 +62,11 @@ def choose_thresholds(
     chosen = replace(chosen, primary=float(PRIMARY_GRID[int(np.argmax(accuracy))]))
     routed = faces.routed(chosen)
     chosen = replace(chosen, distance=float(np.quantile(routed.distance, 1 - false_rejection)))
+    if faces.distances.shape[1] > faces.n_network:
+        chosen = replace(chosen, doubt=float(np.quantile(routed.gap, DOUBT)))
     right = routed.probs.argmax(1) == targets
-    # judged on the faces the threshold decides: those the distance calls unknown, and answers of enrolled
-    # centres, are never confident whatever their probability
+    # judged on the faces the threshold decides: those the distance calls unknown, and (with enrolled
+    # characters) those an enrolled centre leaves in doubt, are never confident whatever their probability
     eligible = verdicts(routed, replace(chosen, confident=0.0)) == Verdict.CONFIDENT.code
     chosen = replace(chosen, confident=_confident(routed.probs[eligible], right[eligible], precision))
     verdict = verdicts(routed, chosen)

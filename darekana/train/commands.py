@@ -5,19 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from darekana.recognizer.bundle import BundleError
 
+from .base import train_base
+from .card import add_figures, write_card
 from .compare import compare, table
-from .configs import DetectorTrainConfig, FinetuneConfig, FitConfig, HeadConfig, StudyConfig
+from .configs import BaseConfig, DetectorTrainConfig, FinetuneConfig, FitConfig, HeadConfig, StudyConfig
 from .data import load_aliases
 from .detector import train_detector
 from .enroll import EnrollError, enroll
 from .evaluate import evaluate
 from .fit import fit
+from .network import record_path
 from .report import markdown, write_report
 from .study import run_study as study
 
@@ -30,10 +34,63 @@ def head_config(args: argparse.Namespace) -> HeadConfig:
     return HeadConfig(kind=args.head, scale=args.scale, margin=args.margin, projection=args.projection)
 
 
+def run_base(args: argparse.Namespace) -> int:
+    recipe = BaseConfig().finetune
+    config = BaseConfig(
+        arch=args.arch,
+        pretrained=args.pretrained,
+        img_size=args.img_size,
+        hold_out=tuple(args.hold_out),
+        finetune=replace(
+            recipe,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            device=resolve_device(args.device),
+        ),
+    )
+    result = train_base(args.data, args.out, config, args.until)
+    if result.network is None:
+        print(f"stopped after epoch {result.epochs_done}; run the same command again to continue")
+        return 0
+    last = result.record["history"][-1]
+    print(
+        f"network written to {result.network} ({result.record['sha256'][:12]}): {len(result.record['history'])} "
+        f"epochs, validation top-1 {last['val_accuracy']:.4f}; record in {record_path(result.network)}"
+    )
+    return 0
+
+
+def _figures(path: Path) -> dict:
+    """A JSON file, or the last line of a benchmark's output (JSON lines)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        try:
+            figures = json.loads(text)
+        except ValueError:
+            figures = json.loads(text.strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError) as exc:
+        raise ValueError(f"figures {path}: {exc}") from None
+    if not isinstance(figures, dict):
+        raise ValueError(f"figures {path}: expected a JSON object")
+    return figures
+
+
+def run_card(args: argparse.Namespace) -> int:
+    network = Path(args.network)
+    for name, path in args.figures:
+        add_figures(network, name, _figures(Path(path)))
+    print(f"model card written to {write_card(network)}")
+    return 0
+
+
 def run_fit(args: argparse.Namespace) -> int:
     config = FitConfig(
         arch=args.arch,
         pretrained=args.pretrained,
+        network=args.network,
+        finetune_network=args.finetune,
         img_size=args.img_size,
         aliases=load_aliases(args.aliases) if args.aliases else {},
         test_split_of=args.test_split_of,

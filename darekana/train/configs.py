@@ -12,6 +12,11 @@ from .shared import FACEBOXES_WEIGHTS
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2")
 FINETUNE_ARCHS = ARCHITECTURES[:4]  # the study's networks
 HEADS = ("linear", "cosface", "arcface")
+# Shares of the faces, split by source picture and near-duplicate group: validation stops training early;
+# calibration, which neither training nor early stopping sees, chooses the thresholds; test checks what they
+# promise. ``train base`` and ``train fit`` split alike, so a bundle's held-back faces are new to its network.
+VAL_SHARE, CALIBRATION_SHARE, TEST_SHARE = 0.1, 0.15, 0.15
+DEFAULT_INPUT_SIZE = 128  # faces' side when fine-tuning from ImageNet; a base network fixes its own
 
 
 @dataclass
@@ -37,6 +42,7 @@ class FinetuneConfig:
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     patience: int = 3
+    keep_best: bool = True  # the epoch of best validation top-1; False: the last epoch, no early stopping
     freeze_stem: bool = True
     seed: int = 0
     recipe: str = "production"  # or "study"
@@ -66,17 +72,41 @@ class FinetuneConfig:
 class FitConfig:
     arch: str = "mobilenet_v2"
     pretrained: str = "auto"  # URL, file, "none", or "auto": the offline MobileNetV2 trunk when present
-    img_size: int = 128
-    # Shares of the faces, split by source picture: validation stops training early; calibration, which
-    # neither training nor early stopping sees, chooses the thresholds; test checks what they promise.
-    val: float = 0.1
-    calibration: float = 0.15
-    test: float = 0.15
+    # The base network (``train base``) to build on: "auto", the one darekana ships when present; a file; or
+    # "none": fine-tune ``pretrained`` instead. ``finetune_network``: fine-tune the base network too, rather
+    # than keep it frozen and fit only the head, fallback, centres and thresholds on its embeddings.
+    network: str = "auto"
+    finetune_network: bool = False
+    img_size: int = 0  # 0: the base network's input size, or DEFAULT_INPUT_SIZE without one
+    val: float = VAL_SHARE
+    calibration: float = CALIBRATION_SHARE
+    test: float = TEST_SHARE
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     aliases: dict[str, str] = field(default_factory=dict)  # other names -> character (see darekana.train.data.scan)
     test_split_of: str | None = None  # an earlier bundle whose test faces stay the test set
     detector: str = FACEBOXES  # or ANIMEFACE
     detector_model: str | None = None  # a FaceBoxes ONNX file (``train detector``); None: the shipped one
+
+
+def _base_recipe() -> FinetuneConfig:
+    return FinetuneConfig(epochs=24, min_area=0.6, keep_best=False)
+
+
+@dataclass
+class BaseConfig:
+    """``darekana train base``: the embedding network's recipe (see ``darekana.train.base``). The schedule
+    runs to its last epoch; ``hold_out`` names characters left out of training, to measure the network on
+    characters it never saw."""
+
+    arch: str = "mobilenet_v2"
+    pretrained: str = "auto"
+    img_size: int = 160
+    hold_out: tuple[str, ...] = ()
+    seed: int = 0  # the split's; the training's is ``finetune.seed``
+    val: float = VAL_SHARE
+    calibration: float = CALIBRATION_SHARE
+    test: float = TEST_SHARE
+    finetune: FinetuneConfig = field(default_factory=_base_recipe)
 
 
 @dataclass

@@ -21,10 +21,12 @@ import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+from PIL import Image
+from scipy.cluster.hierarchy import DisjointSet
 from sklearn.model_selection import StratifiedGroupKFold
 
 from darekana.recognizer.bundle import Label
@@ -32,12 +34,16 @@ from darekana.recognizer.images import ImageError, load_image
 from darekana.recognizer.names import character_key, display_name
 from darekana.recognizer.preprocess import resize_square
 
+from .embeddings import PARTS
 from .progress import progress
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 # hololive-20's "<md5>-<n>" and exports' "<sha256[:32]>-<n>"; moeimouto's "face_<A>_<B>_<n>"
 _SOURCE_GROUP = re.compile(r"^(?:([0-9a-f]{32})-\d+|(face_\d+_\d+)_\d+)$")
 MAX_UNPACKED = 4 * 1024**3  # a correction export bigger than this is not one
+# Faces whose 64-bit difference hashes differ in at most this many bits are one picture resized, re-encoded
+# or lightly edited (docs/benchmarks.md measures how few pairs of other characters fall this close).
+NEAR_DUPLICATE_BITS = 6
 
 
 def source_group(path: Path) -> str:
@@ -155,7 +161,8 @@ def load_aliases(path: str | Path) -> dict[str, str]:
 
 def load_pixels(dataset: Dataset, size: int, desc: str = "loading faces") -> np.ndarray:
     """All faces resized to ``size``² as one uint8 array (N, size, size, 3); unreadable ones are dropped
-    from ``dataset`` in place and added to its ``skipped`` list."""
+    from ``dataset`` in place and added to its ``skipped`` list, and near-duplicate faces are put in one
+    source group (:func:`group_near_duplicates`), so no split separates them."""
     kept, pixels = [], []
     for sample in progress(dataset.samples, desc, "img"):
         try:
@@ -164,7 +171,51 @@ def load_pixels(dataset: Dataset, size: int, desc: str = "loading faces") -> np.
         except ImageError as exc:
             dataset.skipped.append((str(sample.path), str(exc)))
     dataset.samples = kept
-    return np.stack(pixels) if pixels else np.zeros((0, size, size, 3), np.uint8)
+    if not pixels:
+        return np.zeros((0, size, size, 3), np.uint8)
+    stacked = np.stack(pixels)
+    group_near_duplicates(dataset, stacked)
+    return stacked
+
+
+def difference_hash(face: np.ndarray) -> int:
+    """A 64-bit perceptual hash of a uint8 RGB face: whether each of 8×8 grey cells is brighter than its
+    right-hand neighbour. Resizing, re-encoding and small edits change few of its bits.
+
+    >>> a = np.tile(np.arange(0, 256, 2, dtype=np.uint8)[None, :, None], (128, 1, 3))
+    >>> difference_hash(a) == difference_hash(a[:, ::-1]) ^ (2**64 - 1)
+    True
+    """
+    grey = np.asarray(Image.fromarray(face).convert("L").resize((9, 8), Image.Resampling.BOX), np.int16)
+    bits = (grey[:, 1:] > grey[:, :-1]).ravel()
+    return int(np.packbits(bits).view(">u8")[0])
+
+
+def near_duplicate_pairs(hashes: np.ndarray, bits: int = NEAR_DUPLICATE_BITS, chunk: int = 1024) -> np.ndarray:
+    """Index pairs (i < j) of uint64 ``hashes`` at most ``bits`` apart, as an (M, 2) array."""
+    pairs = []
+    for start in range(0, len(hashes), chunk):
+        block = np.bitwise_count(hashes[start : start + chunk, None] ^ hashes[None, :])
+        i, j = np.nonzero(block <= bits)
+        i += start
+        pairs.append(np.stack([i[i < j], j[i < j]], axis=1))
+    return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+
+
+def group_near_duplicates(dataset: Dataset, pixels: np.ndarray) -> int:
+    """Merges the source groups of faces of one character that are near-duplicates of each other
+    (``NEAR_DUPLICATE_BITS``), in place; returns how many groups were merged into others. Pairs under two
+    characters are left apart: at that distance most are look-alikes, not copies, and chaining them would
+    glue unrelated groups together."""
+    hashes = np.array([difference_hash(face) for face in pixels], dtype=np.uint64)
+    groups = DisjointSet(s.group for s in dataset.samples)
+    merged = 0
+    for i, j in near_duplicate_pairs(hashes):
+        a, b = dataset.samples[i], dataset.samples[j]
+        if a.label == b.label:
+            merged += groups.merge(a.group, b.group)
+    dataset.samples = [replace(s, group=groups[s.group]) for s in dataset.samples]
+    return merged
 
 
 @dataclass(frozen=True)
@@ -182,6 +233,7 @@ def split(
     seed: int = 0,
     fixed_test: frozenset[str] = frozenset(),
     calibration: float = 0.0,
+    assigned: Mapping[str, str] | None = None,
 ) -> Split:
     """Stratified train/validation/test indices that keep each source picture's faces together, and with
     ``calibration`` a fourth such split for choosing thresholds on faces of pictures that neither training
@@ -189,20 +241,49 @@ def split(
 
     With ``fixed_test`` (sha256 digests of an earlier bundle's test faces), those faces, and every face of
     their source pictures, are the test set of the characters they show; those characters' other faces
-    only go to train and validation. Characters without such faces are split as usual."""
+    only go to train and validation. Characters without such faces are split as usual.
+
+    With ``assigned`` (digest -> part, the split a base network was trained with), every source group
+    holding such a face goes to that part (to the earliest of ``PARTS`` when its faces disagree, so a face
+    the network trained on never lands in calibration or test), and only the other faces are split here;
+    without a ``calibration`` share, faces assigned to calibration go to validation."""
     y, groups = dataset.targets, np.array([s.group for s in dataset.samples])
+    pinned = _pinned_parts(dataset, assigned or {})
+    if calibration == 0:  # thresholds chosen on validation faces: the pinned calibration faces are those
+        pinned[pinned == "calibration"] = "val"
+    open_ = pinned == ""
     held_groups = {s.group for s in dataset.samples if s.digest in fixed_test}
-    fixed = np.array([g in held_groups for g in groups], dtype=bool)
+    fixed = np.array([g in held_groups for g in groups], dtype=bool) & open_
     covered = np.isin(y, y[fixed])
-    free = np.flatnonzero(~covered)
+    free = np.flatnonzero(~covered & open_)
     rest, test_idx = _group_fold(free, y, groups, test, seed) if len(free) else (free, free)
-    rest = np.concatenate([rest, np.flatnonzero(covered & ~fixed)])
+    rest = np.concatenate([rest, np.flatnonzero(covered & ~fixed & open_)])
     test_idx = np.concatenate([test_idx, np.flatnonzero(fixed)])
     calibration_idx = np.empty(0, dtype=np.int64)
-    if calibration > 0:
+    if calibration > 0 and len(rest):
         rest, calibration_idx = _group_fold(rest, y, groups, calibration / (1 - test), seed + 2)
-    train_idx, val_idx = _group_fold(rest, y, groups, val / (1 - test - calibration), seed + 1)
-    return Split(np.sort(train_idx), np.sort(val_idx), np.sort(test_idx), np.sort(calibration_idx))
+    train_idx, val_idx = (
+        _group_fold(rest, y, groups, val / (1 - test - calibration), seed + 1) if len(rest) else (rest, rest)
+    )
+    parts = {"train": train_idx, "val": val_idx, "calibration": calibration_idx, "test": test_idx}
+    parts = {part: np.sort(np.concatenate([idx, np.flatnonzero(pinned == part)])) for part, idx in parts.items()}
+    return Split(**parts)
+
+
+def _pinned_parts(dataset: Dataset, assigned: Mapping[str, str]) -> np.ndarray:
+    """Each face's part as ``assigned`` decides it for its source group, or "" where it says nothing."""
+    order = {part: i for i, part in enumerate(PARTS)}
+    by_group: dict[str, str] = {}
+    for sample in dataset.samples:
+        part = assigned.get(sample.digest)
+        if part is None:
+            continue
+        if part not in order:
+            raise ValueError(f"unknown split part {part!r}; expected one of {', '.join(PARTS)}")
+        earlier = by_group.get(sample.group)
+        if earlier is None or order[part] < order[earlier]:
+            by_group[sample.group] = part
+    return np.array([by_group.get(s.group, "") for s in dataset.samples], dtype=object)
 
 
 def held_back_digests(bundle: str | Path) -> frozenset[str]:

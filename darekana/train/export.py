@@ -21,9 +21,17 @@ OPSET = 17
 
 
 def to_onnx_file(
-    module: nn.Module, probe: torch.Tensor, path: Path, outputs: list[str], dynamic_axes: dict[str, dict[int, str]]
+    module: nn.Module,
+    probe: torch.Tensor,
+    path: Path,
+    outputs: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+    fold_constants: bool = True,
 ) -> ort.InferenceSession:
-    """Exports ``module`` (one input, ``image``) to ``path`` and opens it, for the caller to check."""
+    """Exports ``module`` (one input, ``image``) to ``path`` and opens it, for the caller to check. Without
+    ``fold_constants`` BatchNorm stays a node of its own and every weight keeps its torch name, so the graph
+    loads back into torch (``darekana.train.backbones.load_pretrained``); ONNX Runtime fuses it at load
+    anyway, so it runs as fast."""
     with warnings.catch_warnings():
         # The TorchScript-based exporter is deprecated in favour of dynamo, which takes ~10x longer and gives
         # the same graph for these plain CNNs; torch is pinned, so the warning carries no risk here.
@@ -37,6 +45,7 @@ def to_onnx_file(
             dynamic_axes=dynamic_axes,
             opset_version=OPSET,
             dynamo=False,
+            do_constant_folding=fold_constants,
         )
     return open_session(path)
 

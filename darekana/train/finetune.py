@@ -7,7 +7,8 @@ The production recipe (``recipe="production"``), and why:
 - AdamW with a one-cycle schedule and label smoothing: converges in a handful of epochs.
 - Augmentation runs batched in torch (random resized crop, horizontal flip, brightness/contrast), with no
   hue change: hair and eye colour are what tell many characters apart.
-- Early stopping on validation accuracy; ``best.pt`` and ``last.pt`` checkpoints in ``checkpoints/``.
+- Early stopping on validation accuracy (``keep_best``); ``best.pt``, and ``state.pt`` to resume from, in
+  ``checkpoints/``.
 
 The study's recipe (``recipe="study"``, Guan & Ge): SGD lr 0.001 momentum 0.9, StepLR 7/0.1, plain
 cross-entropy, random resized crop (8–100 % of the area) and flip, a fixed number of epochs.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,8 @@ from torch import nn
 from .backbones import Backbone, CosineHead, MobileNetV2, ResNet, head_of, install_head
 from .configs import FinetuneConfig
 from .progress import progress, say
+
+STATE_FILE = "state.pt"
 
 
 @dataclass
@@ -49,6 +52,7 @@ class FinetuneResult:
     best_val_accuracy: float
     history: list[EpochLog] = field(default_factory=list)
     seconds: float = 0.0
+    finished: bool = True  # False: stopped by ``until`` before the last epoch
 
 
 def stem(net: Backbone) -> list[nn.Module]:
@@ -135,7 +139,19 @@ class Trainer:
                 out.append(self.net(normalize_batch(batch, self.mean, self.std)).cpu().numpy())
         return np.concatenate(out)
 
-    def fit(self, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray) -> FinetuneResult:
+    def fit(
+        self,
+        train_x: np.ndarray,
+        train_y: np.ndarray,
+        val_x: np.ndarray,
+        val_y: np.ndarray,
+        resume: bool = False,
+        until: int | None = None,
+    ) -> FinetuneResult:
+        """Trains for ``config.epochs`` (or until early stopping) and leaves the chosen epoch's weights in the
+        network. Each epoch ends with ``checkpoints/state.pt``: weights, optimizer, schedule and random
+        states. With ``resume`` a run continues from it exactly as if it had never stopped; ``until`` stops
+        this call after that epoch (``result.finished`` False), to continue in a later one."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
@@ -144,7 +160,13 @@ class Trainer:
         pixels, targets = torch.from_numpy(train_x), torch.from_numpy(train_y)
         result, started, stale = FinetuneResult(-1, -1.0), time.perf_counter(), 0
         self.checkpoints.mkdir(parents=True, exist_ok=True)
-        for epoch in range(1, cfg.epochs + 1):
+        first = 1
+        if resume and (self.checkpoints / STATE_FILE).is_file():
+            first, stale = self._restore(optimizer, schedule, generator, result)
+            say(f"resuming after epoch {first - 1} of {cfg.epochs}")
+            if stale >= cfg.patience:  # it had stopped early
+                first = cfg.epochs + 1
+        for epoch in range(first, min(cfg.epochs, until or cfg.epochs) + 1):
             t0 = time.perf_counter()
             loss = self._epoch(
                 pixels, targets, optimizer, schedule if per_batch else None, generator, f"epoch {epoch}/{cfg.epochs}"
@@ -153,21 +175,68 @@ class Trainer:
                 schedule.step()
             accuracy = float((self.logits(val_x).argmax(1) == val_y).mean()) if len(val_y) else 0.0
             result.history.append(EpochLog(epoch, loss, accuracy, time.perf_counter() - t0))
-            say(f"epoch {epoch}: loss {loss:.3f}, validation top-1 {accuracy:.4f}")
-            torch.save(self.net.state_dict(), self.checkpoints / "last.pt")
+            left = (cfg.epochs - epoch) * (time.perf_counter() - t0)
+            say(f"epoch {epoch}: loss {loss:.3f}, validation top-1 {accuracy:.4f}; about {left / 60:.0f} min left")
             # Ties go to the later epoch: further into the one-cycle schedule, weights are better annealed,
             # and a small validation split ties often.
-            if accuracy >= result.best_val_accuracy:
+            if accuracy >= result.best_val_accuracy or not cfg.keep_best:
                 result.best_epoch, result.best_val_accuracy, stale = epoch, accuracy, 0
                 torch.save(self.net.state_dict(), self.checkpoints / "best.pt")
             else:
                 stale += 1
-                if stale >= cfg.patience:
-                    say(f"early stop: no gain in {cfg.patience} epochs")
-                    break
+            self._save(epoch, stale, optimizer, schedule, generator, result)
+            if stale >= cfg.patience:
+                say(f"early stop: no gain in {cfg.patience} epochs")
+                break
+        else:
+            result.finished = not result.history or result.history[-1].epoch == cfg.epochs
         self.net.load_state_dict(torch.load(self.checkpoints / "best.pt", weights_only=True, map_location=self.device))
         result.seconds = time.perf_counter() - started
         return result
+
+    def _save(
+        self,
+        epoch: int,
+        stale: int,
+        optimizer: torch.optim.Optimizer,
+        schedule: torch.optim.lr_scheduler.LRScheduler,
+        generator: torch.Generator,
+        result: FinetuneResult,
+    ) -> None:
+        state = {
+            "epoch": epoch,
+            "stale": stale,
+            "net": self.net.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "best_epoch": result.best_epoch,
+            "best_val_accuracy": result.best_val_accuracy,
+            "history": [asdict(h) for h in result.history],
+        }
+        partial = self.checkpoints / (STATE_FILE + ".partial")
+        torch.save(state, partial)
+        partial.replace(self.checkpoints / STATE_FILE)  # a kill mid-write leaves the previous epoch's state
+
+    def _restore(
+        self,
+        optimizer: torch.optim.Optimizer,
+        schedule: torch.optim.lr_scheduler.LRScheduler,
+        generator: torch.Generator,
+        result: FinetuneResult,
+    ) -> tuple[int, int]:
+        """Loads ``state.pt`` into everything that trains; returns the next epoch and the stale count."""
+        # on the CPU: the random states must stay CPU tensors; the optimizer and network move what they load
+        state = torch.load(self.checkpoints / STATE_FILE, map_location="cpu", weights_only=True)
+        self.net.load_state_dict(state["net"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        result.best_epoch, result.best_val_accuracy = state["best_epoch"], state["best_val_accuracy"]
+        result.history = [EpochLog(**h) for h in state["history"]]
+        return state["epoch"] + 1, state["stale"]
 
     def _epoch(
         self,

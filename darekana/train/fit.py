@@ -41,17 +41,19 @@ from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
 
 from .backbones import Backbone, build_backbone, load_pretrained
-from .configs import FitConfig
+from .configs import DEFAULT_INPUT_SIZE, FitConfig
 from .data import Dataset, Split, held_back_digests, load_pixels, scan, split, unpacked
 from .embeddings import PARTS, Embedded, calibration_faces, save_embeddings
 from .evaluate import promises, score
 from .export import export_network
 from .fallback import fit_fallback
-from .finetune import FinetuneResult, Trainer
+from .finetune import STATE_FILE, EpochLog, FinetuneResult, Trainer
 from .gallery import build_gallery
+from .head import compose, fit_head
+from .network import BaseNetwork, base_embeddings, load_network
 from .progress import progress, say
 from .report import plot_history, plot_reliability, write_report
-from .shared import MOBILENET_V2_TRUNK
+from .shared import BASE_NETWORK, MOBILENET_V2_TRUNK
 
 
 @dataclass
@@ -78,8 +80,27 @@ def fit(folders: list[str | Path], out: str | Path, config: FitConfig | None = N
     exports) and writes it to ``out``."""
     config = config or FitConfig()
     fixed_test = held_back_digests(config.test_split_of) if config.test_split_of else frozenset()
+    base = resolve_network(config.network)
     with unpacked(folders) as sources:
-        return _fit(sources, folders, Path(out), config, fixed_test)
+        return _fit(sources, folders, Path(out), config, fixed_test, base)
+
+
+def resolve_network(network: str) -> BaseNetwork | None:
+    """The base network a bundle is built on: ``auto`` is the shipped one when present, ``none`` none."""
+    if network == "auto":
+        return load_network(BASE_NETWORK) if BASE_NETWORK.is_file() else None
+    return None if network == "none" else load_network(Path(network))
+
+
+def input_size(config: FitConfig, base: BaseNetwork | None) -> int:
+    """The faces' side: the base network's when it stays frozen (its graph is fixed to it), else as asked.
+    Options only fine-tuning reads are refused on a frozen network rather than silently ignored."""
+    if base is not None and not config.finetune_network:
+        if config.img_size not in (0, base.input_size):
+            raise ValueError(f"{base.path.name} takes {base.input_size} px faces; drop --img-size or fine-tune it")
+        if config.finetune.head.kind != "linear":
+            raise ValueError(f"--head {config.finetune.head.kind} is for fine-tuning: add --finetune or --network none")
+    return config.img_size or (base.input_size if base else DEFAULT_INPUT_SIZE)
 
 
 def _fit(
@@ -88,16 +109,19 @@ def _fit(
     out: Path,
     config: FitConfig,
     fixed_test: frozenset[str],
+    base: BaseNetwork | None,
 ) -> FitResult:
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     started = time.perf_counter()
 
+    size = input_size(config, base)
     dataset = scan(sources, config.aliases)
-    pixels = load_pixels(dataset, config.img_size)
+    pixels = load_pixels(dataset, size)
     say(dataset.summary())
-    parts = split(dataset, config.val, config.test, config.finetune.seed, fixed_test, config.calibration)
+    assigned = base.split if base else None
+    parts = split(dataset, config.val, config.test, config.finetune.seed, fixed_test, config.calibration, assigned)
     if fixed_test:
         say(
             f"test split of {config.test_split_of}: {len(parts.test)} test faces, "
@@ -106,68 +130,118 @@ def _fit(
     _write_split(staging / "split.json", dataset, parts)
     y = dataset.targets
 
-    source = resolve_pretrained(config.arch, config.pretrained)
-    net, history = _finetune(config, source, len(dataset.labels), pixels, y, parts, staging)
-    export_network(net.cpu(), config.img_size, staging)
-    session = open_session(staging / MODEL_FILE)
-    logits, unit = embed(session, pixels, IMAGENET_MEAN, IMAGENET_STD)
-    embedded = {part: Embedded(logits[idx], unit[idx], y[idx]) for part in PARTS for idx in [getattr(parts, part)]}
+    network = _network(config, base, size, len(dataset.labels), pixels, y, parts, staging)
+    embedded = {
+        part: Embedded(network.logits[i], network.unit[i], y[i]) for part in PARTS for i in [getattr(parts, part)]
+    }
     save_embeddings(staging, embedded)
     thresholds, calibration = fit_fallback(embedded["train"], calibration_faces(embedded), len(dataset.labels), staging)
     paths = [dataset.samples[i].path for i in parts.train]
-    build_gallery(paths, y[parts.train], unit[parts.train], Source.TRAINING).save(staging)
+    build_gallery(paths, y[parts.train], network.unit[parts.train], Source.TRAINING).save(staging)
 
     detector = install_detector(config.detector, config.detector_model, staging)
     manifest = Manifest(
-        architecture=config.arch,
-        input_size=config.img_size,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
+        architecture=base.record["architecture"] if base else config.arch,
+        input_size=size,
+        mean=base.mean if base else IMAGENET_MEAN,  # fine-tuning a base network keeps its normalisation
+        std=base.std if base else IMAGENET_STD,
         labels=dataset.labels,
         framing=_framing(dataset, parts.train, detector, staging),
         detector=detector,
         thresholds=thresholds,
-        embedding_dim=int(unit.shape[1]),
+        embedding_dim=int(network.unit.shape[1]),
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         darekana_version=darekana_version(),
         training={
             "data": [str(Path(f).resolve()) for f in folders],
-            "pretrained": source or "none",
             "aliases": config.aliases,
             "test_split_of": config.test_split_of,
             "detector_model": str(Path(config.detector_model).resolve()) if config.detector_model else None,
             "faces": {part: len(getattr(parts, part)) for part in PARTS},
             "skipped": len(dataset.skipped),
             "duplicates": dataset.duplicates,
-            "finetune": asdict(config.finetune),
-            "best_epoch": history.best_epoch,
-        },
+        }
+        | network.training,
         metrics={"calibration": calibration},
     )
     write_manifest(staging, manifest)  # the engine below loads the bundle, so it must be complete already
-
-    decisions = Recognizer(staging).decide(logits[parts.test], unit[parts.test])
-    truth = [dataset.samples[i].label for i in parts.test]
-    report = score(decisions, truth, [label.id for label in dataset.labels])
-    report["promises"] = promises(report, calibration)
-    report["history"] = [asdict(h) for h in history.history]
-    report["training_seconds"] = round(time.perf_counter() - started, 1)
-    manifest.training["seconds"] = report["training_seconds"]
-    manifest.metrics.update({"test_top1": report["top1"], "test_top5": report["top5"], "test_n": report["n"]})
+    report = _report(staging, out.name, manifest, dataset, parts, network, started)
     write_manifest(staging, manifest)
-    write_report(report, staging / "report", f"{out.name}: held-back test split")
-    plot_history(report["history"], staging / "report" / "training.png")
-    plot_reliability(
-        np.array([d.candidates[0].probability for d in decisions]),
-        np.array([d.candidates[0].label == t for d, t in zip(decisions, truth)]),
-        thresholds.confident,
-        staging / "report" / "reliability.png",
-    )
 
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
     return FitResult(out, report)
+
+
+@dataclass
+class _Network:
+    """The bundle's network, written to its folder: every face's logits and unit embedding, its history
+    (empty when frozen) and what the manifest says of how it was made."""
+
+    logits: np.ndarray
+    unit: np.ndarray
+    history: list[EpochLog]
+    training: dict[str, Any]
+
+
+def _network(
+    config: FitConfig,
+    base: BaseNetwork | None,
+    size: int,
+    n_classes: int,
+    pixels: np.ndarray,
+    y: np.ndarray,
+    parts: Split,
+    staging: Path,
+) -> _Network:
+    """``model.onnx`` in ``staging``: a head on the frozen base network, or a fine-tuned network."""
+    built_on = {"network": {"file": base.path.name, "sha256": base.sha256}} if base else {}
+    if base and not config.finetune_network:
+        unit = l2_normalize(base_embeddings(base, pixels))
+        head = fit_head(unit[parts.train], y[parts.train], unit[parts.val], y[parts.val], n_classes)
+        compose(base.path, head, staging / MODEL_FILE)
+        frozen = {"head": {"kind": "linear", "penalty": head.penalty, "val_log_loss": head.val_log_loss}}
+        return _Network(head.logits(unit), unit, [], built_on | frozen)
+    source = str(base.path) if base else resolve_pretrained(config.arch, config.pretrained)
+    if base:
+        config = replace(config, arch=base.record["architecture"])
+    net, history = _finetune(config, source, n_classes, pixels, y, parts, staging)
+    export_network(net.cpu(), size, staging)
+    logits, unit = embed(open_session(staging / MODEL_FILE), pixels, IMAGENET_MEAN, IMAGENET_STD)
+    tuned = {"pretrained": source or "none", "finetune": asdict(config.finetune), "best_epoch": history.best_epoch}
+    return _Network(logits, unit, history.history, built_on | tuned)
+
+
+def _report(
+    staging: Path,
+    name: str,
+    manifest: Manifest,
+    dataset: Dataset,
+    parts: Split,
+    network: _Network,
+    started: float,
+) -> dict[str, Any]:
+    """Scores the test split with the bundle's own engine, writes the report and its plots, and adds the
+    figures to ``manifest``."""
+    decisions = Recognizer(staging).decide(network.logits[parts.test], network.unit[parts.test])
+    truth = [dataset.samples[i].label for i in parts.test]
+    report = score(decisions, truth, [label.id for label in dataset.labels])
+    report["promises"] = promises(report, manifest.metrics["calibration"])
+    report["history"] = [asdict(h) for h in network.history]
+    report["training_seconds"] = round(time.perf_counter() - started, 1)
+    manifest.training["seconds"] = report["training_seconds"]
+    manifest.metrics.update({"test_top1": report["top1"], "test_top5": report["top5"], "test_n": report["n"]})
+    write_report(report, staging / "report", f"{name}: held-back test split")
+    if report["history"]:
+        plot_history(report["history"], staging / "report" / "training.png")
+    plot_reliability(
+        np.array([d.candidates[0].probability for d in decisions]),
+        np.array([d.candidates[0].label == t for d, t in zip(decisions, truth)]),
+        manifest.thresholds.confident,
+        staging / "report" / "reliability.png",
+    )
+    return report
 
 
 def _finetune(
@@ -185,7 +259,9 @@ def _finetune(
     # A network trained from scratch has no generic early layers worth keeping frozen.
     settings = replace(config.finetune, freeze_stem=source is not None)
     trainer = Trainer(net, IMAGENET_MEAN, IMAGENET_STD, settings, staging / "checkpoints")
-    return net, trainer.fit(pixels[parts.train], y[parts.train], pixels[parts.val], y[parts.val])
+    result = trainer.fit(pixels[parts.train], y[parts.train], pixels[parts.val], y[parts.val])
+    (staging / "checkpoints" / STATE_FILE).unlink()  # a bundle is never resumed; best.pt is its network
+    return net, result
 
 
 def _write_split(path: Path, dataset: Dataset, parts: Split) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 
 from darekana.recognizer.bundle import Thresholds
 from darekana.recognizer.engine import enrolled_nearer, route, verdicts
-from darekana.train.calibrate import MIN_CONFIDENT_SHARE, Outputs, _confident, choose_thresholds
+from darekana.train.calibrate import DOUBT, MIN_CONFIDENT_SHARE, Outputs, _confident, choose_thresholds
 from darekana.train.fallback import fit_centres
 
 
@@ -59,6 +59,11 @@ def test_routing_between_the_network_the_svm_and_enrolled_centres():
     assert routed.probs.argmax(1).tolist() == [0, 1, 2] and routed.probs[2].sum() == np.float64(1.0)
     assert routed.probs[2, 2] > 0.8  # sure, but never "confident": nothing measured how right such answers are
     assert verdicts(routed, Thresholds(confident=0.8, distance=2.0)).tolist() == [0, 0, 1]
+    assert routed.gap.tolist() == [2.0, 2.0, -0.5]  # nearest enrolled less nearest known
+    # with a doubt margin (bundles enrolled since it is chosen): an enrolled character's sure answer is
+    # confident, and a known one is not when an enrolled centre is within the margin
+    assert verdicts(routed, Thresholds(confident=0.8, distance=2.0, doubt=1.0)).tolist() == [0, 0, 0]
+    assert verdicts(routed, Thresholds(confident=0.8, distance=2.0, doubt=2.5)).tolist() == [1, 1, 0]
     strict = route(primary, fallback, distances, 2, Thresholds(primary=0.6, enrolled_margin=-0.6))
     assert strict.model.tolist() == [0, 1, 0]  # a stricter margin leaves the third face to the network
     assert enrolled_nearer(distances, 2, 1.0)[2].tolist() == [2, 3, 0.5]
@@ -74,6 +79,15 @@ def test_margin_sends_the_chosen_share_of_known_faces_to_enrolled_characters():
     thresholds, stats = choose_thresholds(Outputs(primary, primary, distances, 3), targets, to_enrolled=0.02)
     assert abs(stats["calibration_to_enrolled"] - 0.02) < 0.005
     assert abs(stats["calibration_top1_routed"] - 0.98) < 0.005
+    gap = distances[:, 3] - distances[:, :3].min(1)
+    assert thresholds.doubt is not None and abs((gap < thresholds.doubt).mean() - DOUBT) < 0.002
+
+
+def test_a_bundle_without_enrolled_characters_has_no_doubt_margin():
+    targets = np.arange(300) % 3
+    primary = np.eye(3)[targets]
+    thresholds, _ = choose_thresholds(Outputs(primary, primary, 1 - primary, 3), targets)
+    assert thresholds.doubt is None
 
 
 def test_an_unreachable_precision_gives_the_nearest_threshold_that_still_answers():

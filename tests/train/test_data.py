@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from darekana.recognizer.bundle import Label
 from darekana.recognizer.names import display_name
-from darekana.train.data import load_pixels, scan, source_group, split
+from darekana.train.data import difference_hash, load_pixels, near_duplicate_pairs, scan, source_group, split
 from darekana.train.shared import DATASETS
 
 ANIMEFACE, HOLOLIVE = DATASETS / "animeface-10", DATASETS / "hololive-20"
@@ -200,3 +201,41 @@ def test_split_depends_on_seed_only(hololive):
         assert np.array_equal(a, b)
     other = split(dataset, val=0.1, test=0.15, seed=1, calibration=0.15)
     assert not np.array_equal(parts.test, other.test)
+
+
+# --- near-duplicates ---------------------------------------------------------------------------------------
+
+
+def test_a_resized_re_encoded_copy_joins_its_original_s_group_under_another_file_name(tmp_path: Path):
+    crops = sorted((DATASETS / "animeface-10" / "000_hatsune_miku").glob("face_*.png"))[:4]
+    miku = tmp_path / "faces" / "miku"
+    miku.mkdir(parents=True)
+    for path in crops:
+        shutil.copyfile(path, miku / path.name)
+    copy = Image.open(crops[0]).convert("RGB")
+    copy.resize((copy.width * 3 // 4, copy.height * 3 // 4)).save(miku / "reposted.jpg", quality=70)
+    other = tmp_path / "faces" / "someone_else"
+    other.mkdir()
+    Image.open(crops[1]).convert("RGB").save(other / "look_alike.jpg", quality=70)  # near, but another character
+    dataset = scan([tmp_path / "faces"])
+    load_pixels(dataset, 64)
+    group = {s.path.name: s.group for s in dataset.samples}
+    assert group["reposted.jpg"] == group[crops[0].name]
+    assert len({group[p.name] for p in crops}) == len(crops)  # different pictures stay apart
+    assert group["look_alike.jpg"] not in {group[p.name] for p in crops}
+
+
+def test_no_split_separates_near_duplicate_faces_of_one_character():
+    dataset = scan([HOLOLIVE])
+    pixels = load_pixels(dataset, 32)
+    parts = split(dataset, val=0.1, test=0.15, seed=0, calibration=0.15)
+    part = np.empty(len(dataset.samples), dtype=object)
+    for name in ("train", "val", "calibration", "test"):
+        part[getattr(parts, name)] = name
+    pairs = near_duplicate_pairs(np.array([difference_hash(face) for face in pixels], dtype=np.uint64))
+    y = dataset.targets
+    same = pairs[y[pairs[:, 0]] == y[pairs[:, 1]]]
+    files = [s.path.stem.split("-")[0] for s in dataset.samples]
+    across_sources = [(i, j) for i, j in same if files[i] != files[j]]
+    assert len(across_sources) > 20  # hololive-20 really has near-duplicates under different source names
+    assert all(part[i] == part[j] for i, j in same)

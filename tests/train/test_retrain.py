@@ -127,10 +127,6 @@ async def test_a_correction_export_round_trips_into_training(make_service, tmp_p
                 str(tmp_path / "corrections.zip"),
                 "--out",
                 str(out),
-                "--epochs",
-                "1",
-                "--img-size",
-                "64",
             ]
         )
         == 0

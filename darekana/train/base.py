@@ -1,0 +1,181 @@
+"""``darekana train base``: the embedding network every bundle is built on, trained once for as long as it pays.
+
+A bundle made by ``darekana train fit`` on top of it keeps this network frozen and fits only what sits on
+it (head, fallback, centres, thresholds, gallery), in minutes. So the long training lives here:
+
+- **Resumable.** The work folder beside the output (``FILE.onnx.training/``) keeps ``checkpoints/state.pt``
+  after every epoch (weights, optimizer, schedule, random states); the same command started again continues
+  with the next epoch, exactly as an uninterrupted run would have. A different recipe in the same folder is
+  refused rather than mixed in.
+- **One split with the bundles.** The faces are split by source picture and near-duplicate group
+  (:func:`darekana.train.data.split`, the fractions of :class:`darekana.train.configs.FitConfig`) and the
+  network trains on the train part only. The record (``FILE.json``) lists every face's part by sha256, and
+  ``train fit`` pins those faces to the same parts: a bundle calibrates and tests on faces the network never
+  saw. ``hold_out`` leaves whole characters out of training, to measure how it names and rejects
+  characters it never saw (``bench/enroll.py --network``).
+- **Chosen on what matters.** The schedule runs to its end (no early stopping on known characters'
+  validation accuracy, which says little about characters a server enrolls later); validation top-1 is
+  logged only.
+
+The output is an ONNX graph with one input ``image`` (N, 3, S, S) and one output ``embedding`` (N, D): the
+pooled features, unnormalised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from darekana.recognizer.names import character_key
+from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+from .backbones import Backbone, build_backbone, load_pretrained
+from .configs import BaseConfig
+from .data import Dataset, load_pixels, scan, split, unpacked
+from .embeddings import PARTS
+from .export import to_onnx_file
+from .finetune import Trainer
+from .fit import darekana_version, resolve_pretrained
+from .network import EMBEDDING, record_path
+from .progress import say
+from .report import plot_history
+from .shared import machine
+
+
+@dataclass
+class BaseResult:
+    network: Path | None  # None: stopped by ``until``; the same call again continues
+    record: dict[str, Any]
+    epochs_done: int
+
+
+def work_folder(network: str | Path) -> Path:
+    return Path(str(network) + ".training")
+
+
+def train_base(
+    folders: list[str | Path], out: str | Path, config: BaseConfig | None = None, until: int | None = None
+) -> BaseResult:
+    """Trains (or resumes training) the embedding network on ``folders`` and writes ``out`` (ONNX) and its
+    record beside it; with ``until``, stops after that epoch without writing them (a GPU lease, a night)."""
+    config = config or BaseConfig()
+    out = Path(out)
+    work = work_folder(out)
+    started = time.perf_counter()
+    with unpacked(folders) as sources:
+        dataset = scan(sources)
+        held = _held_out(dataset, config.hold_out)
+        _claim(work, config, dataset)
+        pixels = load_pixels(dataset, config.img_size)
+    say(dataset.summary())
+    parts = split(dataset, config.val, config.test, config.seed, calibration=config.calibration)
+    assignment = {dataset.samples[i].digest: part for part in PARTS for i in getattr(parts, part)}
+    y = dataset.targets
+    train = np.array([i for i in parts.train if y[i] not in held], dtype=np.int64)
+    val = np.array([i for i in parts.val if y[i] not in held], dtype=np.int64)
+    known = sorted(set(y[train].tolist()))
+    remap = np.full(len(dataset.labels), -1, np.int64)
+    remap[known] = np.arange(len(known))
+    say(f"training on {len(train)} faces of {len(known)} characters; {len(held)} characters held out")
+
+    net = build_backbone(config.arch, len(known))
+    source = resolve_pretrained(config.arch, config.pretrained)
+    if source:
+        load_pretrained(net, source)
+    trainer = Trainer(net, IMAGENET_MEAN, IMAGENET_STD, config.finetune, work / "checkpoints")
+    history = trainer.fit(pixels[train], remap[y[train]], pixels[val], remap[y[val]], resume=True, until=until)
+    done = history.history[-1].epoch if history.history else 0
+    if not history.finished:
+        say(f"stopped after epoch {done} of {config.finetune.epochs}: the same command continues")
+        return BaseResult(None, {}, done)
+    export_base(net.cpu(), config.img_size, out)
+
+    epochs = [asdict(h) for h in history.history]
+    record = {
+        "network": out.name,
+        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "architecture": config.arch,
+        "input_size": config.img_size,
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+        "embedding_dim": net.features_dim,
+        "pretrained": Path(source).name if source else "none",
+        "data": [Path(f).name for f in folders],
+        "characters": [dataset.labels[i].id for i in known],
+        "held_out": sorted(dataset.labels[i].id for i in held),
+        "faces": {part: len(getattr(parts, part)) for part in PARTS} | {"trained_on": len(train)},
+        "recipe": asdict(config),
+        "history": epochs,
+        "seconds_this_run": round(time.perf_counter() - started, 1),
+        "training_seconds": round(sum(h.seconds for h in history.history), 1),
+        "machine": machine(),
+        "device": config.finetune.device,
+        "darekana_version": darekana_version(),
+        # Every face's part, by content: ``train fit`` pins these faces to the same parts.
+        "split": assignment,
+        "trained_on": sorted(dataset.samples[i].digest for i in train),
+    }
+    record_path(out).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    plot_history(epochs, work / "training.png")
+    return BaseResult(out, record, done)
+
+
+def _claim(work: Path, config: BaseConfig, dataset: Dataset) -> None:
+    """The work folder belongs to one recipe on one set of faces: a resumed run must be the same run (on
+    any device: a run stopped on a CPU may continue on a GPU)."""
+    work.mkdir(parents=True, exist_ok=True)
+    settings = asdict(replace(config, hold_out=tuple(sorted(config.hold_out))))
+    del settings["finetune"]["device"]
+    faces = hashlib.sha256("".join(sorted(s.digest for s in dataset.samples)).encode()).hexdigest()
+    recipe = json.dumps(settings | {"faces": faces}, sort_keys=True)
+    path = work / "recipe.json"
+    if path.is_file() and path.read_text(encoding="utf-8") != recipe:
+        raise ValueError(
+            f"{work} holds a run of another recipe or other faces ({path}); delete the folder to start afresh, "
+            "or give another --out"
+        )
+    path.write_text(recipe, encoding="utf-8")
+
+
+def _held_out(dataset: Dataset, names: tuple[str, ...]) -> set[int]:
+    """Label indices of the characters named in ``names`` (label ids or names, compared as ``scan`` does)."""
+    index = {character_key(label.id): i for i, label in enumerate(dataset.labels)}
+    missing = [n for n in names if character_key(n) not in index]
+    if missing:
+        raise ValueError(f"characters to hold out not in the data: {', '.join(missing)}")
+    return {index[character_key(n)] for n in names}
+
+
+class _Embedding(nn.Module):
+    """The trunk alone, its weights named ``net.<torch name>`` in the graph (what ``load_pretrained`` reads)."""
+
+    def __init__(self, net: Backbone):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net.embed(image)
+
+
+def export_base(net: Backbone, size: int, path: Path) -> Path:
+    """The network's embedding as ONNX (dynamic batch), checked against torch."""
+    module = _Embedding(net.eval().to(memory_format=torch.contiguous_format)).eval()  # type: ignore[call-overload]
+    probe = torch.randn(2, 3, size, size)
+    partial = path.with_name(path.name + ".partial")
+    axes = {"image": {0: "n"}, EMBEDDING: {0: "n"}}
+    session = to_onnx_file(module, probe, partial, [EMBEDDING], axes, fold_constants=False)
+    with torch.inference_mode():
+        expected = module(probe).numpy()
+    got = session.run([EMBEDDING], {"image": probe.numpy()})[0]
+    if not np.allclose(got, expected, atol=1e-3, rtol=1e-3):
+        raise RuntimeError(f"ONNX export differs from torch by {np.abs(got - expected).max():.4g}")
+    partial.replace(path)
+    return path

@@ -1,0 +1,84 @@
+"""A base network (``darekana train base``) with its training record: loading it, checked, and embedding
+faces with it.
+
+The record (``FILE.json`` beside ``FILE.onnx``) says what the network is (architecture, input size,
+normalisation), what it was trained on and how, and every face's part of the split it was trained with, by
+sha256: ``train fit`` pins those faces to the same parts. Its ``sha256`` must match the network file: a
+network retrained or damaged without its record is refused, not trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from darekana.recognizer.onnx import open_session
+from darekana.recognizer.preprocess import normalize
+
+from .progress import progress
+
+EMBEDDING = "embedding"
+RECORD_SUFFIX = ".json"
+
+
+def record_path(network: str | Path) -> Path:
+    """The training record beside a base network: ``FILE.onnx`` -> ``FILE.json``."""
+    return Path(network).with_suffix(RECORD_SUFFIX)
+
+
+@dataclass(frozen=True)
+class BaseNetwork:
+    path: Path
+    sha256: str
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    split: dict[str, str] = field(repr=False)  # sha256 of a face -> its part
+    record: dict[str, Any] = field(repr=False)
+
+
+def load_network(path: Path) -> BaseNetwork:
+    """The network at ``path`` with its record; ``ValueError`` when either is missing, unreadable or they
+    do not belong together."""
+    if not path.is_file():
+        raise ValueError(f"base network not found: {path}")
+    try:
+        record = json.loads(record_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"the record of {path} cannot be read ({record_path(path)}): {exc}") from None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if record.get("sha256") != digest:
+        raise ValueError(f"{path} does not match its record {record_path(path)} (sha256 {digest[:12]})")
+    try:
+        return BaseNetwork(
+            path,
+            digest,
+            int(record["input_size"]),
+            _rgb(record["mean"]),
+            _rgb(record["std"]),
+            dict(record["split"]),
+            record,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{record_path(path)} is not a base network's record: {exc!r}") from None
+
+
+def _rgb(values: list[float]) -> tuple[float, float, float]:
+    r, g, b = map(float, values)
+    return r, g, b
+
+
+def base_embeddings(network: BaseNetwork, pixels: np.ndarray, batch: int = 128) -> np.ndarray:
+    """The raw embeddings (N, D) of uint8 faces (N, S, S, 3)."""
+    session = open_session(network.path)
+    out = [
+        session.run([EMBEDDING], {"image": normalize(pixels[start : start + batch], network.mean, network.std)})[0]
+        for start in progress(range(0, len(pixels), batch), "embedding", "batch")
+    ]
+    dim = int(network.record.get("embedding_dim", 0))
+    return np.concatenate(out) if out else np.zeros((0, dim), np.float32)

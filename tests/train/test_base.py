@@ -1,0 +1,198 @@
+"""``darekana train base`` and bundles built on a frozen base network: resuming, the record and its split,
+strict loading, and the bundle's model against the base network it was made from."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from darekana.cli import main
+from darekana.recognizer.bundle import MODEL_FILE, load_manifest
+from darekana.recognizer.engine import Recognizer
+from darekana.recognizer.images import load_image
+from darekana.recognizer.onnx import open_session
+from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize, resize_square
+from darekana.train.backbones import build_backbone, load_pretrained
+from darekana.train.base import train_base, work_folder
+from darekana.train.card import card_path, render
+from darekana.train.configs import BaseConfig, FinetuneConfig, FitConfig
+from darekana.train.embeddings import load_embeddings
+from darekana.train.finetune import Trainer
+from darekana.train.fit import fit
+from darekana.train.network import EMBEDDING, load_network, record_path
+from darekana.train.shared import BASE_NETWORK, DATASETS, MOBILENET_V2_TRUNK
+
+SIZE = 48
+
+
+@pytest.fixture(scope="module")
+def four_characters(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four animeface-10 characters, 24 crops each: a set small enough to train on in seconds."""
+    root = tmp_path_factory.mktemp("faces")
+    for folder in sorted(p for p in (DATASETS / "animeface-10").iterdir() if p.is_dir())[:4]:
+        (root / folder.name).mkdir()
+        for path in sorted(folder.iterdir())[:24]:
+            shutil.copyfile(path, root / folder.name / path.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def base(four_characters: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("base") / "base.onnx"
+    config = BaseConfig(img_size=SIZE, hold_out=("003_fate_testarossa",), finetune=_quick(epochs=2))
+    result = train_base([four_characters], out, config)
+    assert result.network == out and result.epochs_done == 2
+    return out
+
+
+def _quick(epochs: int) -> FinetuneConfig:
+    return replace(BaseConfig().finetune, epochs=epochs, batch_size=16)
+
+
+def _trainer(checkpoints: Path, epochs: int) -> Trainer:
+    torch.manual_seed(0)
+    net = build_backbone("mobilenet_v2", 3)
+    load_pretrained(net, str(MOBILENET_V2_TRUNK))
+    return Trainer(net, IMAGENET_MEAN, IMAGENET_STD, _quick(epochs), checkpoints)
+
+
+def test_resuming_a_stopped_run_gives_the_same_next_epoch_as_not_stopping(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 3
+    straight = _trainer(tmp_path / "straight", 2)
+    whole = straight.fit(x, y, x[:8], y[:8], resume=True)
+
+    stopped = _trainer(tmp_path / "stopped", 2).fit(x, y, x[:8], y[:8], resume=True, until=1)
+    assert not stopped.finished and [h.epoch for h in stopped.history] == [1]
+    resumed_trainer = _trainer(tmp_path / "stopped", 2)  # a new process: fresh network, optimizer, generators
+    resumed = resumed_trainer.fit(x, y, x[:8], y[:8], resume=True)
+
+    assert resumed.finished and [h.epoch for h in resumed.history] == [1, 2]
+    assert [h.loss for h in resumed.history] == [h.loss for h in whole.history]
+    for (name, a), b in zip(straight.net.state_dict().items(), resumed_trainer.net.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_the_record_lists_what_the_network_saw_and_holds_the_held_out_characters_out(base: Path):
+    record = json.loads(record_path(base).read_text())
+    network = load_network(base)
+    assert network.input_size == SIZE and record["held_out"] == ["003_fate_testarossa"]
+    assert len(record["characters"]) == 3 and "003_fate_testarossa" not in record["characters"]
+    trained_on = set(record["trained_on"])
+    train = {digest for digest, part in record["split"].items() if part == "train"}
+    assert trained_on < train and len(trained_on) == record["faces"]["trained_on"]
+    assert len(record["split"]) == 96  # every face of the data has its part, held-out characters' too
+    assert (work_folder(base) / "training.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_network_loads_strictly_into_torch_and_embeds_as_its_graph_does(base: Path):
+    net = build_backbone("mobilenet_v2", 3)
+    report = load_pretrained(net, str(base))
+    assert report.trunk_missing == [] and report.unexpected == []
+    faces = np.stack(
+        [resize_square(load_image(p), SIZE) for p in sorted((DATASETS / "animeface-10").rglob("*.png"))[:4]]
+    )
+    graph = open_session(base).run([EMBEDDING], {"image": normalize(faces, IMAGENET_MEAN, IMAGENET_STD)})[0]
+    with torch.inference_mode():
+        torch_embedding = net.eval().embed(torch.from_numpy(normalize(faces, IMAGENET_MEAN, IMAGENET_STD))).numpy()
+    np.testing.assert_allclose(graph, torch_embedding, atol=1e-4, rtol=1e-4)
+
+
+def test_a_network_that_does_not_match_its_record_is_refused(base: Path, tmp_path: Path):
+    copy = tmp_path / "base.onnx"
+    copy.write_bytes(base.read_bytes() + b"\0")
+    record_path(copy).write_text(record_path(base).read_text())
+    with pytest.raises(ValueError, match="does not match its record"):
+        load_network(copy)
+    record_path(copy).unlink()
+    with pytest.raises(ValueError, match="record .* cannot be read"):
+        load_network(copy)
+
+
+def test_a_resumed_run_of_another_recipe_is_refused(base: Path, four_characters: Path):
+    with pytest.raises(ValueError, match="another recipe"):
+        train_base([four_characters], base, BaseConfig(img_size=SIZE + 16, finetune=_quick(epochs=2)))
+
+
+@pytest.fixture(scope="module")
+def frozen_bundle(base: Path, four_characters: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundles") / "frozen"
+    return fit([four_characters], out, FitConfig(network=str(base))).bundle
+
+
+def test_a_frozen_bundle_calibrates_and_tests_on_faces_its_network_never_saw(base: Path, frozen_bundle: Path):
+    record = json.loads(record_path(base).read_text())
+    split = json.loads((frozen_bundle / "split.json").read_text())
+    for part in ("train", "val", "calibration", "test"):
+        assert set(split[f"{part}_sha256"]) == {d for d, p in record["split"].items() if p == part}, part
+    held_back = set(split["calibration_sha256"]) | set(split["test_sha256"])
+    assert held_back and not held_back & set(record["trained_on"])
+    manifest = load_manifest(frozen_bundle)
+    assert manifest.input_size == SIZE and manifest.training["network"]["sha256"] == record["sha256"]
+    assert "finetune" not in manifest.training and manifest.training["head"]["kind"] == "linear"
+
+
+def test_a_frozen_bundle_answers_a_real_crop_as_the_fit_scored_it(frozen_bundle: Path):
+    """The logits fit kept for a test face (the head on the base network, in numpy) are what the bundle's
+    own model and ``Recognizer`` give for the same crop."""
+    manifest = load_manifest(frozen_bundle)
+    split = json.loads((frozen_bundle / "split.json").read_text())
+    stored = load_embeddings(frozen_bundle, manifest.n_network, manifest.embedding_dim)
+    assert stored is not None
+    path = Path(split["test"][0])
+    face = resize_square(load_image(path), SIZE)[None]
+    logits, embedding = open_session(frozen_bundle / MODEL_FILE).run(
+        ["logits", "embedding"], {"image": normalize(face, manifest.mean, manifest.std)}
+    )
+    np.testing.assert_allclose(logits[0], stored["test"].logits[0], atol=1e-3)
+    recognizer = Recognizer(frozen_bundle)
+    served = recognizer.classify([load_image(path)])[0]
+    kept = recognizer.decide(stored["test"].logits[:1], stored["test"].unit[:1])[0]
+    assert [c.label for c in served.candidates] == [c.label for c in kept.candidates]
+    assert served.verdict is kept.verdict
+    # the bundle keeps its embeddings in float16
+    np.testing.assert_allclose(
+        [c.probability for c in served.candidates], [c.probability for c in kept.candidates], atol=1e-4
+    )
+
+
+def test_fit_refuses_another_input_size_for_a_frozen_network(base: Path, four_characters: Path, tmp_path: Path):
+    with pytest.raises(ValueError, match=f"takes {SIZE} px faces"):
+        fit([four_characters], tmp_path / "b", FitConfig(network=str(base), img_size=SIZE * 2))
+
+
+@pytest.mark.skipif(not BASE_NETWORK.is_file(), reason="no base network shipped")
+def test_the_shipped_network_loads_strictly_and_matches_its_recorded_checksum():
+    network = load_network(BASE_NETWORK)  # checks the file's sha256 against the record's
+    assert network.sha256 == network.record["sha256"]
+    net = build_backbone(network.record["architecture"], 1)
+    report = load_pretrained(net, str(BASE_NETWORK))
+    assert report.trunk_missing == [] and report.unexpected == []
+
+
+def test_the_model_card_is_written_from_the_record_and_carries_the_report_s_figures(
+    base: Path, frozen_bundle: Path, tmp_path: Path
+):
+    network = tmp_path / "base.onnx"
+    shutil.copyfile(base, network)
+    shutil.copyfile(record_path(base), record_path(network))
+    report = json.loads((frozen_bundle / "report" / "report.json").read_text())
+    figures = {"top1": report["top1"], "promises": report["promises"]}
+    (tmp_path / "figures.json").write_text("progress on stderr\n" + json.dumps(figures) + "\n")
+    assert main(["train", "card", str(network), "--figures", "four characters", str(tmp_path / "figures.json")]) == 0
+    card = card_path(network).read_text()
+    assert card == render(json.loads(record_path(network).read_text()))
+    assert f"| top1 | {report['top1']} |" in card
+    assert f"| promises / false_rejection / delivered | {report['promises']['false_rejection']['delivered']} |" in card
+    assert load_network(network).sha256 in card and "held out (003_fate_testarossa)" in card
+
+
+@pytest.mark.skipif(not BASE_NETWORK.is_file(), reason="no base network shipped")
+def test_the_shipped_model_card_is_its_record_s():
+    assert card_path(BASE_NETWORK).read_text() == render(load_network(BASE_NETWORK).record)
