@@ -202,20 +202,18 @@ def near_duplicate_pairs(hashes: np.ndarray, bits: int = NEAR_DUPLICATE_BITS, ch
     return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
 
 
-def group_near_duplicates(dataset: Dataset, pixels: np.ndarray) -> int:
+def group_near_duplicates(dataset: Dataset, pixels: np.ndarray) -> None:
     """Merges the source groups of faces of one character that are near-duplicates of each other
-    (``NEAR_DUPLICATE_BITS``), in place; returns how many groups were merged into others. Pairs under two
+    (``NEAR_DUPLICATE_BITS``), in place. Pairs under two
     characters are left apart: at that distance most are look-alikes, not copies, and chaining them would
     glue unrelated groups together."""
     hashes = np.array([difference_hash(face) for face in pixels], dtype=np.uint64)
     groups = DisjointSet(s.group for s in dataset.samples)
-    merged = 0
     for i, j in near_duplicate_pairs(hashes):
         a, b = dataset.samples[i], dataset.samples[j]
         if a.label == b.label:
-            merged += groups.merge(a.group, b.group)
+            groups.merge(a.group, b.group)
     dataset.samples = [replace(s, group=groups[s.group]) for s in dataset.samples]
-    return merged
 
 
 @dataclass(frozen=True)

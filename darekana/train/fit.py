@@ -38,7 +38,7 @@ from darekana.recognizer.engine import Recognizer, l2_normalize
 from darekana.recognizer.gallery import Source
 from darekana.recognizer.images import load_image
 from darekana.recognizer.onnx import open_session
-from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize
+from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 from .backbones import Backbone, build_backbone, load_pretrained
 from .configs import DEFAULT_INPUT_SIZE, FitConfig
@@ -50,8 +50,8 @@ from .fallback import fit_fallback
 from .finetune import STATE_FILE, EpochLog, FinetuneResult, Trainer
 from .gallery import build_gallery
 from .head import compose, fit_head
-from .network import BaseNetwork, base_embeddings, load_network
-from .progress import progress, say
+from .network import BaseNetwork, base_embeddings, load_network, run_batched
+from .progress import say
 from .report import plot_history, plot_reliability, write_report
 from .shared import BASE_NETWORK, MOBILENET_V2_TRUNK
 
@@ -281,15 +281,8 @@ def embed(
     batch: int = 128,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The exported network's logits and unit embeddings for uint8 faces (N, S, S, 3), in batches."""
-    logits, embeddings = [], []
-    for start in progress(range(0, len(pixels), batch), desc, "batch"):
-        lo, emb = session.run(["logits", "embedding"], {"image": normalize(pixels[start : start + batch], mean, std)})
-        logits.append(lo)
-        embeddings.append(emb)
-    if not logits:
-        outputs = session.get_outputs()
-        return np.zeros((0, outputs[0].shape[1]), np.float32), np.zeros((0, outputs[1].shape[1]), np.float32)
-    return np.concatenate(logits), l2_normalize(np.concatenate(embeddings))
+    logits, embeddings = run_batched(session, ["logits", "embedding"], pixels, mean, std, desc, batch)
+    return logits, l2_normalize(embeddings)
 
 
 def install_detector(kind: str, model: str | None, directory: Path) -> DetectorSpec:

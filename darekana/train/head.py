@@ -35,7 +35,6 @@ class LinearHead:
     weight: np.ndarray  # (C, D) float32
     bias: np.ndarray  # (C,) float32
     penalty: float
-    val_accuracy: float
     val_log_loss: float
 
     def logits(self, unit: np.ndarray) -> np.ndarray:
@@ -71,11 +70,9 @@ def _head(
 ) -> LinearHead:
     weight, bias = _lbfgs(train_unit, train_y, n_classes, penalty, iterations)
     if not len(val_y):
-        return LinearHead(weight, bias, penalty, 0.0, 0.0)
+        return LinearHead(weight, bias, penalty, 0.0)
     logits = torch.from_numpy(val_unit @ weight.T + bias)
-    targets = torch.from_numpy(val_y.astype(np.int64))
-    accuracy = float((logits.argmax(1) == targets).float().mean())
-    return LinearHead(weight, bias, penalty, accuracy, float(F.cross_entropy(logits, targets)))
+    return LinearHead(weight, bias, penalty, float(F.cross_entropy(logits, torch.from_numpy(val_y.astype(np.int64)))))
 
 
 def _lbfgs(x: np.ndarray, y: np.ndarray, n_classes: int, penalty: float, iterations: int) -> tuple[np.ndarray, ...]:
@@ -116,13 +113,12 @@ def compose(base: Path, head: LinearHead, out: Path) -> Path:
     onnx.checker.check_model(model)
     partial = out.with_name(out.name + ".partial")
     onnx.save(model, str(partial))
-    _check(base, partial, head)
+    _check(base, partial, head, graph.input[0].type.tensor_type.shape.dim[2].dim_value)
     partial.replace(out)
     return out
 
 
-def _check(base: Path, composed: Path, head: LinearHead) -> None:
-    size = next(d.dim_value for d in onnx.load(str(base)).graph.input[0].type.tensor_type.shape.dim[2:3])
+def _check(base: Path, composed: Path, head: LinearHead, size: int) -> None:
     probe = np.random.default_rng(0).standard_normal((2, 3, size, size)).astype(np.float32)
     raw = open_session(base).run([EMBEDDING], {"image": probe})[0]
     expected = head.logits(raw / np.linalg.norm(raw, axis=1, keepdims=True))

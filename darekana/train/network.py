@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 
 from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import normalize
@@ -73,12 +74,26 @@ def _rgb(values: list[float]) -> tuple[float, float, float]:
     return r, g, b
 
 
-def base_embeddings(network: BaseNetwork, pixels: np.ndarray, batch: int = 128) -> np.ndarray:
+def base_embeddings(network: BaseNetwork, pixels: np.ndarray) -> np.ndarray:
     """The raw embeddings (N, D) of uint8 faces (N, S, S, 3)."""
-    session = open_session(network.path)
-    out = [
-        session.run([EMBEDDING], {"image": normalize(pixels[start : start + batch], network.mean, network.std)})[0]
-        for start in progress(range(0, len(pixels), batch), "embedding", "batch")
+    return run_batched(open_session(network.path), [EMBEDDING], pixels, network.mean, network.std)[0]
+
+
+def run_batched(
+    session: ort.InferenceSession,
+    outputs: list[str],
+    pixels: np.ndarray,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    desc: str = "embedding",
+    batch: int = 128,
+) -> list[np.ndarray]:
+    """``outputs`` of a network with input ``image`` for uint8 faces (N, S, S, 3), ``batch`` at a time."""
+    runs = [
+        session.run(outputs, {"image": normalize(pixels[start : start + batch], mean, std)})
+        for start in progress(range(0, len(pixels), batch), desc, "batch")
     ]
-    dim = int(network.record.get("embedding_dim", 0))
-    return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
+    if runs:
+        return [np.concatenate(column) for column in zip(*runs)]
+    widths = {o.name: o.shape[1] for o in session.get_outputs()}
+    return [np.zeros((0, widths[name]), np.float32) for name in outputs]
