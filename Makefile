@@ -68,18 +68,18 @@ base: setup
 
 # accuracy.py trains each set's bundle into runs/bench; openset.py and enroll.py --mode cross-set reuse them.
 bench: setup $(BUNDLE)/manifest.json
-	$(PY) bench/accuracy.py --out runs/bench --sets animeface-10 hololive-20 115
-	$(PY) bench/openset.py --bundles runs/bench --sets hololive-20 animeface-10 115
-	$(PY) bench/enroll.py --out runs/bench/enroll
-	$(PY) bench/enroll.py --out runs/bench/enroll-160 --img-size 160
-	$(PY) bench/enroll.py --out runs/bench/enroll-cosface --head cosface
-	$(PY) bench/enroll.py --mode cross-set --out runs/bench/hololive-20
-	$(PY) bench/detect.py --model darekana/recognizer/data/faceboxes-anime-heads.onnx
-	$(PY) bench/framing.py runs/bench/animeface-10 runs/bench/hololive-20
-	$(PY) bench/latency.py --bundle $(BUNDLE)
-	$(PY) bench/service.py --bundle $(BUNDLE)
-	$(PY) bench/service.py --bundle $(BUNDLE) --pictures 40mp --clients 2 --requests 24
-	$(PY) bench/fuzz.py
-	$(PY) bench/tag.py --bundle $(BUNDLE)
-	$(PY) bench/calibration.py --datasets animeface-10 hololive-20 --seeds 0
-	$(PY) bench/first_answer.py
+	$(PY) -m bench.accuracy --out runs/bench --sets animeface-10 hololive-20 115
+	$(PY) -m bench.openset --bundles runs/bench --sets hololive-20 animeface-10 115
+	$(PY) -m bench.enroll --out runs/bench/enroll
+	$(PY) -m bench.enroll --out runs/bench/enroll-160 --img-size 160
+	$(PY) -m bench.enroll --out runs/bench/enroll-cosface --head cosface
+	$(PY) -m bench.enroll --mode cross-set --out runs/bench/hololive-20
+	$(PY) -m bench.detect --model darekana/recognizer/data/faceboxes-anime-heads.onnx
+	$(PY) -m bench.framing runs/bench/animeface-10 runs/bench/hololive-20
+	$(PY) -m bench.latency --bundle $(BUNDLE)
+	$(PY) -m bench.service --bundle $(BUNDLE)
+	$(PY) -m bench.service --bundle $(BUNDLE) --pictures 40mp --clients 2 --requests 24
+	$(PY) -m bench.fuzz
+	$(PY) -m bench.tag --bundle $(BUNDLE)
+	$(PY) -m bench.calibration --datasets animeface-10 hololive-20 --seeds 0
+	$(PY) -m bench.first_answer

@@ -1,10 +1,10 @@
 """Accuracy benchmark: train a bundle on each set (with its own held-back test split, grouped by source
 picture), then score open-set rejection on a source of characters the set does not hold.
 
-    python bench/accuracy.py [--sets animeface-10 hololive-20 115] [--network auto|FILE.onnx|none] [--epochs 8]
+    python -m bench.accuracy [--sets animeface-10 hololive-20 115] [--network auto|FILE.onnx|none] [--epochs 8]
                              [--out runs/bench]
 
-Sets (``faces.SETS``): animeface-10 and hololive-20, each the other's unknowns; ``115``, the three shared
+Sets (``bench.faces.SETS``): animeface-10 and hololive-20, each the other's unknowns; ``115``, the three shared
 datasets together (animeface-10, moeimouto-85, hololive-20), with paperface-heads' head boxes as unknowns.
 A bundle already in ``OUT/<set>`` is scored again, not retrained. Prints one JSON line: per set top-1, top-5,
 test size, false rejection of known faces, confident precision, and whether the promises held (with 95 %
@@ -19,17 +19,14 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from faces import SETS, unknown_crops  # noqa: E402
-
-from darekana.recognizer.engine import Recognizer  # noqa: E402
-from darekana.train.configs import FinetuneConfig, FitConfig  # noqa: E402
-from darekana.train.evaluate import score  # noqa: E402
-from darekana.train.fit import fit  # noqa: E402
-from darekana.train.shared import DATASETS  # noqa: E402
-
-from common import machine  # noqa: E402
+from bench.common import machine
+from bench.faces import SETS, unknown_crops
+from darekana.recognizer.engine import Recognizer
+from darekana.recognizer.layout import REPORT_FOLDER
+from darekana.train.configs import FinetuneConfig, FitConfig
+from darekana.train.evaluate import score
+from darekana.train.fit import fit
+from darekana.train.shared import DATASETS
 
 UNKNOWN = "<not a known character>"
 
@@ -37,9 +34,9 @@ UNKNOWN = "<not a known character>"
 def report_of(name: str, out: Path, args: argparse.Namespace) -> dict:
     bundle = out / name
     if not (bundle / "manifest.json").is_file():
-        datasets = [DATASETS / d for d in SETS[name][0]]
+        datasets: list[str | Path] = [DATASETS / d for d in SETS[name][0]]
         fit(datasets, bundle, FitConfig(network=args.network, finetune=FinetuneConfig(epochs=args.epochs)))
-    return json.loads((bundle / "report" / "report.json").read_text())
+    return json.loads((bundle / REPORT_FOLDER / "report.json").read_text())
 
 
 def unknown_figures(bundle: Path, source: str) -> dict[str, object]:

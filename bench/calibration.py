@@ -1,6 +1,6 @@
 """Calibration benchmark: do the verdicts keep their promises on faces the thresholds were not chosen on?
 
-    python bench/calibration.py [--datasets animeface-10] [--seeds 0 1] [--epochs 8] [--out runs/calibration]
+    python -m bench.calibration [--datasets animeface-10] [--seeds 0 1] [--epochs 8] [--out runs/calibration]
 
 For each dataset and seed, makes two bundles that differ only in where the thresholds are chosen:
 ``validation`` (the faces that also stop training early, as bundles were made before) and ``calibration``
@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from darekana.train.configs import FinetuneConfig, FitConfig  # noqa: E402
-from darekana.train.fit import fit  # noqa: E402
-from darekana.train.shared import DATASETS  # noqa: E402
-
-from common import machine  # noqa: E402
+from bench.common import machine
+from darekana.train.configs import FinetuneConfig, FitConfig
+from darekana.train.fit import fit
+from darekana.train.shared import DATASETS
 
 # Both keep 70 % of the faces out of training's way the same: validation alone, or validation + calibration.
 RECIPES = {"validation": {"val": 0.15, "calibration": 0.0}, "calibration": {"val": 0.1, "calibration": 0.15}}

@@ -1,8 +1,25 @@
-"""What every benchmark prints alongside its figures: which machine ran it. Imports no torch, so the
-serving benchmarks measure serving alone (``faces`` holds what the training-side ones share)."""
+"""What every benchmark shares, torch-free: the machine a figure ran on, and the group picture of real faces
+that the serving benchmarks (and the tests, ``tests/pictures.py``) compose."""
 
 from __future__ import annotations
 
+import io
+
+from PIL import Image
+
 from darekana.train.shared import machine
 
-__all__ = ["machine"]
+__all__ = ["machine", "side_by_side"]
+
+
+def side_by_side(crops: list[Image.Image], side: int) -> bytes:
+    """A PNG picture of ``side`` px with real face crops pasted side by side on a plain canvas, left to right:
+    a group picture whose faces tests and benchmarks know."""
+    canvas = Image.new("RGB", (side, side * 2 // 3), (250, 250, 245))
+    cell = side // len(crops)
+    for i, crop in enumerate(crops):
+        face = crop.resize((int(cell * 0.8), int(cell * 0.8 * crop.height / crop.width)))
+        canvas.paste(face, (i * cell + cell // 10, side // 8))
+    out = io.BytesIO()
+    canvas.save(out, "PNG")
+    return out.getvalue()

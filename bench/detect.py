@@ -1,6 +1,6 @@
 """Detection benchmark: how many real heads each detector finds, how cleanly, and how fast.
 
-    python bench/detect.py [--model darekana/recognizer/data/faceboxes-anime-heads.onnx] [--runs 20] [--tune]
+    python -m bench.detect [--model darekana/recognizer/data/faceboxes-anime-heads.onnx] [--runs 20] [--tune]
 
 On paperface-heads' held-back pictures (``darekana.train.detection.split_pictures``: never trained or tuned on), side
 by side in one run: animeface, FaceBoxes with the shared weights, and FaceBoxes with ``--model`` (the
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,11 +26,10 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from PIL import Image
 
-from PIL import Image  # noqa: E402
-
-from darekana.recognizer.detect import (  # noqa: E402
+from bench.common import machine
+from darekana.recognizer.detect import (
     ANIMEFACE_SPEC,
     DEFAULT_DETECTOR_MODEL,
     FACEBOXES,
@@ -39,13 +37,11 @@ from darekana.recognizer.detect import (  # noqa: E402
     Detector,
     DetectorSpec,
 )
-from darekana.recognizer.detectors import AnimefaceDetector, FaceBoxesDetector  # noqa: E402
-from darekana.recognizer.images import load_image  # noqa: E402
-from darekana.train.detection import Annotated, figures, load_voc, pr_curve, run_detector  # noqa: E402
-from darekana.train.detector import detector_splits  # noqa: E402
-from darekana.train.shared import DATASETS  # noqa: E402
-
-from common import machine  # noqa: E402
+from darekana.recognizer.detectors import AnimefaceDetector, FaceBoxesDetector
+from darekana.recognizer.images import load_image
+from darekana.train.detection import Annotated, figures, load_voc, pr_curve, run_detector
+from darekana.train.detector import detector_splits
+from darekana.train.shared import DATASETS
 
 SIDES = (512, 1024, 2048)
 

@@ -1,7 +1,7 @@
 """Enrolment benchmark: characters the network never saw, first rejected as unknown, then enrolled from a
 few crops each (``darekana train enroll``) and recognised on crops of other source pictures.
 
-    python bench/enroll.py [--known animeface-10 moeimouto-85] [--hold-from moeimouto-85] [--hold 15]
+    python -m bench.enroll [--known animeface-10 moeimouto-85] [--hold-from moeimouto-85] [--hold 15]
                            [--unknown hololive-20] [--shots 1 5 20] [--network none|FILE.onnx]
                            [--epochs 8] [--img-size 0]
                            [--head linear|cosface|arcface]
@@ -44,22 +44,19 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from faces import Characters, characters_of, embedded, unknown_crops  # noqa: E402
-
-from darekana.cli import add_head_arguments  # noqa: E402
-from darekana.recognizer.bundle import load_manifest  # noqa: E402
-from darekana.recognizer.engine import Decision, Recognizer, Verdict  # noqa: E402
-from darekana.recognizer.images import load_image  # noqa: E402
-from darekana.train.commands import head_config  # noqa: E402
-from darekana.train.configs import FinetuneConfig, FitConfig  # noqa: E402
-from darekana.train.embeddings import Embedded, load_embeddings  # noqa: E402
-from darekana.train.enroll import enroll  # noqa: E402
-from darekana.train.fit import fit, resolve_network  # noqa: E402
-from darekana.train.shared import DATASETS  # noqa: E402
-
-from common import machine  # noqa: E402
+from bench.common import machine
+from bench.faces import Characters, characters_of, embedded, unknown_crops
+from darekana.cli.train import add_head_arguments, head_config
+from darekana.recognizer.bundle import load_manifest
+from darekana.recognizer.engine import Recognizer
+from darekana.recognizer.images import load_image
+from darekana.recognizer.layout import REPORT_FOLDER
+from darekana.recognizer.results import Decision, Verdict
+from darekana.train.configs import FinetuneConfig, FitConfig
+from darekana.train.embeddings import Embedded, load_embeddings
+from darekana.train.enroll import enroll
+from darekana.train.fit import fit, resolve_network
+from darekana.train.shared import DATASETS
 
 FALSE_REJECTION = 0.05  # of known test faces, where the issue's rejection target is read
 _SOURCE = re.compile(r"^(face_\d+_\d+)_\d+$")
@@ -221,7 +218,7 @@ def shots_figures(bundle: Path, new: Characters, new_faces: dict[Path, Embedded]
 
 def training_figures(bundle: Path) -> dict[str, object]:
     manifest = load_manifest(bundle)
-    report = json.loads((bundle / "report" / "report.json").read_text())
+    report = json.loads((bundle / REPORT_FOLDER / "report.json").read_text())
     return {
         "characters": manifest.n_network,
         "faces": manifest.training.get("faces"),

@@ -3,19 +3,19 @@ of characters a bundle should reject."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from darekana.recognizer.bundle import MODEL_FILE, load_manifest
-from darekana.recognizer.images import load_image
+from darekana.recognizer.bundle import load_manifest
+from darekana.recognizer.images import PICTURE_SUFFIXES, load_image
+from darekana.recognizer.layout import MODEL_FILE
 from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import resize_square
-from darekana.train.data import IMAGE_SUFFIXES
+from darekana.train.detection import load_voc
 from darekana.train.embeddings import Embedded
-from darekana.train.fit import embed
+from darekana.train.network import embed
 from darekana.train.shared import DATASETS
 
 # Each benchmark set: the datasets trained on, and a source of characters none of them hold.
@@ -28,7 +28,7 @@ Characters = dict[str, list[Path]]
 
 
 def images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file())
 
 
 def characters_of(dataset: Path) -> Characters:
@@ -36,13 +36,13 @@ def characters_of(dataset: Path) -> Characters:
 
 
 def voc_heads(dataset: Path) -> list[Image.Image]:
-    """Every head box of a ``pictures/N.jpg`` + ``boxes/N.xml`` (Pascal VOC) set, cut out."""
+    """Every head box of a Pascal VOC set (``darekana.train.detection.load_voc``: ``pictures/N.jpg`` +
+    ``boxes/N.xml``), cut out at whole pixels (corners truncated)."""
     crops = []
-    for xml in sorted((dataset / "boxes").glob("*.xml")):
-        picture = load_image(dataset / "pictures" / f"{xml.stem}.jpg")
-        for box in ET.parse(xml).getroot().iter("bndbox"):
-            x0, y0, x1, y1 = (int(float(box.findtext(k) or 0)) for k in ("xmin", "ymin", "xmax", "ymax"))
-            crops.append(picture.crop((x0, y0, x1, y1)))
+    for annotated in load_voc([dataset]):
+        picture = load_image(annotated.path)
+        for x0, y0, x1, y1 in annotated.boxes:
+            crops.append(picture.crop((int(x0), int(y0), int(x1), int(y1))))
     return crops
 
 

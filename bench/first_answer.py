@@ -2,7 +2,7 @@
 there as a newcomer would, and time how long until ``POST /api/v1/whois`` names the characters of a real
 picture.
 
-    python bench/first_answer.py [--port 8091] [--timeout 1800] [--keep]
+    python -m bench.first_answer [--port 8091] [--timeout 1800] [--keep]
 
 The clone is made next to this checkout (so that its ``../shared`` is the same) and deleted afterwards unless
 ``--keep``. pip's cache is the machine's, as for anyone who has installed Python packages before; no model
@@ -20,17 +20,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from darekana.train.shared import DATASETS  # noqa: E402
-
-from common import machine  # noqa: E402
+from bench.common import machine
+from darekana.train.shared import DATASETS
 
 ROOT = Path(__file__).resolve().parents[1]
 PICTURE = DATASETS / "animeface-10" / "000_hatsune_miku" / "SFpLpPSK_400x400.jpg"

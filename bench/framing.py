@@ -1,6 +1,6 @@
 """Framing benchmark: which crop margin around a detected face gives the best accuracy?
 
-    python bench/framing.py BUNDLE [BUNDLE...]
+    python -m bench.framing BUNDLE [BUNDLE...]
 
 For each bundle's held-back test faces (its split.json), the face is detected again with the bundle's own
 detector, re-cropped with margins from 1.0 to 3.0 detector boxes (keeping the vertical placement the bundle
@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from darekana.recognizer import Recognizer  # noqa: E402
-from darekana.recognizer.detect import Framing, crop_face  # noqa: E402
-from darekana.recognizer.images import load_image  # noqa: E402
-
-from common import machine  # noqa: E402
+from bench.common import machine
+from darekana.recognizer import Recognizer
+from darekana.recognizer.detect import Framing, crop_face
+from darekana.recognizer.images import load_image
+from darekana.recognizer.layout import SPLIT_FILE
 
 SCALES = (1.0, 1.2, 1.4, 1.8, 2.2, 2.6, 3.0)
 
@@ -35,7 +32,7 @@ def main() -> None:
     for bundle in args.bundles:
         recognizer = Recognizer(bundle)
         measured = recognizer.manifest.framing
-        test = [Path(p) for p in json.loads((Path(bundle) / "split.json").read_text())["test"]]
+        test = [Path(p) for p in json.loads((Path(bundle) / SPLIT_FILE).read_text())["test"]]
         faces = []
         for path in test:
             image = load_image(path)

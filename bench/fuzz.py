@@ -1,6 +1,6 @@
 """Fuzz benchmark: mangled real pictures through the decoder the bot uses, counting what comes out.
 
-    python bench/fuzz.py [--cases 10000] [--seed 0]
+    python -m bench.fuzz [--cases 10000] [--seed 0]
 
 Starts from real files of ../shared/datasets (animeface-10 crops and paperface-heads pictures, re-encoded as
 JPEG, progressive JPEG, PNG, GIF, WebP and BMP) and mutates them: bit flips, byte overwrites, truncation,
@@ -19,19 +19,21 @@ import json
 import random
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.common import machine
+from darekana.recognizer.images import ImageError, decode_image, load_image
+from darekana.train.shared import DATASETS
 
-
-from darekana.recognizer.images import ImageError, decode_image, load_image  # noqa: E402
-from darekana.train.shared import DATASETS  # noqa: E402
-
-from common import machine  # noqa: E402
-
-FORMATS = (("JPEG", {}), ("JPEG", {"progressive": True}), ("PNG", {}), ("GIF", {}), ("WEBP", {}), ("BMP", {}))
+Format = tuple[str, dict[str, object]]  # PIL's format name and its save() options
+FORMATS: tuple[Format, ...] = (
+    ("JPEG", {}),
+    ("JPEG", {"progressive": True}),
+    ("PNG", {}),
+    ("GIF", {}),
+    ("WEBP", {}),
+    ("BMP", {}),
+)
 
 
 def seeds() -> list[tuple[str, bytes]]:

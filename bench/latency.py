@@ -1,7 +1,7 @@
 """Latency benchmark: decode + detect + recognize real pictures of 512, 1024 and 2048 px, one face crop
 alone, and a batch of crops; peak memory.
 
-    python bench/latency.py [--bundle models/animeface-10] [--runs 30]
+    python -m bench.latency [--bundle models/animeface-10] [--runs 30]
 
 Pictures are made from real animeface-10 crops pasted on a canvas (three faces in a row), encoded as PNG,
 so decoding is part of the cost. Prints one JSON line: per size p50/p95 ms per stage and end to end,
@@ -14,17 +14,12 @@ import argparse
 import json
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from darekana.recognizer import Recognizer  # noqa: E402
-from darekana.recognizer.images import load_image  # noqa: E402
-from darekana.train.shared import DATASETS, side_by_side  # noqa: E402
-
-from common import machine  # noqa: E402
+from bench.common import machine, side_by_side
+from darekana.recognizer import Recognizer
+from darekana.recognizer.images import load_image
+from darekana.train.shared import DATASETS
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

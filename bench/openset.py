@@ -1,8 +1,8 @@
 """Open-set benchmark: how well a bundle's verdicts separate characters it knows from ones it never saw.
 
-    python bench/openset.py [--bundles models] [--sets hololive-20 animeface-10 115] [--epochs 8]
+    python -m bench.openset [--bundles models] [--sets hololive-20 animeface-10 115] [--epochs 8]
 
-For each set (``faces.SETS``) it takes the bundle ``BUNDLES/<set>`` (training it when missing), and scores
+For each set (``bench.faces.SETS``) it takes the bundle ``BUNDLES/<set>`` (training it when missing), and scores
 the bundle's validation and test faces (its ``embeddings.npz``) and every face of the set's unknown source
 (the other dataset; paperface-heads' head boxes for ``115``) with several rejection scores, and prints one
 JSON line. Per score: the threshold chosen the way calibration does (reject 5 % of known *validation* faces)
@@ -26,21 +26,15 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from faces import SETS, embedded, unknown_crops  # noqa: E402
-
-from darekana.recognizer.bundle import load_manifest  # noqa: E402
-from darekana.recognizer.engine import Recognizer, l2_normalize  # noqa: E402
-from darekana.train.configs import (
-    FinetuneConfig,  # noqa: E402
-    FitConfig,
-)
-from darekana.train.embeddings import Embedded, load_embeddings  # noqa: E402
-from darekana.train.fit import fit  # noqa: E402
-from darekana.train.shared import DATASETS  # noqa: E402
-
-from common import machine  # noqa: E402
+from bench.common import machine
+from bench.faces import SETS, embedded, unknown_crops
+from darekana.recognizer.bundle import load_manifest
+from darekana.recognizer.decision import l2_normalize
+from darekana.recognizer.engine import Recognizer
+from darekana.train.configs import FinetuneConfig, FitConfig
+from darekana.train.embeddings import Embedded, load_embeddings
+from darekana.train.fit import fit
+from darekana.train.shared import DATASETS
 
 FALSE_REJECTION = 0.05  # what calibration rejects of known validation faces
 CURVE = (0.01, 0.02, 0.05, 0.10)
@@ -59,7 +53,7 @@ class Faces:
 def bundle_for(directory: Path, name: str, epochs: int) -> Path:
     if not (directory / name / "manifest.json").is_file():
         with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON line
-            datasets = [DATASETS / d for d in SETS[name][0]]
+            datasets: list[str | Path] = [DATASETS / d for d in SETS[name][0]]
             fit(datasets, directory / name, FitConfig(finetune=FinetuneConfig(epochs=epochs)))
     return directory / name
 

@@ -1,6 +1,6 @@
 """Service benchmark: the HTTP API under concurrent clients, end to end (upload, queue, recognise, store).
 
-    python bench/service.py [--bundle models/animeface-10] [--clients 8] [--requests 200] [--workers 0]
+    python -m bench.service [--bundle models/animeface-10] [--clients 8] [--requests 200] [--workers 0]
                             [--pictures small|40mp]
 
 Starts the real service as ``darekana serve`` builds it (Service.start + the HTTP app, here with a fresh
@@ -26,13 +26,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import aiohttp
 
-import aiohttp  # noqa: E402
-
-from darekana.train.shared import DATASETS, side_by_side  # noqa: E402
-
-from common import machine  # noqa: E402
+from bench.common import machine, side_by_side
+from darekana.train.shared import DATASETS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +96,8 @@ async def serve(bundle: str, database_url: str, workers: int) -> None:
 def start_server(args: argparse.Namespace, database_url: str) -> tuple[subprocess.Popen, int]:
     command = [
         sys.executable,
-        __file__,
+        "-m",
+        "bench.service",
         "--serve",
         "--bundle",
         args.bundle,
@@ -109,6 +107,7 @@ def start_server(args: argparse.Namespace, database_url: str) -> tuple[subproces
         str(args.workers),
     ]
     process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None  # piped
     port = process.stdout.readline().strip()
     if not port.isdigit():
         process.kill()
@@ -254,7 +253,8 @@ def main() -> None:
             figures.update(asyncio.run(load(base, payloads, args.clients, args.requests)))
             figures.update(memory.figures())
         finally:
-            process.stdin.close()
+            if process.stdin is not None:  # piped: closing it stops the server
+                process.stdin.close()
             try:
                 process.wait(30)
             except subprocess.TimeoutExpired:

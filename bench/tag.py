@@ -1,7 +1,7 @@
 """Tagging benchmark: pictures a second through ``darekana tag``'s pipeline at 1 and 2 workers and on a local
 Ray cluster, and the scaling from 1 to 2 workers.
 
-    python bench/tag.py [--bundle models/115] [--repeats 3] [--passes 3] [--out runs/bench/tag]
+    python -m bench.tag [--bundle models/115] [--repeats 3] [--passes 3] [--out runs/bench/tag]
 
 The collection (made once under OUT/pictures): paperface-heads' 284 illustrations at 1024 px on their longest
 side, and 116 group pictures of 1024 × 682 px with two or three face crops of the three face sets, all JPEG:
@@ -24,17 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from PIL import Image
 
-from PIL import Image  # noqa: E402
-
-from darekana.train.configs import TagConfig  # noqa: E402
-from darekana.train.shared import DATASETS  # noqa: E402
-from darekana.train.tagging.run import tag_chunks  # noqa: E402
-from darekana.train.tagging.sources import gather  # noqa: E402
-from darekana.train.tagging.tagfile import TagFile  # noqa: E402
-
-from common import machine  # noqa: E402
+from bench.common import machine
+from darekana.tag.config import TagConfig
+from darekana.tag.run import tag_chunks
+from darekana.tag.sources import gather
+from darekana.tag.tagfile import TagFile
+from darekana.train.shared import DATASETS
 
 SIDE = 1024
 GROUPS = 116
@@ -93,7 +90,7 @@ def main() -> None:
     args = p.parse_args()
     bundle = Path(args.bundle).resolve()
     pictures = gather([str(collection(Path(args.out) / "pictures"))]).pictures * args.passes
-    settings = {"1 worker": (1, None), "2 workers": (2, None)}
+    settings: dict[str, tuple[int, str | None]] = {"1 worker": (1, None), "2 workers": (2, None)}
     if not args.no_ray:
         settings["ray local, 2 actors"] = (2, "local")
     figures: dict[str, object] = {

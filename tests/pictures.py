@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bench.common import side_by_side
 from darekana.recognizer.images import load_image
-from darekana.train.shared import DATASETS, side_by_side
+from darekana.train.shared import DATASETS
 
 
 def picture_bytes(relative: str) -> bytes:

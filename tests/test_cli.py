@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 from processes import darekana
 
-from darekana.recognizer.engine import Recognizer, Verdict
+from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import load_image
+from darekana.recognizer.results import Verdict
 from darekana.train.shared import DATASETS
 
 
@@ -200,8 +201,8 @@ def test_serving_commands_never_import_torch(
         [
             sys.executable,
             "-c",
-            "import sys; from darekana import cli; "
-            "cli._load('darekana.train.commands:run_fit'); print('torch' in sys.modules)",
+            "import sys; from darekana.cli import main; "
+            "main(['train', 'fit', '/nowhere', '--out', '/nowhere/out']); print('torch' in sys.modules)",
         ],
         capture_output=True,
         text=True,

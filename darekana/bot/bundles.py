@@ -1,4 +1,5 @@
-"""``darekana bundle promote NEW`` and ``darekana bundle current``: which bundle the bot answers with.
+"""Which bundle the bot answers with: promoting one (``darekana bundle promote NEW``) and reading the
+current one (``darekana bundle current``).
 
 Bundles are versioned directories (``models/animeface-10``, ``models/2026-11-24-corrections``, ...) and
 ``models/current`` is a symbolic link to one of them. Promotion first loads NEW completely (checksums, both
@@ -9,16 +10,14 @@ A running ``darekana serve`` whose ``DAREKANA_BUNDLE`` is the link notices and r
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
 from darekana.recognizer.engine import Recognizer
+from darekana.recognizer.layout import CURRENT_BUNDLE
 
-from .settings import DEFAULT_CURRENT
 
-
-def promote(new: str | os.PathLike[str], current: Path = DEFAULT_CURRENT) -> Recognizer:
+def promote(new: str | os.PathLike[str], current: Path = CURRENT_BUNDLE) -> Recognizer:
     """Points ``current`` at ``new`` once ``new`` loads; raises :class:`darekana.recognizer.bundle.BundleError`
     (and changes nothing) when it does not. Returns the loaded bundle."""
     target = Path(new).resolve()
@@ -41,22 +40,8 @@ def point(current: Path, target: Path) -> None:
     os.replace(tmp, current)  # rename(2): atomic on one filesystem
 
 
-def current_bundle(current: Path = DEFAULT_CURRENT) -> Recognizer:
+def current_bundle(current: Path = CURRENT_BUNDLE) -> Recognizer:
     """The bundle ``current`` points at, loaded (so a broken one is reported as such)."""
     if not current.exists():
         raise FileNotFoundError(f"{current} does not exist: promote a bundle first (darekana bundle promote NEW)")
     return Recognizer(current.resolve())
-
-
-def run_promote(args: argparse.Namespace) -> int:
-    previous = os.path.realpath(args.current) if args.current.exists() else None
-    recognizer = promote(args.new, args.current)
-    was = f" (was {previous})" if previous else ""
-    print(f"{args.current} -> {recognizer.path}: {recognizer.version}{was}")
-    return 0
-
-
-def run_current(args: argparse.Namespace) -> int:
-    recognizer = current_bundle(args.current)
-    print(f"{args.current} -> {recognizer.path}: {recognizer.version}")
-    return 0

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from darekana.recognizer.names import character_key, words
 
 from .errors import BadRequest
-from .storage.store import CharacterRow
+from .records import Character
 
 MAX_NAME = 100
 
@@ -44,7 +44,7 @@ def slug(text: str) -> str:
     return character_key(text)[:MAX_NAME] or text
 
 
-def resolve(text: str, characters: list[CharacterRow]) -> Match:
+def resolve(text: str, characters: list[Character]) -> Match:
     name = clean_name(text)
     typed = words(name)
     if not typed:

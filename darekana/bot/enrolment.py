@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from darekana.recognizer.layout import partial
+
 from .errors import Conflict
 
 log = logging.getLogger("darekana")
@@ -74,4 +76,4 @@ async def _darekana(*args: str, refused_ok: bool = False) -> str:
 def discard(bundle: Path) -> None:
     """A refused bundle is removed: it must never be promoted by mistake, and bundles are large."""
     shutil.rmtree(bundle, ignore_errors=True)
-    shutil.rmtree(bundle.with_name(bundle.name + ".partial"), ignore_errors=True)
+    shutil.rmtree(partial(bundle), ignore_errors=True)

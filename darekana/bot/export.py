@@ -8,7 +8,7 @@ import io
 import zipfile
 from collections.abc import Iterable
 
-from .storage.store import Feedback
+from .records import Feedback
 
 MANIFEST_FIELDS = (
     "path",

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw
 
-from darekana.recognizer.engine import Decision, Recognizer, Verdict, l2_normalize
+from darekana.recognizer.decision import l2_normalize
+from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.gallery import THUMBNAIL_SIDE, thumbnail
 from darekana.recognizer.images import DecodeLimits, ImageError, decode_image, fit
+from darekana.recognizer.results import Decision, Verdict
 
-from .storage.store import UnknownFace
+from .records import UnknownFace
 
 GROUP_DISTANCE = 0.45  # average cosine distance within a group (1 - similarity)
 MIN_GROUP = 2  # a lone face is not a group: one person's odd picture

@@ -13,10 +13,12 @@ call them through ``asyncio.to_thread``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from .storage import Store
+from .storage import Store, open_database
 
 ERROR_SLOTS = 5
 CURSOR_LENGTH = 200  # the cursors table's value column
@@ -71,6 +73,17 @@ class PollState:
         """The latest problems, newest first."""
         found = [self.store.cursor(slot) for slot in self._slots]
         return sorted((value for value in found if value), reverse=True)
+
+
+@contextmanager
+def stored_poll_state(database_url: str, platform: str, per_hour: int, per_day: int) -> Iterator[PollState]:
+    """A platform's poll state read from the database without a service, whose start loads the bundle: for
+    status commands, which only read it."""
+    engine = open_database(database_url)
+    try:
+        yield PollState(Store(engine), platform, per_hour, per_day)
+    finally:
+        engine.dispose()
 
 
 def _now() -> datetime:

@@ -3,7 +3,6 @@ are, one service under all of them. ``darekana db``: the database's migrations b
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
@@ -13,21 +12,11 @@ from typing import TYPE_CHECKING
 from darekana.recognizer.bundle import BundleError
 
 from .settings import Settings
-from .storage import current_revision, downgrade, open_database, upgrade
 
 if TYPE_CHECKING:
     from .service import Service
 
 log = logging.getLogger("darekana")
-
-
-def run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
-    overrides = {k: v for k, v in {"http_host": args.host, "http_port": args.port}.items() if v is not None}
-    settings = Settings(**{**settings.__dict__, **overrides})
-    asyncio.run(serve(settings))
-    return 0
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
@@ -124,18 +113,3 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
-
-
-def run_db(args: argparse.Namespace) -> int:
-    engine = open_database(Settings.from_env().database_url)
-    try:
-        if args.action == "upgrade":
-            upgrade(engine, args.revision or "head")
-        elif args.action == "downgrade":
-            if not args.revision:
-                raise ValueError("downgrade needs a revision (base for an empty database)")
-            downgrade(engine, args.revision)
-        print(f"database at revision {current_revision(engine) or 'base (empty)'}")
-    finally:
-        engine.dispose()
-    return 0

@@ -8,8 +8,13 @@ these calls::
 
 The rules every platform shares live here too: an answer is claimed in the database before it is posted
 (:meth:`Service.answer_once`), so several processes on one database never answer a message twice; a face
-is found by its number in an answer (:meth:`Service.face_number`); the only-confident policy
-(:meth:`Service.worth_posting`).
+is found by its number in an answer (:meth:`Service.face_number`); which answers are worth a post where
+nobody asked the bot by name, or where posts are billed (:meth:`Service.worth_posting`, through
+:meth:`Service.reply_to_post` on X and :meth:`Service.answer_unasked` in watch mode); which messages watch
+mode takes up (:meth:`Service.watched_question`).
+
+What the service hands back is plain data: its own replies below, and the records of
+:mod:`darekana.bot.records`; no adapter sees the database.
 
 Every failure a person can cause raises a :class:`darekana.bot.errors.ServiceError` whose message can be
 shown to them; nothing is stored then. What has been acknowledged has been committed.
@@ -33,8 +38,9 @@ from PIL import Image
 from darekana.recognizer.annotate import annotate
 from darekana.recognizer.bundle import BundleError
 from darekana.recognizer.describe import describe, describe_face
-from darekana.recognizer.engine import Face, Recognition, Recognizer, Verdict, face_to_dict
+from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import DecodeLimits, ImageError, fit
+from darekana.recognizer.results import Face, Recognition, Verdict
 from darekana.recognizer.sandbox import Decoders
 
 from . import enrolment
@@ -49,10 +55,9 @@ from .limits import RateLimiter, WorkQueue
 from .metrics import Metrics
 from .polling import PollState
 from .questions import Questions
+from .records import STATUSES, Character, Feedback, Kind, RecognitionRecord, Stats, Status, StoredFace
 from .settings import Settings, parse_rate
 from .storage import Store, open_database, upgrade
-from .storage.models import Face as StoredFace
-from .storage.store import STATUSES, CharacterRow, Feedback, Kind, RecognitionRecord, Stats, Status
 
 CROP_MAX_SIDE = 512  # stored crops: enough for retraining at any input size the bundles use
 GROUPED_FACES = 1000  # the newest faces grouped for moderators: seconds of work, done when they ask
@@ -65,6 +70,11 @@ log = logging.getLogger("darekana")
 class Requester:
     platform: str  # "discord", "twitter", "http"
     user_id: str
+
+    @property
+    def key(self) -> str:
+        """``<platform>:<user id>``: one person, as rate limits and stored reviews and proposals name them."""
+        return f"{self.platform}:{self.user_id}"
 
 
 @dataclass(frozen=True)
@@ -102,7 +112,7 @@ class Reply:
     def to_dict(self) -> dict:
         result = self.recognition
         faces = [
-            {"id": face_id, "number": number, **face_to_dict(face), "text": describe_face(face)}
+            {"id": face_id, "number": number, **face.to_dict(), "text": describe_face(face)}
             for number, (face_id, face) in enumerate(zip(self.face_ids, self.faces), start=1)
         ]
         return {
@@ -188,8 +198,7 @@ class Service:
         self.decoders = Decoders(settings.workers(), self.decode_limits)  # one per worker: none ever waits
         self.metrics = Metrics(lambda state: getattr(self.queue, state))
         self._enrolling = asyncio.Lock()
-        labels = [(label.id, label.name) for label in recognizer.manifest.labels]
-        store.sync_characters(labels)
+        store.sync_characters(_labels(recognizer))
 
     @classmethod
     async def start(cls, settings: Settings) -> Service:
@@ -198,14 +207,7 @@ class Service:
         def build() -> Service:
             engine = open_database(settings.database_url)
             upgrade(engine)
-            # the resolved path: through models/current the version would read "current@...", and replies and
-            # stored recognitions must say which bundle answered
-            recognizer = Recognizer(
-                os.path.realpath(settings.bundle),
-                threads=settings.threads_per_recognition(),
-                detection=settings.detection(),
-            )
-            service = cls(recognizer, Store(engine), settings)
+            service = cls(_load(settings.bundle, settings), Store(engine), settings)
             service.decoders.start()
             return service
 
@@ -223,16 +225,12 @@ class Service:
         :class:`darekana.recognizer.bundle.BundleError` and the old one stays. The swap is one assignment: a
         recognition already running finishes on the object it started with, the next one uses the new.
         """
-        path = os.path.realpath(bundle)
         try:
-            recognizer = await asyncio.to_thread(
-                Recognizer, path, threads=self.settings.threads_per_recognition(), detection=self.settings.detection()
-            )
+            recognizer = await asyncio.to_thread(_load, bundle, self.settings)
         except BundleError as exc:
             log.error("kept %s: %s", self.recognizer.version, exc)
             raise
-        labels = [(label.id, label.name) for label in recognizer.manifest.labels]
-        await asyncio.to_thread(self.store.sync_characters, labels)
+        await asyncio.to_thread(self.store.sync_characters, _labels(recognizer))
         previous, self.recognizer = self.recognizer.version, recognizer
         log.info("now answering with %s (was %s)", recognizer.version, previous)
         return recognizer.version
@@ -249,8 +247,7 @@ class Service:
         try:
             picture = await fetch_picture(url.strip(), self.fetch_limits)
         except FetchError as exc:
-            self.metrics.requests.labels(who.platform, "bad_request").inc()
-            raise BadRequest(str(exc)) from None
+            raise self._refused(who, str(exc)) from None
         return await self._whois(picture, who, where, annotate)
 
     def _admit(self, who: Requester, where: Place, feedback: bool = False) -> None:
@@ -258,23 +255,26 @@ class Service:
             (self.feedback_limit, self.feedback_channel_limit) if feedback else (self.user_limit, self.channel_limit)
         )
         try:
-            person.check(f"{who.platform}:{who.user_id}")
+            person.check(who.key)
             if where.channel_id:
                 channel.check(f"{who.platform}:{where.channel_id}")
         except RateLimited:
             self.metrics.requests.labels(who.platform, "rate_limited").inc()
             raise
 
+    def _refused(self, who: Requester, message: str) -> BadRequest:
+        """A picture refused, counted as such."""
+        self.metrics.requests.labels(who.platform, "bad_request").inc()
+        return BadRequest(message)
+
     async def _whois(self, picture: bytes, who: Requester, where: Place, annotate: bool) -> Reply:
         if not picture:
-            self.metrics.requests.labels(who.platform, "bad_request").inc()
-            raise BadRequest("that file is empty")
+            raise self._refused(who, "that file is empty")
         try:
             with self.metrics.seconds.time():
                 seen = await self.queue.run(self._recognize, picture, annotate)
         except ImageError as exc:
-            self.metrics.requests.labels(who.platform, "bad_request").inc()
-            raise BadRequest(str(exc)) from None
+            raise self._refused(who, str(exc)) from None
         except Exception as exc:
             self.metrics.requests.labels(who.platform, type(exc).__name__.lower()).inc()
             raise
@@ -307,7 +307,7 @@ class Service:
         return await self._feedback(face_id, Kind.CORRECTION, match, who)
 
     def _resolve(self, name: str, who: Requester) -> Match:
-        mine = f"{who.platform}:{who.user_id}"
+        mine = who.key
         return resolve(name, [c for c in self.store.characters() if c.proposed_by in (None, mine)])
 
     async def confirm(self, face_id: int, who: Requester, where: Place = Place()) -> Ack:
@@ -369,20 +369,29 @@ class Service:
         )
         return reply.named_any or not quiet
 
+    async def reply_to_post(
+        self, url: str, who: Requester, where: Place = Place(), annotate: bool = True
+    ) -> Reply | None:
+        """:meth:`whois_url`, for a platform whose every post counts (X): the reply, stored, or None when it is
+        not worth a post (:meth:`worth_posting`), although its recognition is stored all the same."""
+        reply = await self.whois_url(url, who, where, annotate)
+        return reply if self.worth_posting(who.platform, reply) else None
+
     # --- watch mode: "who is she?" without a mention ----------------------------------------------------
 
-    def asks_who(self, text: str) -> bool:
-        """Whether a message's text asks who a character is (``darekana.bot.questions``)."""
-        return self.questions.asks(text)
+    async def watched_question(self, platform: str, text: str, *channel_ids: str) -> bool:
+        """Whether watch mode takes up a message that does not mention the bot: its ``text`` asks who a
+        character is (:mod:`darekana.bot.questions`) in one of ``channel_ids`` (a thread and the channel it is
+        in) that moderators watch. Whether it is answered is :meth:`answer_unasked`'s to say."""
+        return self.questions.asks(text) and await self.watching(platform, *channel_ids)
 
     async def watch(self, on: bool, where: Place, moderator: Requester) -> bool:
         """Turns watch mode on or off in ``where``'s channel (the caller checked ``moderator`` is one); False
         when it already was so."""
         if where.guild_id is None or where.channel_id is None:
             raise BadRequest("Watch mode is for channels of a server.")
-        by = f"{moderator.platform}:{moderator.user_id}"
         return await asyncio.to_thread(
-            self.store.set_watched, moderator.platform, where.guild_id, where.channel_id, on, by
+            self.store.set_watched, moderator.platform, where.guild_id, where.channel_id, on, moderator.key
         )
 
     async def watched_channels(self, platform: str, guild_id: str) -> list[str]:
@@ -438,23 +447,20 @@ class Service:
         """Where a platform's poller got to, its posting budget and its latest problems (in the database)."""
         return PollState(self.store, platform, per_hour, per_day)
 
-    async def characters(self) -> list[CharacterRow]:
+    async def characters(self) -> list[Character]:
         """The characters everyone can name: the bundle's and those moderators accepted."""
         return [c for c in await asyncio.to_thread(self.store.characters) if c.proposed_by is None]
 
     async def feedback(self, statuses: tuple[str, ...] = (Status.PENDING,), limit: int | None = 10) -> list[Feedback]:
         """Corrections and confirmations with these review statuses, oldest first."""
-        if not statuses or set(statuses) - set(STATUSES):
-            raise BadRequest(f"statuses are among {', '.join(STATUSES)}")
+        _check_statuses(statuses, "statuses")
         return await asyncio.to_thread(self.store.feedback, tuple(statuses), limit)
 
     async def review(self, correction_id: int, status: str, reviewer: Requester) -> None:
         """A moderator accepts or rejects a correction (``status``: accepted, rejected or pending)."""
         if status not in STATUSES:
             raise BadRequest(f"a review is one of {', '.join(STATUSES)}")
-        if not await asyncio.to_thread(
-            self.store.review, correction_id, status, f"{reviewer.platform}:{reviewer.user_id}"
-        ):
+        if not await asyncio.to_thread(self.store.review, correction_id, status, reviewer.key):
             raise NotFound(f"there is no correction {correction_id}")
 
     async def groups(self, limit: int | None = 10) -> list[Group]:
@@ -500,9 +506,8 @@ class Service:
             new = await self._enrolled_bundle(current, group, match.label)
             await asyncio.to_thread(promote, new.path, link)
             version = await self.reload(link)
-            reviewer = f"{moderator.platform}:{moderator.user_id}"
             ids = [face.face_id for face in group.faces]
-            await asyncio.to_thread(self.store.accept_named, ids, match.label, reviewer)
+            await asyncio.to_thread(self.store.accept_named, ids, match.label, moderator.key)
             return Enrolled(group_id, match.label, match.name, len(ids), version, new.gate)
 
     async def _enrolled_bundle(self, current: Path, group: Group, label: str) -> _Candidate:
@@ -531,10 +536,25 @@ class Service:
 
     async def export(self, statuses: tuple[str, ...] = (Status.ACCEPTED,)) -> tuple[bytes, int]:
         """A zip of the crops with these review statuses (see :mod:`darekana.bot.export`) and how many it holds."""
-        unknown = set(statuses) - set(STATUSES)
-        if unknown or not statuses:
-            raise BadRequest(f"export statuses are among {', '.join(STATUSES)}")
+        _check_statuses(statuses, "export statuses")
         return await asyncio.to_thread(lambda: dataset_zip(self.store.iter_feedback(tuple(statuses))))
+
+
+def _check_statuses(statuses: tuple[str, ...], what: str) -> None:
+    if not statuses or set(statuses) - set(STATUSES):
+        raise BadRequest(f"{what} are among {', '.join(STATUSES)}")
+
+
+def _load(bundle: str | os.PathLike[str], settings: Settings) -> Recognizer:
+    # the resolved path: through models/current the version would read "current@...", and replies and
+    # stored recognitions must say which bundle answered
+    path = os.path.realpath(bundle)
+    return Recognizer(path, threads=settings.threads_per_recognition(), detection=settings.detection())
+
+
+def _labels(recognizer: Recognizer) -> list[tuple[str, str]]:
+    """The bundle's characters as the store keeps them: (label id, display name)."""
+    return [(label.id, label.name) for label in recognizer.manifest.labels]
 
 
 def _png(image: Image.Image, max_side: int) -> bytes:

@@ -11,17 +11,17 @@ from typing import Any
 
 from darekana.recognizer.detect import MULTI_SCALE
 from darekana.recognizer.images import DecodeLimits
+from darekana.recognizer.layout import CURRENT_BUNDLE
 
 from .fetch import FetchLimits
 
 PREFIX = "DAREKANA_"
 MB = 1024 * 1024
-DEFAULT_CURRENT = Path("models/current")  # the link `darekana bundle promote` re-points (`make run` makes it)
 
 
 @dataclass(frozen=True)
 class Settings:
-    bundle: Path = DEFAULT_CURRENT
+    bundle: Path = CURRENT_BUNDLE
     bundle_poll_s: float = 5.0  # how often serve checks where the bundle path (a link) points; 0: only on SIGHUP
     database_url: str = "sqlite:///data/darekana.sqlite3"
     http_host: str = "127.0.0.1"

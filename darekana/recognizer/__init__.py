@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .bundle import BundleError
-    from .engine import Candidate, Decision, Face, Model, Recognition, Recognizer, Verdict
+    from .engine import Recognizer
     from .images import DecodeLimits, ImageError
+    from .results import Candidate, Decision, Face, Model, Recognition, Verdict
 
 _WHERE = {
     "BundleError": "bundle",
-    **dict.fromkeys(("Candidate", "Decision", "Face", "Model", "Recognition", "Recognizer", "Verdict"), "engine"),
+    **dict.fromkeys(("Candidate", "Decision", "Face", "Model", "Recognition", "Verdict"), "results"),
+    "Recognizer": "engine",
     "DecodeLimits": "images",
     "ImageError": "images",
 }

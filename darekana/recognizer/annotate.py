@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .engine import Recognition, Verdict
+from .results import Recognition, Verdict
 
 COLOURS = {Verdict.CONFIDENT: (46, 160, 67), Verdict.UNSURE: (219, 154, 4), Verdict.UNKNOWN: (207, 34, 46)}
 

@@ -39,15 +39,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .centres import CENTRES_FILE, PROTOTYPES_FILE
 from .detect import ANIMEFACE_SPEC, DetectorSpec, Framing
 from .errors import BundleError
-from .gallery import GALLERY_FILE
-
-FORMAT_VERSION = 6
-MODEL_FILE = "model.onnx"
-FALLBACK_FILE = "fallback.onnx"
-MANIFEST_FILE = "manifest.json"
+from .layout import (
+    CENTRES_FILE,
+    CENTRES_FORMAT,
+    FALLBACK_FILE,
+    FORMAT_VERSION,
+    GALLERY_FILE,
+    GALLERY_FORMAT,
+    MANIFEST_FILE,
+    MODEL_FILE,
+    PROTOTYPES_FILE,
+)
 
 
 def bundle_files(manifest: Manifest) -> tuple[str, ...]:
@@ -55,9 +59,9 @@ def bundle_files(manifest: Manifest) -> tuple[str, ...]:
     files: tuple[str, ...] = (
         MODEL_FILE,
         FALLBACK_FILE,
-        CENTRES_FILE if manifest.format_version >= 3 else PROTOTYPES_FILE,
+        CENTRES_FILE if manifest.format_version >= CENTRES_FORMAT else PROTOTYPES_FILE,
     )
-    files += (GALLERY_FILE,) if manifest.format_version >= 5 else ()
+    files += (GALLERY_FILE,) if manifest.format_version >= GALLERY_FORMAT else ()
     return files + ((manifest.detector.file,) if manifest.detector.file else ())
 
 

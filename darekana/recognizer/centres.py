@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-CENTRES_FILE = "centres.npz"
-PROTOTYPES_FILE = "prototypes.npy"  # formats 1 and 2
+from .layout import CENTRES_FILE, CENTRES_FORMAT, PROTOTYPES_FILE
 
 
 @dataclass(frozen=True)
@@ -51,17 +50,8 @@ class Centres:
 
 def load_centres(directory: Path, format_version: int) -> Centres:
     """The bundle's centres; raises ``OSError``/``ValueError``/``KeyError`` for a damaged file."""
-    if format_version < 3:
+    if format_version < CENTRES_FORMAT:
         means = np.load(directory / PROTOTYPES_FILE, allow_pickle=False).astype(np.float32)
         return Centres(means, np.eye(means.shape[1], dtype=np.float32))
     with np.load(directory / CENTRES_FILE, allow_pickle=False) as raw:
         return Centres(raw["means"].astype(np.float32), raw["whitening"].astype(np.float32))
-
-
-def centre_probabilities(distances: np.ndarray, temperature: float) -> np.ndarray:
-    """The centre model's probabilities: a softmax over negative squared distances, its temperature fitted
-    on validation faces at training time (``darekana.train.calibrate``)."""
-    z = -(distances**2) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .engine import Face, Recognition, Verdict
+from .results import Face, Recognition, Verdict
 
 
 def percent(p: float) -> str:

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from .boxes import nms
+from .layout import DETECTOR_FILE
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,6 @@ class Framing:
 
 FACEBOXES = "faceboxes"
 ANIMEFACE = "animeface"
-DETECTOR_FILE = "detector.onnx"
 # The FaceBoxes model new bundles get (``darekana/recognizer/data/README.md`` says how it was made).
 DEFAULT_DETECTOR_MODEL = Path(__file__).with_name("data") / "faceboxes-anime-heads.onnx"
 
@@ -93,7 +93,7 @@ class DetectorSpec:
     above it are merged. ``max_side``: pictures are downscaled so their longest side is at most this.
     ``scales``: factors of that size to detect at and merge (``(1.0,)`` single-scale; ``MULTI_SCALE`` adds a
     finer and a coarser one, for small heads and extreme close-ups). ``file``: the ONNX model in the bundle.
-    The defaults were measured on paperface-heads (``bench/detect.py``; README, "Detection").
+    The defaults were measured on paperface-heads (``bench/detect.py``; docs/benchmarks.md, "Detection").
     """
 
     kind: str = FACEBOXES

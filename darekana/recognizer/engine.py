@@ -8,19 +8,10 @@
     >>> [f.name for f in result.faces]
     ['Hatsune Miku']
 
-Every face of a picture goes through the network in one batch on ONNX Runtime (CPU). For each face the
-network's softmax answers when its top-1 probability reaches the bundle's ``primary`` threshold; otherwise
-the fallback SVM on the embedding answers. The verdict then says how far to trust the answer:
-``unknown`` when the embedding is further than ``distance`` from the answer's class centre
-(``darekana.recognizer.centres``: open-set rejection), ``confident`` at or above the ``confident`` probability,
-``unsure`` between. A ``Recognizer`` is safe to call from many threads: ONNX Runtime sessions are, and the
-rest holds no mutable state.
-
-Characters enrolled after training (``manifest.network_labels``) have no logit, and the SVM, fitted on
-hundreds of faces of each known character, seldom picks one seen in a few crops. So the centres decide: a
-face goes to an enrolled character when its centre, brought nearer by the bundle's ``enrolled_margin``
-(chosen so that about 1 % of known validation faces would go), is the nearest of all, and the centre
-model's probabilities answer for it, "unsure" at best.
+Every face of a picture goes through the network in one batch on ONNX Runtime (CPU); the decision rule
+(``darekana.recognizer.decision``) names it and says how far to trust the name, and the answer is a
+``darekana.recognizer.results.Recognition``. A ``Recognizer`` is safe to call from many threads: ONNX Runtime
+sessions are, and the rest holds no mutable state.
 """
 
 from __future__ import annotations
@@ -28,207 +19,26 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from .bundle import FALLBACK_FILE, MODEL_FILE, BundleError, Manifest, Thresholds, bundle_version, load_manifest
-from .centres import centre_probabilities, load_centres
+from .bundle import BundleError, Manifest, bundle_version, load_manifest
+from .centres import load_centres
+from .decision import l2_normalize, pad_primary, route, verdicts
 from .detect import Box, DetectedFace, crop_face
 from .detectors import open_detector
-from .gallery import GALLERY_FILE, Evidence, Gallery, load_gallery
+from .gallery import Gallery, load_gallery
 from .images import ORIGINAL_SIZE, DecodeLimits, TooSlow, decode_image
+from .layout import FALLBACK_FILE, GALLERY_FILE, MODEL_FILE
 from .onnx import open_session
 from .preprocess import to_batch
+from .results import TOP_K, Candidate, Decision, Face, Model, Recognition, Verdict
 
 EMBED_BATCH = 64  # faces through the network at once
-
-
-class _Coded(StrEnum):
-    @property
-    def code(self) -> int:
-        """The member's number in the arrays :func:`route` and :func:`verdicts` return."""
-        return list(type(self)).index(self)
-
-
-class Verdict(_Coded):
-    """How far to trust a face's answer."""
-
-    CONFIDENT = "confident"
-    UNSURE = "unsure"
-    UNKNOWN = "unknown"  # a character the bundle does not know
-
-
-class Model(_Coded):
-    """Which model answered a face."""
-
-    PRIMARY = "primary"  # the fine-tuned network
-    FALLBACK = "fallback"  # the SVM on the embedding
-    CENTRES = "centres"  # the class centres: characters enrolled after training
-
-
-@dataclass(frozen=True)
-class Candidate:
-    label: str
-    name: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the models and the centres say about one face, before it is tied to a picture. ``distance``: from
-    the face to its answer's centre (about 1 for a typical face of a known character)."""
-
-    candidates: list[Candidate]
-    model: Model
-    verdict: Verdict
-    distance: float
-    # the gallery face of the named character nearest to this one; None when unknown or the bundle has none
-    evidence: Evidence | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def label(self) -> str:
-        return self.candidates[0].label
-
-    @property
-    def name(self) -> str:
-        return self.candidates[0].name
-
-    @property
-    def confidence(self) -> float:
-        return self.candidates[0].probability
-
-
-@dataclass(frozen=True)
-class Face:
-    """One face of a picture: where it is, who it probably is, and how sure that is."""
-
-    box: Box
-    decision: Decision
-    detector_score: float | None = None  # None when the whole picture was classified
-    crop: Image.Image | None = field(default=None, repr=False, compare=False)
-    # False when the detector scored it below its ``sure`` threshold: answered, marked, never "confident"
-    sure: bool = True
-
-    @property
-    def whole_picture(self) -> bool:
-        return self.detector_score is None
-
-    @property
-    def candidates(self) -> list[Candidate]:
-        return self.decision.candidates
-
-    @property
-    def label(self) -> str:
-        return self.decision.label
-
-    @property
-    def name(self) -> str:
-        return self.decision.name
-
-    @property
-    def confidence(self) -> float:
-        return self.decision.confidence
-
-    @property
-    def verdict(self) -> Verdict:
-        return self.decision.verdict
-
-    @property
-    def model(self) -> Model:
-        return self.decision.model
-
-    @property
-    def distance(self) -> float:
-        return self.decision.distance
-
-    @property
-    def evidence(self) -> Evidence | None:
-        return self.decision.evidence
-
-
-@dataclass(frozen=True)
-class Recognition:
-    faces: list[Face]
-    width: int
-    height: int
-    faces_detected: int  # 0 means no face was found; ``faces`` may then hold the whole picture, flagged
-    bundle: str
-    timings_ms: dict[str, float]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def pad_primary(logits: np.ndarray, n_labels: int) -> np.ndarray:
-    """The network's softmax over every label: zero for enrolled labels, which have no logit."""
-    probs = softmax(logits)
-    return np.pad(probs, ((0, 0), (0, n_labels - probs.shape[1])))
-
-
-def enrolled_nearer(distances: np.ndarray, n_network: int, margin: float) -> np.ndarray:
-    """``distances`` with those to enrolled centres (labels from ``n_network`` on) less ``margin``: a centre
-    of a few crops lies further from its character's faces than one of hundreds, and the margin, chosen on
-    validation faces, says how much (floored at 0)."""
-    adjusted = distances.copy()
-    adjusted[:, n_network:] = np.maximum(adjusted[:, n_network:] - margin, 0)
-    return adjusted
-
-
-@dataclass(frozen=True)
-class Routed:
-    """Which model answers each face, with what probabilities, and how far each face is from its answer."""
-
-    probs: np.ndarray  # (N, C)
-    model: np.ndarray  # (N,) Model codes
-    distance: np.ndarray  # (N,)
-    gap: np.ndarray  # (N,) nearest enrolled centre's distance less the nearest known one's (inf: none enrolled)
-
-
-def route(
-    primary: np.ndarray, fallback: np.ndarray, distances: np.ndarray, n_network: int, thresholds: Thresholds
-) -> Routed:
-    """The engine's decision rule over arrays (vectorised: training calibrates the thresholds by running it
-    over the whole calibration split). ``primary`` is padded to every label (``pad_primary``)."""
-    gap = distances[:, n_network:].min(axis=1, initial=np.inf) - distances[:, :n_network].min(axis=1)
-    distances = enrolled_nearer(distances, n_network, thresholds.enrolled_margin)
-    enrolled = distances.argmin(axis=1) >= n_network
-    use_primary = (primary.max(axis=1) >= thresholds.primary) & ~enrolled
-    probs = np.where(use_primary[:, None], primary, fallback)
-    if enrolled.any():
-        probs[enrolled] = centre_probabilities(distances[enrolled], thresholds.temperature)
-    model = np.where(enrolled, Model.CENTRES.code, np.where(use_primary, Model.PRIMARY.code, Model.FALLBACK.code))
-    return Routed(probs, model, distances[np.arange(len(probs)), probs.argmax(axis=1)], gap)
-
-
-def verdicts(routed: Routed, thresholds: Thresholds) -> np.ndarray:
-    """Verdict codes (``Verdict.code``). With enrolled characters, an answer is confident only when no
-    enrolled centre is within ``thresholds.doubt`` of the nearest known one, or when it is an enrolled
-    character's (``bench/enroll.py``: with the margins ``darekana.train.calibrate`` chooses, confident answers
-    on characters the network never saw, enrolled from 5 crops, were right 98.6 % of the time). Bundles
-    without ``doubt`` never call an enrolled character's answer confident."""
-    confident = routed.probs.max(axis=1) >= thresholds.confident
-    centres = routed.model == Model.CENTRES.code
-    if thresholds.doubt is None:
-        confident &= ~centres
-    else:
-        confident &= centres | (routed.gap > thresholds.doubt)
-    return np.where(
-        routed.distance > thresholds.distance,
-        Verdict.UNKNOWN.code,
-        np.where(confident, Verdict.CONFIDENT.code, Verdict.UNSURE.code),
-    )
 
 
 class Recognizer:
@@ -239,7 +49,7 @@ class Recognizer:
     def __init__(
         self,
         bundle: str | os.PathLike[str],
-        top_k: int = 5,
+        top_k: int = TOP_K,
         threads: int | None = None,
         limits: DecodeLimits = DecodeLimits(),
         detection: Mapping[str, Any] | None = None,
@@ -354,11 +164,11 @@ class Recognizer:
     ) -> Recognition:
         if detected:
             faces = [
-                Face(f.box, _doubted(d) if not f.sure else d, f.score, crop, f.sure)
+                Face.of(_doubted(d) if not f.sure else d, f.box, f.score, crop, f.sure)
                 for f, (crop, d) in zip(detected, answered)
             ]
         else:
-            faces = [Face(Box(0, 0, image.width, image.height), d, None, crop) for crop, d in answered]
+            faces = [Face.of(d, Box(0, 0, image.width, image.height), None, crop) for crop, d in answered]
         width, height = image.info.get(ORIGINAL_SIZE, image.size)
         if (width, height) != image.size:  # decoded at a smaller scale: boxes back in the picture's pixels
             sx, sy = width / image.width, height / image.height
@@ -417,46 +227,3 @@ def _on_time(deadline: float | None) -> None:
 def _doubted(decision: Decision) -> Decision:
     """A face the detector is not sure of is at most "unsure", however sure the classifier is of the name."""
     return replace(decision, verdict=Verdict.UNSURE) if decision.verdict is Verdict.CONFIDENT else decision
-
-
-def candidates_to_dicts(candidates: list[Candidate]) -> list[dict[str, Any]]:
-    """Candidates as JSON (and as the database keeps them), best first."""
-    return [{"label": c.label, "name": c.name, "probability": round(c.probability, 4)} for c in candidates]
-
-
-def face_to_dict(face: Face) -> dict[str, Any]:
-    """The JSON shape of a face, shared by the CLI and the HTTP API."""
-    return {
-        "box": face.box.as_list(),
-        "label": face.label,
-        "name": face.name,
-        "confidence": round(face.confidence, 4),
-        "verdict": face.verdict,
-        "model": face.model,
-        "distance": round(face.distance, 4),
-        "whole_picture": face.whole_picture,
-        "face_sure": face.sure,
-        "detector_score": None if face.detector_score is None else round(face.detector_score, 4),
-        "candidates": candidates_to_dicts(face.candidates),
-        "evidence": None if face.evidence is None else evidence_to_dict(face.evidence),
-    }
-
-
-def evidence_to_dict(evidence: Evidence) -> dict[str, Any]:
-    return {
-        "label": evidence.label,
-        "source": evidence.source,
-        "similarity": evidence.similarity,
-        "image": evidence.data_url(),
-    }
-
-
-def recognition_to_dict(result: Recognition) -> dict[str, Any]:
-    return {
-        "width": result.width,
-        "height": result.height,
-        "faces_detected": result.faces_detected,
-        "bundle": result.bundle,
-        "faces": [face_to_dict(f) for f in result.faces],
-        "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
-    }

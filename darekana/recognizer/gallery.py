@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-GALLERY_FILE = "gallery.npz"
+from .layout import GALLERY_FILE
+
 THUMBNAIL_SIDE = 96  # Discord shows embed thumbnails at 80 px; the page beside a face at about that size
 THUMBNAIL_QUALITY = 85
 

@@ -33,11 +33,13 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
-__all__ = ["ALLOWED_FORMATS", "DecodeLimits", "ImageError", "TooSlow", "decode_image", "load_image"]
+__all__ = ["ALLOWED_FORMATS", "PICTURE_SUFFIXES", "DecodeLimits", "ImageError", "TooSlow", "decode_image", "load_image"]
 
 # Pillow format names. Only these plugins are ever handed untrusted bytes: the other ~40 (TIFF, PSD,
 # EPS via Ghostscript, ...) are a much larger attack surface and nothing a person sends a chat bot.
 ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+# File names of those formats: what training, tagging and the benchmarks collect from folders.
+PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".bmp"})
 
 _NOT_AN_IMAGE = "not an image (expected JPEG, PNG, WebP, GIF or BMP)"
 _WHITE = (255, 255, 255)

@@ -18,7 +18,7 @@ it (head, fallback, centres, thresholds, gallery), in minutes. So the long train
   logged only.
 
 The output is an ONNX graph with one input ``image`` (N, 3, S, S) and one output ``embedding`` (N, D): the
-pooled features, unnormalised.
+pooled features (with a cosine head's projection, the projection), unnormalised.
 """
 
 from __future__ import annotations
@@ -34,20 +34,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from darekana.progress import say
+from darekana.recognizer.layout import partial, publish
 from darekana.recognizer.names import character_key
 from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
-from .backbones import Backbone, build_backbone, load_pretrained
+from .backbones import Backbone, build_backbone, embedding, embedding_dim, load_pretrained
 from .configs import BaseConfig
-from .data import Dataset, load_pixels, scan, split, unpacked
+from .data import Dataset, Split, load_pixels, scan, split, unpacked
 from .embeddings import PARTS
 from .export import to_onnx_file
 from .finetune import Trainer
-from .fit import darekana_version, resolve_pretrained
+from .fit import resolve_pretrained
 from .network import EMBEDDING, record_path
-from .progress import say
 from .report import plot_history
-from .shared import machine
+from .shared import darekana_version, machine
 
 
 @dataclass
@@ -77,7 +78,6 @@ def train_base(
         pixels = load_pixels(dataset, config.img_size)
     say(dataset.summary())
     parts = split(dataset, config.val, config.test, config.seed, calibration=config.calibration)
-    assignment = {dataset.samples[i].digest: part for part in PARTS for i in getattr(parts, part)}
     y = dataset.targets
     train = np.array([i for i in parts.train if y[i] not in held], dtype=np.int64)
     val = np.array([i for i in parts.val if y[i] not in held], dtype=np.int64)
@@ -99,33 +99,49 @@ def train_base(
     export_base(net.cpu(), config.img_size, out)
 
     epochs = [asdict(h) for h in history.history]
-    record = {
+    record = _record(out, config, folders, dataset, parts, known, held, train, epochs) | {
+        "embedding_dim": embedding_dim(net),
+        "pretrained": Path(source).name if source else "none",
+        "seconds_this_run": round(time.perf_counter() - started, 1),
+        "device": str(trainer.device),
+    }
+    record_path(out).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    plot_history(epochs, work / "training.png")
+    return BaseResult(out, record, done)
+
+
+def _record(
+    out: Path,
+    config: BaseConfig,
+    folders: list[str | Path],
+    dataset: Dataset,
+    parts: Split,
+    known: list[int],
+    held: set[int],
+    train: np.ndarray,
+    epochs: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The network's record (``FILE.json``): what it is, what it saw, and how it was trained."""
+    return {
         "network": out.name,
         "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
         "architecture": config.arch,
         "input_size": config.img_size,
         "mean": IMAGENET_MEAN,
         "std": IMAGENET_STD,
-        "embedding_dim": net.features_dim,
-        "pretrained": Path(source).name if source else "none",
         "data": [Path(f).name for f in folders],
         "characters": [dataset.labels[i].id for i in known],
         "held_out": sorted(dataset.labels[i].id for i in held),
         "faces": {part: len(getattr(parts, part)) for part in PARTS} | {"trained_on": len(train)},
         "recipe": asdict(config),
         "history": epochs,
-        "seconds_this_run": round(time.perf_counter() - started, 1),
-        "training_seconds": round(sum(h.seconds for h in history.history), 1),
+        "training_seconds": round(sum(e["seconds"] for e in epochs), 1),
         "machine": machine(),
-        "device": config.finetune.device,
         "darekana_version": darekana_version(),
         # Every face's part, by content: ``train fit`` pins these faces to the same parts.
-        "split": assignment,
+        "split": {dataset.samples[i].digest: part for part in PARTS for i in getattr(parts, part)},
         "trained_on": sorted(dataset.samples[i].digest for i in train),
     }
-    record_path(out).write_text(json.dumps(record, indent=1), encoding="utf-8")
-    plot_history(epochs, work / "training.png")
-    return BaseResult(out, record, done)
 
 
 def _claim(work: Path, config: BaseConfig, dataset: Dataset) -> None:
@@ -155,27 +171,28 @@ def _held_out(dataset: Dataset, names: tuple[str, ...]) -> set[int]:
 
 
 class _Embedding(nn.Module):
-    """The trunk alone, its weights named ``net.<torch name>`` in the graph (what ``load_pretrained`` reads)."""
+    """The network up to its embedding (a cosine head's projection included, its class weights not), its
+    weights named ``net.<torch name>`` in the graph (what ``load_pretrained`` reads)."""
 
     def __init__(self, net: Backbone):
         super().__init__()
         self.net = net
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.net.embed(image)
+        return embedding(self.net, image)
 
 
 def export_base(net: Backbone, size: int, path: Path) -> Path:
     """The network's embedding as ONNX (dynamic batch), checked against torch."""
     module = _Embedding(net.eval().to(memory_format=torch.contiguous_format)).eval()  # type: ignore[call-overload]
     probe = torch.randn(2, 3, size, size)
-    partial = path.with_name(path.name + ".partial")
+    written = partial(path)
     axes = {"image": {0: "n"}, EMBEDDING: {0: "n"}}
-    session = to_onnx_file(module, probe, partial, [EMBEDDING], axes, fold_constants=False)
+    session = to_onnx_file(module, probe, written, [EMBEDDING], axes, fold_constants=False)
     with torch.inference_mode():
         expected = module(probe).numpy()
     got = session.run([EMBEDDING], {"image": probe.numpy()})[0]
     if not np.allclose(got, expected, atol=1e-3, rtol=1e-3):
         raise RuntimeError(f"ONNX export differs from torch by {np.abs(got - expected).max():.4g}")
-    partial.replace(path)
+    publish(written, path)
     return path

@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from darekana.recognizer.bundle import Thresholds
-from darekana.recognizer.centres import centre_probabilities
-from darekana.recognizer.engine import Model, Routed, Verdict, route, verdicts
+from darekana.recognizer.decision import Routed, centre_probabilities, route, verdicts
+from darekana.recognizer.results import Model, Verdict
 
 # A face the network gives under 30 % always goes to the fallback, and no answer under 50 % is "confident",
 # however a small calibration split happens to fall.

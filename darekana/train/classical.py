@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from .progress import progress
+from darekana.progress import progress
 
 CLASSIFIERS = ("LR", "LDA", "KNN", "CART", "RF", "NB", "SVM")
 # libsvm on a degree-20 polynomial kernel can run for hours without converging; past this many iterations

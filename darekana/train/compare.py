@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from darekana.recognizer.layout import SPLIT_FILE
+
+from .configs import COMPARE_TOLERANCE
 from .data import Dataset, held_back_digests, scan
 from .evaluate import evaluate_dataset
 
@@ -60,7 +63,7 @@ def compare(
     old: str | Path,
     new: str | Path,
     folders: list[str | Path],
-    tolerance: float = 0.01,
+    tolerance: float = COMPARE_TOLERANCE,
     test_split_of: str | Path | None = None,
 ) -> Comparison:
     """Scores ``old`` and ``new`` on the faces of ``folders`` (only ``test_split_of``'s test faces when
@@ -116,7 +119,7 @@ def seen_in_training(bundle: str | Path) -> set[str]:
     """The resolved paths and content digests of ``bundle``'s train, validation and calibration faces: all the
     faces it was fitted on."""
     try:
-        split = json.loads((Path(bundle) / "split.json").read_text(encoding="utf-8"))
+        split = json.loads((Path(bundle) / SPLIT_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return set()
     fitted = ("train", "val", "calibration")

@@ -17,6 +17,9 @@ HEADS = ("linear", "cosface", "arcface")
 # promise. ``train base`` and ``train fit`` split alike, so a bundle's held-back faces are new to its network.
 VAL_SHARE, CALIBRATION_SHARE, TEST_SHARE = 0.1, 0.15, 0.15
 DEFAULT_INPUT_SIZE = 128  # faces' side when fine-tuning from ImageNet; a base network fixes its own
+DEVICE = "auto"  # where networks train: "cpu", "cuda", or "auto" (cuda when a GPU is there)
+# ``train compare``: the largest loss in any gated figure that a new bundle may show and still pass.
+COMPARE_TOLERANCE = 0.01
 
 
 @dataclass
@@ -48,7 +51,7 @@ class FinetuneConfig:
     recipe: str = "production"  # or "study"
     min_area: float = 0.75  # random resized crop keeps at least this share of the picture
     jitter: bool = True  # brightness/contrast augmentation
-    device: str = "cpu"
+    device: str = DEVICE
     head: HeadConfig = field(default_factory=HeadConfig)
 
     @classmethod
@@ -133,29 +136,10 @@ class StudyConfig:
     epochs: int = 0  # study recipe epochs; 0: 25, or 2 with ``quick``
     img_size: int = 0  # fine-tuning input; 0: 224 as in the study, 112 with ``quick``
     production_epochs: int = 0  # 0: 8, or 3 with ``quick``
-    device: str = "cpu"
+    device: str = DEVICE
     seed: int = 0
 
     def __post_init__(self) -> None:
         self.epochs = self.epochs or (2 if self.quick else 25)
         self.img_size = self.img_size or (112 if self.quick else 224)
         self.production_epochs = self.production_epochs or (3 if self.quick else 8)
-
-
-@dataclass(frozen=True)
-class TagConfig:
-    """``darekana tag``: naming the characters of a whole collection. ``workers``: processes (or Ray actors),
-    each with the bundle loaded and one ONNX Runtime thread; 0 means one per core (on Ray: per CPU of the
-    cluster). ``chunk``: pictures a worker takes at once, their faces batched through the network; an
-    interrupted run loses at most the chunks in flight. ``whole_picture``: classify a picture in which no face
-    is found as one face (for folders of face crops); off, such a picture gets a line saying it has no face.
-    """
-
-    workers: int = 0
-    chunk: int = 8
-    top_k: int = 5
-    whole_picture: bool = False
-
-    def __post_init__(self) -> None:
-        if self.workers < 0 or self.chunk < 1 or self.top_k < 1:
-            raise ValueError("tagging needs workers ≥ 0 (0: one a core), a chunk of ≥ 1 picture and top-k ≥ 1")

@@ -29,15 +29,15 @@ from PIL import Image
 from scipy.cluster.hierarchy import DisjointSet
 from sklearn.model_selection import StratifiedGroupKFold
 
+from darekana.progress import progress
 from darekana.recognizer.bundle import Label
-from darekana.recognizer.images import ImageError, load_image
+from darekana.recognizer.images import PICTURE_SUFFIXES, ImageError, load_image
+from darekana.recognizer.layout import SPLIT_FILE
 from darekana.recognizer.names import character_key, display_name
 from darekana.recognizer.preprocess import resize_square
 
 from .embeddings import PARTS
-from .progress import progress
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 # hololive-20's "<md5>-<n>" and exports' "<sha256[:32]>-<n>"; moeimouto's "face_<A>_<B>_<n>"
 _SOURCE_GROUP = re.compile(r"^(?:([0-9a-f]{32})-\d+|(face_\d+_\d+)_\d+)$")
 MAX_UNPACKED = 4 * 1024**3  # a correction export bigger than this is not one
@@ -97,7 +97,7 @@ def scan(folders: Sequence[str | Path], aliases: Mapping[str, str] | None = None
             key = character_key(character.name)
             label = label_of.setdefault(alias.get(key, key), character.name)
             for path in sorted(character.iterdir()):
-                if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+                if path.suffix.lower() not in PICTURE_SUFFIXES or not path.is_file():
                     continue
                 by_digest[hashlib.sha256(path.read_bytes()).hexdigest()].append((path, label))
     samples, duplicates = [], 0
@@ -286,7 +286,7 @@ def _pinned_parts(dataset: Dataset, assigned: Mapping[str, str]) -> np.ndarray:
 
 def held_back_digests(bundle: str | Path) -> frozenset[str]:
     """The content digests of a bundle's test faces, from its ``split.json``."""
-    path = Path(bundle) / "split.json"
+    path = Path(bundle) / SPLIT_FILE
     try:
         split_file = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -28,13 +28,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from darekana.progress import progress
 from darekana.recognizer.boxes import iou_matrix
 from darekana.recognizer.detect import Detector
-from darekana.recognizer.images import load_image
+from darekana.recognizer.images import PICTURE_SUFFIXES, load_image
 
-from .progress import progress
-
-PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 HELD_BACK = 0.25
 
 
@@ -64,7 +62,7 @@ def load_voc(folders: Sequence[str | Path]) -> list[Annotated]:
 
 def _picture_for(xml: Path) -> Path | None:
     for folder in (xml.parent, xml.parent.parent / "pictures"):
-        for suffix in PICTURE_SUFFIXES:
+        for suffix in sorted(PICTURE_SUFFIXES):
             candidate = folder / (xml.stem + suffix)
             if candidate.is_file():
                 return candidate

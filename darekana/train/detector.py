@@ -19,7 +19,7 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageEnhance
 
+from darekana.progress import progress, say
 from darekana.recognizer.boxes import FACEBOXES_PRIORS, centre_to_corners, encode, iou_matrix, priors
 from darekana.recognizer.detect import DetectorSpec
 from darekana.recognizer.detectors import FaceBoxesDetector, network_input
@@ -37,7 +38,6 @@ from darekana.recognizer.images import load_image
 from .configs import DetectorTrainConfig
 from .detection import Annotated, figures, load_voc, plot_pr, pr_curve, run_detector, split_pictures
 from .faceboxes import FaceBoxes, export_detector, load_faceboxes
-from .progress import progress, say
 
 
 @dataclass
@@ -234,18 +234,8 @@ def train_detector(
     with tempfile.TemporaryDirectory(prefix="darekana-detector-") as tmp:
         work = Path(tmp)
         for epoch in progress(range(1, config.epochs + 1), "fine-tuning", "epoch"):
-            net.train()
-            _freeze_batch_norm(net)
-            losses = []
-            for images, positive, offsets in _batches(train_items, config, rng):
-                loc, conf = net(images)
-                loss = multibox_loss(loc, conf, positive, offsets, config.negatives_per_positive)
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                schedule.step()
-                losses.append(float(loss.detach()))
-            record = {"epoch": epoch, "loss": round(float(np.mean(losses)), 4)}
+            loss = _epoch(net, _batches(train_items, config, rng), config, optimiser, schedule)
+            record = {"epoch": epoch, "loss": round(loss, 4)}
             if epoch % config.evaluate_every == 0 or epoch == config.epochs:
                 scored, _ = _score(net.eval(), val, spec, work, "validation")
                 # AP@0.5 alone saturates on a few dozen pictures; the tighter AP@0.75 still tells epochs apart.
@@ -271,12 +261,34 @@ def train_detector(
         "config": asdict(config),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    folder = out.with_name(out.name + ".report")
+    _write_report(out.with_name(out.name + ".report"), report, tuned["curve"], base["curve"])
+    return DetectorTrainResult(out, winner, report)
+
+
+def _epoch(
+    net: FaceBoxes,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    config: DetectorTrainConfig,
+    optimiser: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+) -> float:
+    """One pass over the training pictures; the mean loss. BatchNorm stays frozen: batches are small."""
+    net.train()
+    _freeze_batch_norm(net)
+    losses = []
+    for images, positive, offsets in batches:
+        loc, conf = net(images)
+        loss = multibox_loss(loc, conf, positive, offsets, config.negatives_per_positive)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+    return float(np.mean(losses))
+
+
+def _write_report(folder: Path, report: dict[str, Any], tuned: dict[str, Any], shared: dict[str, Any]) -> None:
     folder.mkdir(exist_ok=True)
     (folder / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    plot_pr(
-        {"fine-tuned": tuned["curve"], "shared weights": base["curve"]},
-        folder / "recall_precision.png",
-        f"held-back pictures ({len(held)}), IoU 0.5",
-    )
-    return DetectorTrainResult(out, winner, report)
+    title = f"held-back pictures ({report['held_back_pictures']}), IoU 0.5"
+    plot_pr({"fine-tuned": tuned, "shared weights": shared}, folder / "recall_precision.png", title)

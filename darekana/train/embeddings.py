@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-EMBEDDINGS_FILE = "embeddings.npz"
+from darekana.recognizer.layout import EMBEDDINGS_FILE
+
 PARTS = ("train", "val", "calibration", "test")
 
 

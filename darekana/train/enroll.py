@@ -23,25 +23,34 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image, ImageOps
 
-from darekana.recognizer.bundle import FORMAT_VERSION, MODEL_FILE, Label, Manifest, load_manifest, write_manifest
-from darekana.recognizer.centres import PROTOTYPES_FILE
+from darekana.progress import say
+from darekana.recognizer.bundle import Label, Manifest, load_manifest, write_manifest
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.gallery import Gallery, Source, load_gallery
 from darekana.recognizer.images import ImageError, load_image
+from darekana.recognizer.layout import (
+    EMBEDDINGS_FILE,
+    FORMAT_VERSION,
+    MODEL_FILE,
+    PROTOTYPES_FILE,
+    REPORT_FOLDER,
+    SPLIT_FILE,
+    fresh_partial,
+    publish,
+)
 from darekana.recognizer.names import character_key, display_name
 from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import resize_square
 
 from .data import Dataset, Sample, load_pixels, scan, unpacked
-from .embeddings import EMBEDDINGS_FILE, PARTS, Embedded, calibration_faces, load_embeddings, save_embeddings
+from .embeddings import PARTS, Embedded, calibration_faces, load_embeddings, save_embeddings
 from .evaluate import score
 from .fallback import fit_fallback
-from .fit import darekana_version, embed
 from .gallery import build_gallery
-from .progress import say
+from .network import embed
 from .report import write_report
+from .shared import darekana_version
 
-SPLIT_FILE = "split.json"
 CENTRE = 0.85  # the centre crop among a new face's views: a slightly tighter framing of the same face
 
 
@@ -77,9 +86,8 @@ def _enroll(source: Path, sources: list[Path], folders: list[str | Path], out: P
     fresh = _embed_new(session, manifest, new, [index[_match(labels, s.label)] for s in new.samples])
     _check_covered(source, labels, parts["train"], fresh)
 
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging, ignore=shutil.ignore_patterns("report", "*.tmp", PROTOTYPES_FILE))
+    staging = fresh_partial(out)
+    shutil.copytree(source, staging, ignore=shutil.ignore_patterns(REPORT_FOLDER, "*.tmp", PROTOTYPES_FILE))
     parts["train"] = parts["train"] + fresh
     save_embeddings(staging, parts)
     _gallery(source, manifest, new, fresh).save(staging)
@@ -110,11 +118,8 @@ def _enroll(source: Path, sources: list[Path], folders: list[str | Path], out: P
     report = _score_test(staging, parts["test"], labels)
     enrolled.metrics.update({"test_top1": report["top1"], "test_top5": report["top5"], "test_n": report["n"]})
     write_manifest(staging, enrolled)
-    write_report(report, staging / "report", f"{out.name}: {source.name} plus {', '.join(added + extended)}")
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
-    return EnrollResult(out, added, extended, report)
+    write_report(report, staging / REPORT_FOLDER, f"{out.name}: {source.name} plus {', '.join(added + extended)}")
+    return EnrollResult(publish(staging, out), added, extended, report)
 
 
 def _scan_new(folders: Sequence[str | Path]) -> Dataset:

@@ -7,12 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from darekana.recognizer.engine import Decision, Recognizer, Verdict
+from darekana.progress import progress
+from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import ImageError, load_image
+from darekana.recognizer.results import Decision, Verdict
 
 from .calibrate import FALSE_REJECTION, PRECISION
 from .data import Dataset, iter_batches, scan
-from .progress import progress
 from .report import classification_figures
 
 
@@ -24,7 +25,8 @@ def decisions_for(
 ) -> tuple[list[Decision], list[int]]:
     """A decision per readable sample (and their indices). ``pictures``: detect faces first and take the
     most likely one, as a user's picture would be handled; otherwise each file is one face crop."""
-    decisions, kept = [], []
+    decisions: list[Decision] = []
+    kept: list[int] = []
     order = np.arange(len(dataset.samples))
     for idx in progress(list(iter_batches(order, batch)), "evaluating", "batch"):
         crops, used = [], []
@@ -36,7 +38,7 @@ def decisions_for(
                 continue
             if pictures:
                 faces = recognizer.recognize(image).faces
-                decisions.append(max(faces, key=lambda f: f.detector_score or 0.0).decision)
+                decisions.append(max(faces, key=lambda f: f.detector_score or 0.0))
                 kept.append(int(i))
             else:
                 crops.append(image)

@@ -11,7 +11,7 @@ import torch
 from sklearn.calibration import CalibratedClassifierCV
 from torch import nn
 
-from darekana.recognizer.bundle import FALLBACK_FILE, MODEL_FILE
+from darekana.recognizer.layout import FALLBACK_FILE, MODEL_FILE
 from darekana.recognizer.onnx import open_session
 
 from .backbones import Backbone, CosineHead, head_of

@@ -11,7 +11,7 @@ from sklearn.svm import SVC
 
 from darekana.recognizer.bundle import Thresholds
 from darekana.recognizer.centres import Centres
-from darekana.recognizer.engine import pad_primary
+from darekana.recognizer.decision import pad_primary
 
 from .calibrate import Outputs, choose_thresholds
 from .embeddings import Embedded

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from darekana.progress import progress
 from darekana.recognizer.images import load_image
 from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, resize_square, to_batch
 
 from .backbones import Backbone
-from .progress import progress
 
 HU_DIM, HARALICK_DIM, HSV_BINS = 7, 13, 8
 HANDMADE_DIM = HU_DIM + HARALICK_DIM + HSV_BINS**3

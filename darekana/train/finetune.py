@@ -31,9 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from darekana.progress import progress, say
+from darekana.recognizer.layout import partial, publish
+
 from .backbones import Backbone, CosineHead, MobileNetV2, ResNet, head_of, install_head
 from .configs import FinetuneConfig
-from .progress import progress, say
 
 STATE_FILE = "state.pt"
 
@@ -53,6 +55,11 @@ class FinetuneResult:
     history: list[EpochLog] = field(default_factory=list)
     seconds: float = 0.0
     finished: bool = True  # False: stopped by ``until`` before the last epoch
+
+
+def resolve_device(device: str) -> str:
+    """``auto``: cuda when a GPU is there, else cpu; any other name as it is."""
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
 
 
 def stem(net: Backbone) -> list[nn.Module]:
@@ -117,7 +124,7 @@ class Trainer:
     def __init__(
         self, net: Backbone, mean: tuple[float, ...], std: tuple[float, ...], config: FinetuneConfig, checkpoints: Path
     ):
-        self.device = torch.device(config.device)
+        self.device = torch.device(resolve_device(config.device))
         if config.head.kind != "linear" and not isinstance(head_of(net), CosineHead):
             with torch.random.fork_rng():  # the head's initial weights repeat with the seed
                 torch.manual_seed(config.seed)
@@ -215,9 +222,9 @@ class Trainer:
             "best_val_accuracy": result.best_val_accuracy,
             "history": [asdict(h) for h in result.history],
         }
-        partial = self.checkpoints / (STATE_FILE + ".partial")
-        torch.save(state, partial)
-        partial.replace(self.checkpoints / STATE_FILE)  # a kill mid-write leaves the previous epoch's state
+        written = partial(self.checkpoints / STATE_FILE)
+        torch.save(state, written)
+        publish(written, self.checkpoints / STATE_FILE)  # a kill mid-write leaves the previous epoch's state
 
     def _restore(
         self,

@@ -15,28 +15,28 @@ import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
-from darekana.recognizer.bundle import MODEL_FILE, Manifest, write_manifest
+from darekana.progress import say
+from darekana.recognizer.bundle import Manifest, write_manifest
+from darekana.recognizer.decision import l2_normalize
 from darekana.recognizer.detect import (
     ANIMEFACE,
     ANIMEFACE_SPEC,
     DEFAULT_DETECTOR_MODEL,
-    DETECTOR_FILE,
     FACEBOXES,
     DetectorSpec,
     Framing,
     measure_framing,
 )
 from darekana.recognizer.detectors import open_detector
-from darekana.recognizer.engine import Recognizer, l2_normalize
+from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.gallery import Source
 from darekana.recognizer.images import load_image
+from darekana.recognizer.layout import DETECTOR_FILE, MODEL_FILE, REPORT_FOLDER, SPLIT_FILE, fresh_partial, publish
 from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
@@ -50,23 +50,15 @@ from .fallback import fit_fallback
 from .finetune import STATE_FILE, EpochLog, FinetuneResult, Trainer
 from .gallery import build_gallery
 from .head import compose, fit_head
-from .network import BaseNetwork, base_embeddings, load_network, run_batched
-from .progress import say
+from .network import BaseNetwork, base_embeddings, embed, load_network
 from .report import plot_history, plot_reliability, write_report
-from .shared import BASE_NETWORK, MOBILENET_V2_TRUNK
+from .shared import BASE_NETWORK, MOBILENET_V2_TRUNK, darekana_version
 
 
 @dataclass
 class FitResult:
     bundle: Path
     report: dict[str, Any]
-
-
-def darekana_version() -> str:
-    try:
-        return version("darekana")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def resolve_pretrained(arch: str, pretrained: str) -> str | None:
@@ -111,8 +103,7 @@ def _fit(
     fixed_test: frozenset[str],
     base: BaseNetwork | None,
 ) -> FitResult:
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = fresh_partial(out)
     staging.mkdir(parents=True)
     started = time.perf_counter()
 
@@ -120,14 +111,8 @@ def _fit(
     dataset = scan(sources, config.aliases)
     pixels = load_pixels(dataset, size)
     say(dataset.summary())
-    assigned = base.split if base else None
-    parts = split(dataset, config.val, config.test, config.finetune.seed, fixed_test, config.calibration, assigned)
-    if fixed_test:
-        say(
-            f"test split of {config.test_split_of}: {len(parts.test)} test faces, "
-            f"{sum(dataset.samples[i].digest in fixed_test for i in parts.test)} of them its own"
-        )
-    _write_split(staging / "split.json", dataset, parts)
+    parts = _split(dataset, config, fixed_test, base)
+    _write_split(staging / SPLIT_FILE, dataset, parts)
     y = dataset.targets
 
     network = _network(config, base, size, len(dataset.labels), pixels, y, parts, staging)
@@ -152,26 +137,40 @@ def _fit(
         embedding_dim=int(network.unit.shape[1]),
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         darekana_version=darekana_version(),
-        training={
-            "data": [str(Path(f).resolve()) for f in folders],
-            "aliases": config.aliases,
-            "test_split_of": config.test_split_of,
-            "detector_model": str(Path(config.detector_model).resolve()) if config.detector_model else None,
-            "faces": {part: len(getattr(parts, part)) for part in PARTS},
-            "skipped": len(dataset.skipped),
-            "duplicates": dataset.duplicates,
-        }
-        | network.training,
+        training=_training_record(folders, config, dataset, parts) | network.training,
         metrics={"calibration": calibration},
     )
     write_manifest(staging, manifest)  # the engine below loads the bundle, so it must be complete already
     report = _report(staging, out.name, manifest, dataset, parts, network, started)
     write_manifest(staging, manifest)
 
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
-    return FitResult(out, report)
+    return FitResult(publish(staging, out), report)
+
+
+def _split(dataset: Dataset, config: FitConfig, fixed_test: frozenset[str], base: BaseNetwork | None) -> Split:
+    """The faces' parts: by source picture and near-duplicate group, those the base network's record names
+    pinned to its parts, and ``fixed_test`` (an earlier bundle's test faces) kept as the test set."""
+    assigned = base.split if base else None
+    parts = split(dataset, config.val, config.test, config.finetune.seed, fixed_test, config.calibration, assigned)
+    if fixed_test:
+        say(
+            f"test split of {config.test_split_of}: {len(parts.test)} test faces, "
+            f"{sum(dataset.samples[i].digest in fixed_test for i in parts.test)} of them its own"
+        )
+    return parts
+
+
+def _training_record(folders: list[str | Path], config: FitConfig, dataset: Dataset, parts: Split) -> dict[str, Any]:
+    """What the manifest says of the data the bundle was made from."""
+    return {
+        "data": [str(Path(f).resolve()) for f in folders],
+        "aliases": config.aliases,
+        "test_split_of": config.test_split_of,
+        "detector_model": str(Path(config.detector_model).resolve()) if config.detector_model else None,
+        "faces": {part: len(getattr(parts, part)) for part in PARTS},
+        "skipped": len(dataset.skipped),
+        "duplicates": dataset.duplicates,
+    }
 
 
 @dataclass
@@ -232,14 +231,14 @@ def _report(
     report["training_seconds"] = round(time.perf_counter() - started, 1)
     manifest.training["seconds"] = report["training_seconds"]
     manifest.metrics.update({"test_top1": report["top1"], "test_top5": report["top5"], "test_n": report["n"]})
-    write_report(report, staging / "report", f"{name}: held-back test split")
+    write_report(report, staging / REPORT_FOLDER, f"{name}: held-back test split")
     if report["history"]:
-        plot_history(report["history"], staging / "report" / "training.png")
+        plot_history(report["history"], staging / REPORT_FOLDER / "training.png")
     plot_reliability(
         np.array([d.candidates[0].probability for d in decisions]),
         np.array([d.candidates[0].label == t for d, t in zip(decisions, truth)]),
         manifest.thresholds.confident,
-        staging / "report" / "reliability.png",
+        staging / REPORT_FOLDER / "reliability.png",
     )
     return report
 
@@ -270,19 +269,6 @@ def _write_split(path: Path, dataset: Dataset, parts: Split) -> None:
     for part in PARTS:  # paths may be relative, and those of unpacked zips vanish
         names[f"{part}_sha256"] = [dataset.samples[i].digest for i in getattr(parts, part)]
     path.write_text(json.dumps(names, indent=1), encoding="utf-8")
-
-
-def embed(
-    session: ort.InferenceSession,
-    pixels: np.ndarray,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    desc: str = "embedding",
-    batch: int = 128,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The exported network's logits and unit embeddings for uint8 faces (N, S, S, 3), in batches."""
-    logits, embeddings = run_batched(session, ["logits", "embedding"], pixels, mean, std, desc, batch)
-    return logits, l2_normalize(embeddings)
 
 
 def install_detector(kind: str, model: str | None, directory: Path) -> DetectorSpec:

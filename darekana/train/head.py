@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from onnx import helper, numpy_helper
 
+from darekana.recognizer.layout import partial, publish
 from darekana.recognizer.onnx import open_session
 
 from .network import EMBEDDING
@@ -111,10 +112,10 @@ def compose(base: Path, head: LinearHead, out: Path) -> Path:
     graph.output.extend([helper.make_tensor_value_info(LOGITS, onnx.TensorProto.FLOAT, ["n", len(head.bias)])])
     graph.output.append(embedding)
     onnx.checker.check_model(model)
-    partial = out.with_name(out.name + ".partial")
-    onnx.save(model, str(partial))
-    _check(base, partial, head, graph.input[0].type.tensor_type.shape.dim[2].dim_value)
-    partial.replace(out)
+    written = partial(out)
+    onnx.save(model, str(written))
+    _check(base, written, head, graph.input[0].type.tensor_type.shape.dim[2].dim_value)
+    publish(written, out)
     return out
 
 

@@ -1,5 +1,5 @@
 """A base network (``darekana train base``) with its training record: loading it, checked, and embedding
-faces with it.
+faces with it or with a bundle's network.
 
 The record (``FILE.json`` beside ``FILE.onnx``) says what the network is (architecture, input size,
 normalisation), what it was trained on and how, and every face's part of the split it was trained with, by
@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from darekana.progress import progress
+from darekana.recognizer.decision import l2_normalize
 from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import normalize
-
-from .progress import progress
 
 EMBEDDING = "embedding"
 RECORD_SUFFIX = ".json"
@@ -77,6 +77,19 @@ def _rgb(values: list[float]) -> tuple[float, float, float]:
 def base_embeddings(network: BaseNetwork, pixels: np.ndarray) -> np.ndarray:
     """The raw embeddings (N, D) of uint8 faces (N, S, S, 3)."""
     return run_batched(open_session(network.path), [EMBEDDING], pixels, network.mean, network.std)[0]
+
+
+def embed(
+    session: ort.InferenceSession,
+    pixels: np.ndarray,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    desc: str = "embedding",
+    batch: int = 128,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A bundle's network (``model.onnx``): its logits and unit embeddings for uint8 faces (N, S, S, 3)."""
+    logits, embeddings = run_batched(session, ["logits", "embedding"], pixels, mean, std, desc, batch)
+    return logits, l2_normalize(embeddings)
 
 
 def run_batched(

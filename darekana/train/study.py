@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from darekana.progress import say
 from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 from .backbones import TORCHVISION_URLS, build_backbone, load_pretrained
@@ -32,7 +33,6 @@ from .data import Dataset, Split, load_pixels, scan, split
 from .features import HANDMADE_DIM, HSV_BINS, extract, handmade, network_embedder
 from .finetune import Trainer
 from .fit import fit, resolve_pretrained
-from .progress import say
 from .shared import MOBILENET_V2_TRUNK
 from .study_report import write_study_report
 

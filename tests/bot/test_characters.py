@@ -8,14 +8,14 @@ from hypothesis import strategies as st
 
 from darekana.bot.characters import clean_name, resolve, slug
 from darekana.bot.errors import BadRequest
-from darekana.bot.storage.store import CharacterRow
+from darekana.bot.records import Character
 
 CHARACTERS = [
-    CharacterRow("000_hatsune_miku", "Hatsune Miku", [], True),
-    CharacterRow("001_kagamine_rin", "Kagamine Rin", [], True),
-    CharacterRow("002_kagamine_len", "Kagamine Len", [], True),
-    CharacterRow("izumi_konata", "Izumi Konata", ["Kona-chan"], True),
-    CharacterRow("irys_(hololive)", "Irys (Hololive)", [], False),
+    Character("000_hatsune_miku", "Hatsune Miku", [], True),
+    Character("001_kagamine_rin", "Kagamine Rin", [], True),
+    Character("002_kagamine_len", "Kagamine Len", [], True),
+    Character("izumi_konata", "Izumi Konata", ["Kona-chan"], True),
+    Character("irys_(hololive)", "Irys (Hololive)", [], False),
 ]
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from darekana.bot.discord import Darekana, make_client
 from darekana.bot.fetch import PRIVATE_MESSAGE
 from darekana.bot.service import Requester, Service
-from darekana.bot.storage.models import Answer, Recognition
+from darekana.bot.storage.models import AnswerRow, RecognitionRow
 from darekana.train.shared import DATASETS
 
 from fakes.discord_api import (
@@ -192,7 +192,7 @@ async def test_whois_answers_after_deferring_with_right_and_wrong(
     recognition = int(custom_ids(followup.json["components"])[0].split(":")[-1])
     assert custom_ids(followup.json["components"]) == [f"darekana:right:{recognition}", f"darekana:wrong:{recognition}"]
     with Session(service.store.engine) as session:
-        row = session.get(Recognition, recognition)
+        row = session.get(RecognitionRow, recognition)
         assert (row.platform, row.user_id, row.guild_id, row.channel_id) == (
             "discord",
             "1001",
@@ -304,7 +304,7 @@ async def test_message_menu_reads_an_image_link(
     assert followup.json["content"].startswith(f"1. {known.name} (")
     assert len(fake.find("GET", r"/attachments/.*/face\.png")) == 1  # fetched by the service, once
     with Session(service.store.engine) as session:
-        assert session.scalars(select(Recognition.message_id)).all() == [target["id"]]
+        assert session.scalars(select(RecognitionRow.message_id)).all() == [target["id"]]
 
 
 async def test_message_menu_without_a_picture(fake: FakeDiscord, bot: Darekana, service: Service) -> None:
@@ -392,7 +392,7 @@ async def test_two_processes_on_one_database_answer_each_message_once(
         assert len(fake.find("POST", CALLBACK)) == 1  # one "thinking…" too
         assert reply.json["content"].startswith(f"1. {known.name} (")
         with Session(services[0].store.engine) as session:
-            answers = session.scalars(select(Answer).order_by(Answer.id)).all()
+            answers = session.scalars(select(AnswerRow).order_by(AnswerRow.id)).all()
         assert [(a.platform, a.request_id) for a in answers] == [
             ("discord", asking["id"]),
             ("discord", f"interaction:{command['id']}"),

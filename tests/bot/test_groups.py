@@ -15,10 +15,10 @@ import pytest
 
 from darekana.bot import enrolment
 from darekana.bot.errors import Conflict, NotFound
+from darekana.bot.records import Status
 from darekana.bot.service import Requester, Service
 from darekana.bot.settings import Settings
 from darekana.bot.storage import Store, open_database, upgrade
-from darekana.bot.storage.store import Status
 from darekana.recognizer.bundle import load_manifest, write_manifest
 from darekana.recognizer.engine import Recognizer
 from darekana.train.shared import DATASETS

@@ -28,7 +28,7 @@ from darekana.bot.errors import ServiceError
 from darekana.bot.http.api import make_app
 from darekana.bot.http.bodies import read_json, read_picture
 from darekana.bot.service import Service
-from darekana.bot.storage.models import Recognition
+from darekana.bot.storage.models import RecognitionRow
 from darekana.train.shared import DATASETS
 
 from pictures import group_picture
@@ -92,7 +92,7 @@ async def test_a_picture_is_named_and_stored_per_client(make_service, serve: Ser
     assert "annotated_png" not in reply
     assert service.store.face(face["id"]).label == label
     with Session(service.store.engine) as session:
-        stored = session.scalars(select(Recognition)).one()
+        stored = session.scalars(select(RecognitionRow)).one()
     assert (stored.id, stored.platform, stored.user_id, stored.channel_id) == (
         reply["recognition_id"],
         "http",

@@ -25,9 +25,10 @@ from darekana.bot.bundles import point, promote
 from darekana.bot.serve import watch_bundle
 from darekana.bot.service import Requester, Service
 from darekana.bot.settings import Settings
-from darekana.bot.storage.models import Recognition
+from darekana.bot.storage.models import RecognitionRow
 from darekana.cli import main as darekana
-from darekana.recognizer.bundle import MODEL_FILE, BundleError, load_manifest, write_manifest
+from darekana.recognizer.bundle import BundleError, load_manifest, write_manifest
+from darekana.recognizer.layout import MODEL_FILE
 from darekana.train.compare import judge
 from darekana.train.shared import DATASETS
 
@@ -87,7 +88,7 @@ def version_of(bundle: Path) -> str:
 
 def stored_versions(service: Service) -> dict[int, str]:
     with Session(service.store.engine) as session:
-        return dict(session.execute(select(Recognition.id, Recognition.bundle_version)).all())
+        return dict(session.execute(select(RecognitionRow.id, RecognitionRow.bundle_version)).all())
 
 
 def serving_settings(current: Path, tmp_path: Path, **overrides: object) -> Settings:

@@ -4,15 +4,20 @@ corrections, limits, and bad input that changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import zipfile
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from PIL import Image
 
 from darekana.bot.errors import BadRequest, Busy, NotFound, RateLimited
-from darekana.bot.service import Place, Requester, Service
+from darekana.bot.fetch import FetchLimits
+from darekana.bot.service import Place, Reply, Requester, Service
 from darekana.recognizer.describe import describe_face
 from darekana.train.data import scan
 from darekana.train.shared import DATASETS
@@ -21,6 +26,23 @@ from pictures import group_picture, picture_bytes, repeat_last_scan, slow_jpeg
 
 ALICE = Requester("discord", "1001")
 BOB = Requester("discord", "1002")
+
+
+@contextlib.asynccontextmanager
+async def serving(pictures: dict[str, bytes]) -> AsyncIterator[str]:
+    """A web server on 127.0.0.1 with ``pictures`` at their paths; yields its base URL."""
+
+    async def picture(request: web.Request) -> web.Response:
+        return web.Response(body=pictures[request.path], content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/{name}", picture)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
 
 
 def counts(service: Service) -> tuple[int, int, int]:
@@ -46,10 +68,10 @@ def _crop(service: Service, face_id: int) -> bytes:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from darekana.bot.storage.models import Face
+    from darekana.bot.storage.models import FaceRow
 
     with Session(service.store.engine) as session:
-        return session.scalar(select(Face.crop_png).where(Face.id == face_id))
+        return session.scalar(select(FaceRow.crop_png).where(FaceRow.id == face_id))
 
 
 async def test_group_picture_numbered_in_reading_order_with_annotated_picture(make_service):
@@ -275,6 +297,64 @@ async def test_only_confident_answers_are_worth_a_post_on_x(make_service, known_
     assert service.worth_posting("twitter", named) and not service.worth_posting("twitter", doubtful)
     assert service.worth_posting("discord", doubtful)  # asked in person: always answered
     assert make_service(twitter_only_confident=False).worth_posting("twitter", doubtful)
+
+
+async def test_on_x_a_doubtful_answer_is_stored_but_not_worth_a_post(make_service, known_picture: tuple[bytes, str]):
+    service = make_service(twitter_only_confident=True)
+    service.fetch_limits = FetchLimits(allow_private=True)  # the pictures are on this machine
+    x = Requester("twitter", "555")
+    blank = io.BytesIO()
+    Image.new("RGB", (300, 200), (255, 255, 255)).save(blank, "PNG")
+    pictures = {"/known.png": known_picture[0], "/blank.png": blank.getvalue()}
+    async with serving(pictures) as base:
+        named = await service.reply_to_post(f"{base}/known.png", x, annotate=False)
+        assert named is not None and named.faces[0].label == known_picture[1] and named.annotated_png is None
+        assert await service.reply_to_post(f"{base}/blank.png", x) is None  # no face named with confidence
+        assert counts(service)[0] == 2  # stored all the same, as every recognition is
+        loose = make_service(twitter_only_confident=False)
+        loose.fetch_limits = service.fetch_limits
+        assert await loose.reply_to_post(f"{base}/blank.png", x) is not None
+
+
+async def test_watch_mode_takes_up_questions_in_watched_channels_only(make_service):
+    service = make_service()
+    moderator = Requester("discord", "mod")
+    assert await service.watch(True, Place("guild", "watched"), moderator)
+    assert await service.watched_question("discord", "who is she?", "watched")
+    assert await service.watched_question("discord", "sauce?", "thread", "watched")  # a thread of it
+    assert not await service.watched_question("discord", "nice picture", "watched")  # not a question
+    assert not await service.watched_question("discord", "who is she?", "elsewhere")
+    assert not await service.watched_question("twitter", "who is she?", "watched")  # another platform's channel
+    assert not await service.watch(True, Place("guild", "watched"), moderator)  # already on
+    assert await service.watch(False, Place("guild", "watched"), moderator)
+    assert not await service.watched_question("discord", "who is she?", "watched")
+    with pytest.raises(BadRequest):
+        await service.watch(True, Place(channel_id="dm"), moderator)
+
+
+async def test_watch_mode_answers_within_its_rate_and_only_with_confidence(make_service, known_picture):
+    service = make_service(watch_rate="2/60", watch_only_confident=True, user_rate="100/1")
+    blank = io.BytesIO()
+    Image.new("RGB", (300, 200), (255, 255, 255)).save(blank, "PNG")
+    asked: list[str] = []
+
+    def asking(picture: bytes) -> Callable[[], Awaitable[Reply]]:
+        async def recognize() -> Reply:
+            asked.append("asked")
+            return await service.whois(picture, ALICE)
+
+        return recognize
+
+    async def refused() -> Reply:
+        raise BadRequest("that file is empty")
+
+    assert await service.answer_unasked("discord", "c", asking(blank.getvalue())) is None  # doubtful: quiet
+    assert await service.answer_unasked("discord", "c", refused) is None  # errors are not said either
+    assert await service.answer_unasked("discord", "c", asking(known_picture[0])) is not None
+    assert await service.answer_unasked("discord", "c", asking(known_picture[0])) is not None
+    assert await service.answer_unasked("discord", "c", asking(known_picture[0])) is None  # the channel's rate
+    assert await service.answer_unasked("discord", "other", asking(known_picture[0])) is not None
+    assert len(asked) == 4  # past its rate, a channel's pictures are not even recognised
 
 
 async def test_an_answer_is_posted_once_however_often_it_is_delivered(

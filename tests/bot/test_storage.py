@@ -10,12 +10,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from darekana.bot.records import RecognitionRecord
 from darekana.bot.storage import Store, current_revision, downgrade, open_database, upgrade
 from darekana.bot.storage.models import Base
-from darekana.bot.storage.store import RecognitionRecord
 from darekana.cli import main as darekana
 from darekana.recognizer.detect import Box
-from darekana.recognizer.engine import Candidate, Decision, Face, Model, Recognition, Verdict
+from darekana.recognizer.results import Candidate, Decision, Face, Model, Recognition, Verdict
 
 TABLES = {"characters", "recognitions", "faces", "corrections", "answers", "cursors", "watched_channels"}
 
@@ -23,7 +23,7 @@ TABLES = {"characters", "recognitions", "faces", "corrections", "answers", "curs
 def record(faces: int = 2, user: str = "u1") -> RecognitionRecord:
     candidates = [Candidate("000_hatsune_miku", "Hatsune Miku", 0.9), Candidate("初音", "初音ミク", 0.05)]
     found = [
-        Face(Box(10 * n, 20, 30, 40), Decision(candidates, Model.PRIMARY, Verdict.CONFIDENT, 0.8), 0.95)
+        Face.of(Decision(candidates, Model.PRIMARY, Verdict.CONFIDENT, 0.8), Box(10 * n, 20, 30, 40), 0.95)
         for n in range(1, faces + 1)
     ]
     return RecognitionRecord(

@@ -19,16 +19,16 @@ from PIL import Image
 from darekana import cli
 from darekana.bot import serve
 from darekana.bot.fetch import FetchLimits
+from darekana.bot.records import Kind
 from darekana.bot.service import Reply, Service
 from darekana.bot.settings import Settings
-from darekana.bot.storage.store import Kind
 from darekana.bot.twitter import poller as twitter_bot
 from darekana.bot.twitter.poller import Refused, TwitterBot, make_client, wait_for_reset
 from darekana.bot.twitter.state import configured
 from darekana.bot.twitter.text import Said, answer_text, parse_feedback, weighted_length
 from darekana.recognizer.describe import describe
 from darekana.recognizer.detect import Box
-from darekana.recognizer.engine import Candidate, Decision, Face, Model, Recognition, Verdict
+from darekana.recognizer.results import Candidate, Decision, Face, Model, Recognition, Verdict
 
 from fakes.x_api import BOT_ID, FakeX
 from pictures import group_picture
@@ -324,7 +324,7 @@ def face(number: int, name: str, verdict: str = "confident") -> Face:
         Candidate("else", "Someone Else", 0.02),
         Candidate("another", "Another Person", 0.01),
     ]
-    return Face(Box(10 * number, 0, 10, 10), Decision(candidates, Model.PRIMARY, Verdict(verdict), 0.5), 0.99)
+    return Face.of(Decision(candidates, Model.PRIMARY, Verdict(verdict), 0.5), Box(10 * number, 0, 10, 10), 0.99)
 
 
 def reply_of(faces: list[Face]) -> Reply:

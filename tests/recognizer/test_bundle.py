@@ -15,23 +15,21 @@ import pytest
 import torch
 from PIL import Image
 
-from darekana.recognizer.bundle import (
+from darekana.recognizer.bundle import BundleError, Label, Manifest, Thresholds, load_manifest, write_manifest
+from darekana.recognizer.detect import ANIMEFACE, Framing
+from darekana.recognizer.engine import Recognizer
+from darekana.recognizer.gallery import Gallery, Source, thumbnail
+from darekana.recognizer.layout import (
+    CENTRES_FILE,
+    DETECTOR_FILE,
     FALLBACK_FILE,
     FORMAT_VERSION,
+    GALLERY_FILE,
     MANIFEST_FILE,
     MODEL_FILE,
-    BundleError,
-    Label,
-    Manifest,
-    Thresholds,
-    load_manifest,
-    write_manifest,
 )
-from darekana.recognizer.centres import CENTRES_FILE
-from darekana.recognizer.detect import ANIMEFACE, DETECTOR_FILE, Framing
-from darekana.recognizer.engine import Model, Recognizer, Verdict
-from darekana.recognizer.gallery import GALLERY_FILE, Gallery, Source, thumbnail
 from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from darekana.recognizer.results import Model, Verdict
 from darekana.train.backbones import build_backbone
 from darekana.train.export import export_fallback, export_network
 from darekana.train.fallback import fit_centres, fit_svm

@@ -8,7 +8,9 @@ import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -21,9 +23,9 @@ from darekana.recognizer import BundleError, ImageError, Recognizer
 from darekana.recognizer.annotate import annotate
 from darekana.recognizer.describe import describe
 from darekana.recognizer.detect import MULTI_SCALE
-from darekana.recognizer.engine import recognition_to_dict
 from darekana.recognizer.images import decode_image, load_image
 from darekana.recognizer.preprocess import to_batch
+from darekana.recognizer.results import FACE_SCHEMA, RECOGNITION_SCHEMA
 from darekana.train.backbones import build_backbone, load_pretrained
 from darekana.train.network import load_network
 from darekana.train.shared import BASE_NETWORK, DATASETS
@@ -122,8 +124,29 @@ def test_every_face_of_a_group_picture_in_reading_order(recognizer: Recognizer, 
     assert all(abs(sum(c.probability for c in f.candidates) - 1) < 0.5 for f in result.faces)
     drawn = annotate(picture, result)
     assert drawn.size == picture.size and drawn.tobytes() != picture.tobytes()
-    payload = recognition_to_dict(result)
-    assert json.loads(json.dumps(payload))["faces"][0]["verdict"] in ("confident", "unsure", "unknown")
+    payload = json.loads(json.dumps(result.to_dict()))
+    jsonschema.validate(payload, plain_json_schema(RECOGNITION_SCHEMA))
+    assert payload["faces"][0]["verdict"] in ("confident", "unsure", "unknown")
+
+
+def plain_json_schema(schema: Any) -> Any:
+    """OpenAPI 3.0's ``nullable`` as JSON Schema says it (a type list), so ``jsonschema`` can check against it."""
+    if isinstance(schema, list):
+        return [plain_json_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    plain = {k: plain_json_schema(v) for k, v in schema.items() if k != "nullable"}
+    if schema.get("nullable"):
+        plain["type"] = [plain["type"], "null"]
+        if "enum" in plain:
+            plain["enum"] = [*plain["enum"], None]
+    return plain
+
+
+def test_the_schema_names_every_field_a_face_has(recognizer: Recognizer, held_back: list[Path]):
+    """A field added to the JSON form without the schema (or the other way round) fails here."""
+    face = recognizer.recognize(load_image(held_back[0])).faces[0]
+    assert set(face.to_dict()) == set(FACE_SCHEMA["properties"]) == set(FACE_SCHEMA["required"])
 
 
 def test_no_face_is_said_and_the_whole_picture_flagged(recognizer: Recognizer):
@@ -148,9 +171,9 @@ def test_unknown_characters_are_rejected_more_than_known_ones(recognizer: Recogn
 
 def test_safe_to_call_from_many_threads(recognizer: Recognizer, held_back: list[Path]):
     data = [p.read_bytes() for p in held_back[:8]]
-    serial = [recognition_to_dict(recognizer.recognize(d))["faces"] for d in data]
+    serial = [recognizer.recognize(d).to_dict()["faces"] for d in data]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        parallel = list(pool.map(lambda d: recognition_to_dict(recognizer.recognize(d))["faces"], data * 2))
+        parallel = list(pool.map(lambda d: recognizer.recognize(d).to_dict()["faces"], data * 2))
     assert parallel == serial * 2
 
 
@@ -200,7 +223,7 @@ def test_faces_the_detector_is_unsure_of_are_answered_but_never_confident(traine
             if face.whole_picture:
                 continue
             assert not face.sure and face.verdict != "confident" and line.endswith("(unclear face)"), line
-            assert recognition_to_dict(result)["faces"][0]["face_sure"] is False
+            assert result.to_dict()["faces"][0]["face_sure"] is False
 
 
 def test_the_detector_cannot_be_swapped_for_one_the_framing_was_not_measured_with(trained_bundle: Path):
@@ -241,8 +264,8 @@ def test_many_pictures_at_once_answer_as_one_at_a_time(recognizer: Recognizer):
     whole-picture guesses included."""
     pictures = [decode_image(p.read_bytes()) for p in sorted((DATASETS / "paperface-heads/pictures").glob("*.jpg"))[:6]]
     pictures.append(Image.new("RGB", (200, 120), (90, 140, 200)))  # no face
-    one_by_one = [recognition_to_dict(recognizer.recognize(p))["faces"] for p in pictures]
-    together = [recognition_to_dict(r)["faces"] for r in recognizer.recognize_many(pictures)]
+    one_by_one = [recognizer.recognize(p).to_dict()["faces"] for p in pictures]
+    together = [r.to_dict()["faces"] for r in recognizer.recognize_many(pictures)]
     assert together == one_by_one
     assert sum(len(faces) for faces in together) > len(pictures)
     assert together[-1][0]["whole_picture"]

@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from darekana.cli import main
-from darekana.recognizer.bundle import MODEL_FILE, load_manifest
+from darekana.recognizer.bundle import load_manifest
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import load_image
+from darekana.recognizer.layout import MODEL_FILE
 from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normalize, resize_square
 from darekana.train.backbones import build_backbone, load_pretrained

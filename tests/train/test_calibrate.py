@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from darekana.recognizer.bundle import Thresholds
-from darekana.recognizer.engine import enrolled_nearer, route, verdicts
+from darekana.recognizer.decision import enrolled_nearer, route, verdicts
 from darekana.train.calibrate import DOUBT, MIN_CONFIDENT_SHARE, Outputs, _confident, choose_thresholds
 from darekana.train.fallback import fit_centres
 

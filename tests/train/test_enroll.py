@@ -16,13 +16,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from darekana.recognizer.bundle import FORMAT_VERSION, MANIFEST_FILE, load_manifest, sha256_file
-from darekana.recognizer.centres import CENTRES_FILE, PROTOTYPES_FILE
-from darekana.recognizer.engine import Model, Recognizer, Verdict, l2_normalize, softmax
+from darekana.recognizer.bundle import load_manifest, sha256_file
+from darekana.recognizer.decision import l2_normalize, softmax
+from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import load_image
+from darekana.recognizer.layout import CENTRES_FILE, EMBEDDINGS_FILE, FORMAT_VERSION, MANIFEST_FILE, PROTOTYPES_FILE
 from darekana.recognizer.names import character_key
 from darekana.recognizer.preprocess import to_batch
-from darekana.train.embeddings import EMBEDDINGS_FILE
+from darekana.recognizer.results import Model, Verdict
 from darekana.train.enroll import EnrollError, enroll
 from darekana.train.shared import DATASETS
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from darekana.recognizer.bundle import load_manifest
-from darekana.recognizer.engine import Recognizer, Verdict
+from darekana.recognizer.engine import Recognizer
+from darekana.recognizer.results import Verdict
 from darekana.train.data import source_group
 from darekana.train.embeddings import load_embeddings
 

@@ -14,9 +14,9 @@ from PIL import Image
 
 from darekana.recognizer import BundleError, Recognizer, Verdict
 from darekana.recognizer.bundle import load_manifest, write_manifest
-from darekana.recognizer.engine import face_to_dict
-from darekana.recognizer.gallery import GALLERY_FILE, THUMBNAIL_SIDE, Gallery, Source, load_gallery, thumbnail
+from darekana.recognizer.gallery import THUMBNAIL_SIDE, Gallery, Source, load_gallery, thumbnail
 from darekana.recognizer.images import load_image
+from darekana.recognizer.layout import GALLERY_FILE
 from darekana.train.enroll import enroll
 from darekana.train.gallery import PER_CHARACTER
 from darekana.train.shared import DATASETS
@@ -54,7 +54,7 @@ def test_the_json_shows_the_evidence_as_a_picture(trained_bundle: Path, held_bac
     recognizer = Recognizer(trained_bundle)
     faces = (recognizer.recognize(path.read_bytes()).faces[0] for path in held_back)
     face = next(f for f in faces if f.verdict != "unknown")  # unknown faces show no evidence
-    evidence = face_to_dict(face)["evidence"]
+    evidence = face.to_dict()["evidence"]
     assert evidence["label"] == face.label and evidence["image"].startswith("data:image/jpeg;base64,")
 
 

@@ -1,6 +1,14 @@
-"""darekana on Discord (discord.py 2), laid out as RoboDanny lays out a cog: the client (:mod:`.client`),
-what people ask (:mod:`.commands`), the components under the answers (:mod:`.views`) and what every
-interaction shares (:mod:`.replies`). Nothing here decides behaviour: that is the service's.
+"""darekana on Discord (discord.py 2), one module per feature, each owning its commands and the components
+under its messages:
+
+* :mod:`.answers`: asking, by a mention (or a mention replying to a picture), ``/whois`` or the "Who is
+  this?" message menu, and the answer posted under the picture;
+* :mod:`.feedback`: Right / Wrong under an answer, the menus and the form that follow them;
+* :mod:`.moderation`: the moderators' ``/corrections`` (review, stats, export, groups, enroll);
+* :mod:`.watch`: watch mode, ``/darekana watch`` and answering "who is she?" without a mention.
+
+What they share: the client (:mod:`.client`) and how an interaction is answered, privately, errors included
+(:mod:`.replies`). Nothing here decides behaviour: that is the service's.
 
     client = make_client(service, settings)
     await client.start(settings.discord_token)
@@ -13,22 +21,23 @@ from discord import app_commands
 
 from ..service import Service
 from ..settings import Settings
+from . import answers, feedback, moderation, watch
 from .client import Darekana, Interaction
-from .commands import answer_mention, answer_question, corrections, darekana_commands, who_is_this, whois
 from .replies import report
-from .views import DYNAMIC_ITEMS
 
 __all__ = ["Darekana", "make_client"]
+
+FEATURES = (answers, feedback, moderation, watch)
 
 
 def make_client(service: Service, settings: Settings, *, sync_commands: bool = True) -> Darekana:
     """The bot, ready for ``await client.start(token)``. ``sync_commands`` registers the slash commands and
     the message menu with Discord at login (one request, needed once for new or changed commands)."""
-    client = Darekana(service, settings, sync_commands=sync_commands, items=DYNAMIC_ITEMS)
-    client.tree.add_command(whois)
-    client.tree.add_command(app_commands.ContextMenu(name="Who is this?", callback=who_is_this))
-    client.tree.add_command(corrections)
-    client.tree.add_command(darekana_commands)
+    items = [item for feature in FEATURES for item in feature.ITEMS]
+    client = Darekana(service, settings, sync_commands=sync_commands, items=items)
+    for feature in FEATURES:
+        for command in feature.COMMANDS:
+            client.tree.add_command(command)
 
     @client.tree.error
     async def on_command_error(interaction: Interaction, error: app_commands.AppCommandError) -> None:
@@ -36,7 +45,7 @@ def make_client(service: Service, settings: Settings, *, sync_commands: bool = T
 
     @client.event
     async def on_message(message: discord.Message) -> None:
-        await answer_mention(client, message)
-        await answer_question(client, message)
+        await answers.answer_mention(client, message)
+        await watch.answer_question(client, message)
 
     return client

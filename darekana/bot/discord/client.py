@@ -18,7 +18,7 @@ class Darekana(discord.AutoShardedClient):
     Discord requires shards past 2,500 servers."""
 
     def __init__(
-        self, service: Service, settings: Settings, *, sync_commands: bool, items: Sequence[type[ui.DynamicItem[Any]]]
+        self, service: Service, settings: Settings, *, sync_commands: bool, items: Sequence[Component]
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = intents.guild_messages = intents.dm_messages = intents.message_content = True
@@ -38,3 +38,6 @@ class Darekana(discord.AutoShardedClient):
 
 
 Interaction = discord.Interaction[Darekana]
+# What each feature module gives the client: its commands, and the components it must find after a restart.
+AppCommand = app_commands.Command[Any, ..., Any] | app_commands.ContextMenu | app_commands.Group
+Component = type[ui.DynamicItem[Any]]

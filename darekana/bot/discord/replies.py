@@ -9,20 +9,26 @@ import logging
 from collections.abc import AsyncIterator
 
 import discord
+from discord import ui
 
 from ..errors import Forbidden, ServiceError
 from ..service import Requester
-from ..settings import Settings
 from .client import Interaction
 
 log = logging.getLogger("darekana.discord")
 
 SORRY = "Sorry, something went wrong on my side. Please try again in a little while."
 PLATFORM = "discord"
+MAX_MESSAGE = 2000  # Discord's limit for a message's text
 
 
 def requester(user: discord.abc.User) -> Requester:
     return Requester(PLATFORM, str(user.id))
+
+
+def text_id(snowflake: int | None) -> str | None:
+    """A Discord id as the service keeps platform ids: as text."""
+    return None if snowflake is None else str(snowflake)
 
 
 async def say(interaction: Interaction, text: str) -> None:
@@ -37,13 +43,18 @@ async def say(interaction: Interaction, text: str) -> None:
     await interaction.followup.send(text, ephemeral=True)
 
 
-async def report(interaction: Interaction, error: BaseException) -> None:
-    """A ServiceError's message, or a short apology for anything unexpected (logged): never silence."""
+def told(error: BaseException, what: str) -> str:
+    """What a person hears of ``error``: a ServiceError's message, or a short apology for anything unexpected,
+    which is logged as ``what`` failing."""
     if isinstance(error, ServiceError):
-        text = error.message
-    else:
-        log.error("Discord interaction %s by %s failed", interaction.id, interaction.user.id, exc_info=error)
-        text = SORRY
+        return error.message
+    log.error("%s failed", what, exc_info=error)
+    return SORRY
+
+
+async def report(interaction: Interaction, error: BaseException) -> None:
+    """Tells the person who interacted what went wrong (see :func:`told`): never silence."""
+    text = told(error, f"Discord interaction {interaction.id} by {interaction.user.id}")
     try:
         await say(interaction, text)
     except discord.HTTPException:
@@ -59,12 +70,12 @@ async def answering(interaction: Interaction) -> AsyncIterator[None]:
         await report(interaction, exc)
 
 
-def require_moderator(interaction: Interaction, settings: Settings) -> None:
+def require_moderator(interaction: Interaction) -> None:
     """Moderators have Manage Messages in this channel, or the configured role (its name or id)."""
     member = interaction.user
     if interaction.guild_id is None or not isinstance(member, discord.Member):
         raise Forbidden("Moderator commands only work in a server, not in direct messages.")
-    role = settings.discord_moderator_role.strip()
+    role = interaction.client.settings.discord_moderator_role.strip()
     if interaction.permissions.manage_messages or (role and any(role in (str(r.id), r.name) for r in member.roles)):
         return
     raise Forbidden("Sorry, only moderators can do that (the Manage Messages permission or the moderator role).")
@@ -72,3 +83,20 @@ def require_moderator(interaction: Interaction, settings: Settings) -> None:
 
 def file(data: bytes, name: str) -> discord.File:
     return discord.File(io.BytesIO(data), filename=name)
+
+
+def clip(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def yes_no(yes: bool, labels: tuple[str, str], custom_id: str) -> ui.Button:
+    """One of a green/red pair of buttons (Right/Wrong, Accept/Reject)."""
+    return ui.Button(
+        label=labels[0] if yes else labels[1],
+        custom_id=custom_id,
+        style=discord.ButtonStyle.success if yes else discord.ButtonStyle.danger,
+    )

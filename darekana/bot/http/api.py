@@ -37,9 +37,9 @@ from darekana.recognizer.gallery import jpeg_data_url
 from ..errors import BadRequest, Forbidden, NotFound, RateLimited, ServiceError, Unauthorized
 from ..groups import Group
 from ..metrics import CONTENT_TYPE
+from ..records import Feedback
 from ..service import Ack, Place, Requester, Service
 from ..settings import MB, Settings
-from ..storage.store import Feedback
 from .bodies import read_json, read_picture
 from .openapi import spec
 

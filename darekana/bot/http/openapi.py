@@ -6,17 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from darekana.recognizer.results import BOOL, FACE_SCHEMA, INT, JPEG_DATA_URL, STR, object_schema
+
 ERROR = {"$ref": "#/components/schemas/Error"}
-STR, INT, NUM, BOOL = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
-NULLABLE_STR, NULLABLE_NUM = {"type": "string", "nullable": True}, {"type": "number", "nullable": True}
-
-
-def _obj(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
-    return {"type": "object", "required": list(required), "properties": {**required, **optional}}
+NULLABLE_STR = {"type": "string", "nullable": True}
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
+
+
+def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, **_json(schema)}
+
+
+def _ok(status: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {status: {"description": description, **_json(schema)}}
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
@@ -36,39 +41,9 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): {"description": reasons[s], **_json(ERROR)} for s in (*statuses, 405, 413, 500)}
 
 
-CANDIDATE = _obj({"label": STR, "name": STR, "probability": NUM})
-# the nearest face of the character named, from the bundle's gallery; null for unknown faces
-EVIDENCE = {
-    **_obj(
-        {
-            "label": STR,
-            "source": {"type": "string", "enum": ["training", "enrolled"]},
-            "similarity": NUM,
-            "image": {"type": "string", "pattern": "^data:image/jpeg;base64,"},
-        }
-    ),
-    "nullable": True,
-}
-FACE = _obj(
-    {
-        "id": INT,
-        "number": INT,
-        "box": {"type": "array", "items": INT, "minItems": 4, "maxItems": 4},
-        "label": STR,
-        "name": STR,
-        "confidence": NUM,
-        "verdict": {"type": "string", "enum": ["confident", "unsure", "unknown"]},
-        "model": {"type": "string", "enum": ["primary", "fallback", "centres"]},
-        "distance": NUM,
-        "whole_picture": BOOL,
-        "face_sure": BOOL,
-        "detector_score": NULLABLE_NUM,
-        "candidates": {"type": "array", "items": CANDIDATE},
-        "evidence": EVIDENCE,
-        "text": STR,
-    }
-)
-REPLY = _obj(
+# a face as the recognizer writes it (``Face.to_dict``), with the ids and text the bot adds
+FACE = object_schema({"id": INT, "number": INT, **FACE_SCHEMA["properties"], "text": STR})
+REPLY = object_schema(
     {
         "recognition_id": INT,
         "faces": {"type": "array", "items": FACE},
@@ -80,7 +55,7 @@ REPLY = _obj(
     },
     annotated_png={"type": "string", "format": "byte"},
 )
-ACK = _obj(
+ACK = object_schema(
     {
         "id": INT,
         "face_id": INT,
@@ -91,7 +66,7 @@ ACK = _obj(
         "text": STR,
     }
 )
-FEEDBACK = _obj(
+FEEDBACK = object_schema(
     {
         "id": INT,
         "face_id": INT,
@@ -108,34 +83,36 @@ FEEDBACK = _obj(
         "picture_sha256": STR,
     }
 )
-GROUP = _obj(
+GROUP = object_schema(
     {
         "id": INT,
         "faces": INT,
         "face_ids": {"type": "array", "items": INT},
         "people": INT,
         "pictures": INT,
-        "names": {"type": "array", "items": _obj({"label": STR, "name": STR, "count": INT})},
-        "looks_like": {**_obj({"label": STR, "name": STR, "faces": INT}), "nullable": True},
-        "samples": {"type": "array", "items": {"type": "string", "pattern": "^data:image/jpeg;base64,"}},
+        "names": {"type": "array", "items": object_schema({"label": STR, "name": STR, "count": INT})},
+        "looks_like": {**object_schema({"label": STR, "name": STR, "faces": INT}), "nullable": True},
+        "samples": {"type": "array", "items": JPEG_DATA_URL},
     }
 )
-ENROLLED = _obj(
+ENROLLED = object_schema(
     {
         "group_id": INT,
         "label": STR,
         "name": STR,
         "faces": INT,
         "bundle": STR,
-        "gate": _obj(
+        "gate": object_schema(
             {"passed": BOOL, "reasons": {"type": "array", "items": STR}, "faces": INT, "deltas": {"type": "object"}}
         ),
         "text": STR,
     }
 )
+CHARACTER = object_schema({"label": STR, "name": STR, "aliases": {"type": "array", "items": STR}, "in_bundle": BOOL})
 USER = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,16}$"}
 ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}]
 STATUSES = {"name": "status", "in": "query", "schema": STR, "description": "comma-separated review statuses"}
+LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer"}}
 MODERATOR: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
@@ -148,141 +125,142 @@ def spec(version: str) -> dict[str, Any]:
             "description": "Names the anime characters in a picture; corrections make it better.",
         },
         "components": {
-            "schemas": {"Error": _obj({"error": STR})},
+            "schemas": {"Error": object_schema({"error": STR})},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
-        "paths": {
-            "/api/v1/whois": {
-                "post": {
-                    "summary": "every face of a picture, named",
-                    "parameters": [
-                        {"name": "annotate", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}}
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "multipart/form-data": {"schema": _obj({"image": {"type": "string", "format": "binary"}})},
-                            "application/json": {"schema": _obj({"url": STR})},
+        "paths": {**_asking(), **_reviewing(), **_enrolling(), **_health()},
+    }
+
+
+def _asking() -> dict[str, Any]:
+    """What everyone may do: ask who is in a picture, say who a face is or that the answer was right, and
+    list the characters."""
+    return {
+        "/api/v1/whois": {
+            "post": {
+                "summary": "every face of a picture, named",
+                "parameters": [{"name": "annotate", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": object_schema({"image": {"type": "string", "format": "binary"}})
                         },
+                        "application/json": {"schema": object_schema({"url": STR})},
                     },
-                    "responses": {"200": {"description": "the faces", **_json(REPLY)}, **_errors(400, 408, 429, 503)},
-                }
-            },
-            "/api/v1/faces/{id}/corrections": {
-                "post": {
-                    "summary": "say who a face is",
-                    "parameters": ID,
-                    "requestBody": {"required": True, **_json(_obj({"label": STR}, user=USER))},
-                    "responses": {"201": {"description": "stored", **_json(ACK)}, **_errors(400, 404, 408, 429)},
-                }
-            },
-            "/api/v1/faces/{id}/confirmations": {
-                "post": {
-                    "summary": "say the answer was right",
-                    "parameters": ID,
-                    "requestBody": {"required": False, **_json(_obj({}, user=USER))},
-                    "responses": {"201": {"description": "stored", **_json(ACK)}, **_errors(400, 404, 408, 429)},
-                }
-            },
-            "/api/v1/characters": {
-                "get": {
-                    "summary": "the characters everyone can name",
-                    "responses": {
-                        "200": {
-                            "description": "characters",
-                            **_json(
-                                {
-                                    "type": "array",
-                                    "items": _obj(
-                                        {
-                                            "label": STR,
-                                            "name": STR,
-                                            "aliases": {"type": "array", "items": STR},
-                                            "in_bundle": BOOL,
-                                        }
-                                    ),
-                                }
-                            ),
-                        },
-                        **_errors(),
-                    },
-                }
-            },
-            "/api/v1/corrections": {
-                "get": {
-                    "summary": "corrections to review",
-                    "security": MODERATOR,
-                    "parameters": [STATUSES, {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
-                    "responses": {
-                        "200": {"description": "oldest first", **_json({"type": "array", "items": FEEDBACK})},
-                        **_errors(400, 401, 403),
-                    },
-                }
-            },
-            "/api/v1/corrections/stats": {
-                "get": {
-                    "summary": "counts",
-                    "security": MODERATOR,
-                    "responses": {"200": {"description": "counts", **_json({"type": "object"})}, **_errors(401, 403)},
-                }
-            },
-            "/api/v1/corrections/export": {
-                "get": {
-                    "summary": "reviewed crops as a training zip",
-                    "security": MODERATOR,
-                    "parameters": [STATUSES],
-                    "responses": {
-                        "200": {
-                            "description": "zip",
-                            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
-                        },
-                        **_errors(400, 401, 403),
-                    },
-                }
-            },
-            "/api/v1/corrections/{id}/review": {
-                "post": {
-                    "summary": "accept or reject a correction",
-                    "security": MODERATOR,
-                    "parameters": ID,
-                    "requestBody": {"required": True, **_json(_obj({"status": STR}))},
-                    "responses": {
-                        "200": {"description": "reviewed", **_json(_obj({"id": INT, "status": STR}))},
-                        **_errors(400, 401, 403, 404, 408),
-                    },
-                }
-            },
-            "/api/v1/corrections/groups": {
-                "get": {
-                    "summary": "faces of characters the bundle does not know, grouped by likeness, biggest first",
-                    "security": MODERATOR,
-                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
-                    "responses": {
-                        "200": {"description": "groups", **_json({"type": "array", "items": GROUP})},
-                        **_errors(400, 401, 403),
-                    },
-                }
-            },
-            "/api/v1/corrections/groups/{id}/enroll": {
-                "post": {
-                    "summary": "enroll a group as a character: a new bundle, gated, then promoted",
-                    "security": MODERATOR,
-                    "parameters": ID,
-                    "requestBody": {"required": True, **_json(_obj({"name": STR}))},
-                    "responses": {
-                        "200": {"description": "enrolled and answering", **_json(ENROLLED)},
-                        **_errors(400, 401, 403, 404, 408, 409),
-                    },
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "summary": "alive, and the bundle answering",
-                    "responses": {
-                        "200": {"description": "ok", **_json(_obj({"status": STR, "bundle": STR}))},
-                        **_errors(),
-                    },
-                }
-            },
+                },
+                "responses": {**_ok("200", "the faces", REPLY), **_errors(400, 408, 429, 503)},
+            }
         },
+        "/api/v1/faces/{id}/corrections": {
+            "post": _feedback("say who a face is", _body(object_schema({"label": STR}, user=USER)))
+        },
+        "/api/v1/faces/{id}/confirmations": {
+            "post": _feedback("say the answer was right", _body(object_schema({}, user=USER), required=False))
+        },
+        "/api/v1/characters": {
+            "get": {
+                "summary": "the characters everyone can name",
+                "responses": {**_ok("200", "characters", {"type": "array", "items": CHARACTER}), **_errors()},
+            }
+        },
+    }
+
+
+def _feedback(summary: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "parameters": ID,
+        "requestBody": body,
+        "responses": {**_ok("201", "stored", ACK), **_errors(400, 404, 408, 429)},
+    }
+
+
+def _reviewing() -> dict[str, Any]:
+    """Moderators: what people said, its counts, the reviewed crops as a training set, and the review."""
+    return {
+        "/api/v1/corrections": {
+            "get": {
+                "summary": "corrections to review",
+                "security": MODERATOR,
+                "parameters": [STATUSES, LIMIT],
+                "responses": {
+                    **_ok("200", "oldest first", {"type": "array", "items": FEEDBACK}),
+                    **_errors(400, 401, 403),
+                },
+            }
+        },
+        "/api/v1/corrections/stats": {
+            "get": {
+                "summary": "counts",
+                "security": MODERATOR,
+                "responses": {**_ok("200", "counts", {"type": "object"}), **_errors(401, 403)},
+            }
+        },
+        "/api/v1/corrections/export": {
+            "get": {
+                "summary": "reviewed crops as a training zip",
+                "security": MODERATOR,
+                "parameters": [STATUSES],
+                "responses": {
+                    "200": {
+                        "description": "zip",
+                        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    **_errors(400, 401, 403),
+                },
+            }
+        },
+        "/api/v1/corrections/{id}/review": {
+            "post": {
+                "summary": "accept or reject a correction",
+                "security": MODERATOR,
+                "parameters": ID,
+                "requestBody": _body(object_schema({"status": STR})),
+                "responses": {
+                    **_ok("200", "reviewed", object_schema({"id": INT, "status": STR})),
+                    **_errors(400, 401, 403, 404, 408),
+                },
+            }
+        },
+    }
+
+
+def _enrolling() -> dict[str, Any]:
+    """Moderators: faces of characters the bundle does not know, grouped, and a group enrolled."""
+    return {
+        "/api/v1/corrections/groups": {
+            "get": {
+                "summary": "faces of characters the bundle does not know, grouped by likeness, biggest first",
+                "security": MODERATOR,
+                "parameters": [LIMIT],
+                "responses": {
+                    **_ok("200", "groups", {"type": "array", "items": GROUP}),
+                    **_errors(400, 401, 403),
+                },
+            }
+        },
+        "/api/v1/corrections/groups/{id}/enroll": {
+            "post": {
+                "summary": "enroll a group as a character: a new bundle, gated, then promoted",
+                "security": MODERATOR,
+                "parameters": ID,
+                "requestBody": _body(object_schema({"name": STR})),
+                "responses": {
+                    **_ok("200", "enrolled and answering", ENROLLED),
+                    **_errors(400, 401, 403, 404, 408, 409),
+                },
+            }
+        },
+    }
+
+
+def _health() -> dict[str, Any]:
+    return {
+        "/healthz": {
+            "get": {
+                "summary": "alive, and the bundle answering",
+                "responses": {**_ok("200", "ok", object_schema({"status": STR, "bundle": STR})), **_errors()},
+            }
+        }
     }

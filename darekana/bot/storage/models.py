@@ -1,5 +1,6 @@
-"""The tables. Their history is in ``migrations/versions``; change both together. A stored face is
-:class:`Face` itself, read detached (``expire_on_commit=False``)."""
+"""The tables. Their history is in ``migrations/versions``; change both together. The classes are named
+``...Row``: the plain names belong to the recognizer's results and to :mod:`darekana.bot.records`, which
+is all that leaves :mod:`darekana.bot.storage` (no row does)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ class Base(DeclarativeBase):
     pass
 
 
-class Character(Base):
+class CharacterRow(Base):
     """A character people can name: the bundle's labels, plus any new name a correction brought."""
 
     __tablename__ = "characters"
@@ -33,7 +34,7 @@ class Character(Base):
     proposed_by: Mapped[str | None] = mapped_column(String(ID))
 
 
-class Recognition(Base):
+class RecognitionRow(Base):
     __tablename__ = "recognitions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
@@ -48,12 +49,12 @@ class Recognition(Base):
     height: Mapped[int] = mapped_column(Integer)
     faces_detected: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    faces: Mapped[list[Face]] = relationship(
-        back_populates="recognition", order_by="Face.number", cascade="all, delete-orphan"
+    faces: Mapped[list[FaceRow]] = relationship(
+        back_populates="recognition", order_by="FaceRow.number", cascade="all, delete-orphan"
     )
 
 
-class Face(Base):
+class FaceRow(Base):
     __tablename__ = "faces"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recognition_id: Mapped[int] = mapped_column(ForeignKey("recognitions.id", ondelete="CASCADE"), index=True)
@@ -71,10 +72,10 @@ class Face(Base):
     model: Mapped[str] = mapped_column(String(16))
     distance: Mapped[float] = mapped_column(Float)  # to the answer's class centre (darekana.recognizer.centres)
     candidates: Mapped[list[dict]] = mapped_column(JSON)  # [{"label", "name", "probability"}], best first
-    recognition: Mapped[Recognition] = relationship(back_populates="faces")
+    recognition: Mapped[RecognitionRow] = relationship(back_populates="faces")
 
 
-class Correction(Base):
+class CorrectionRow(Base):
     """What one person said about one face: ``confirmation`` (the answer was right) or ``correction``
     (it is ``label``). One row per person and face: saying again replaces what they said before."""
 
@@ -91,10 +92,10 @@ class Correction(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending|accepted|rejected
     reviewer: Mapped[str | None] = mapped_column(String(ID))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    face: Mapped[Face] = relationship()
+    face: Mapped[FaceRow] = relationship()
 
 
-class Answer(Base):
+class AnswerRow(Base):
     """A post the bot made (or is about to make) in answer to someone's message. Recorded before posting,
     so a crash between the two never makes the bot answer one message twice; ``message_id`` is the bot's
     own post, which people reply to with corrections."""
@@ -109,7 +110,7 @@ class Answer(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Cursor(Base):
+class CursorRow(Base):
     """Where a poller got to (X's ``since_id``), so a restart neither misses nor repeats anything."""
 
     __tablename__ = "cursors"
@@ -118,7 +119,7 @@ class Cursor(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class WatchedChannel(Base):
+class WatchedChannelRow(Base):
     """A channel where moderators asked the bot to answer "who is she?" without a mention (watch mode)."""
 
     __tablename__ = "watched_channels"

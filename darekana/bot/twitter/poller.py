@@ -10,10 +10,10 @@ X bills every read and every post, so the poller is frugal:
   (expansions), from ``since_id`` kept in the database; a backlog is read at most ``MAX_PAGES`` pages
   deep, and the very first poll reads one page only, not the account's history;
 * a mention with a photo, or replying to (or quoting) a post with one, is answered with one text post
-  when the service finds it worth a post (:meth:`Service.worth_posting`: with ``twitter_only_confident``,
+  when the service finds it worth a post (:meth:`Service.reply_to_post`: with ``twitter_only_confident``,
   only when some face is named with confidence). The first photo of the
   post is recognised (one recognition per answer is what corrections refer to);
-* a reply to one of the bot's answers may confirm or correct it (see :mod:`.twitter_text`); it is stored
+* a reply to one of the bot's answers may confirm or correct it (see :mod:`.text`); it is stored
   always, and acknowledged with a short post while the budget allows (a like would be billed as well and
   could not say which character was stored);
 * every post counts against ``twitter_replies_per_hour`` and ``_per_day``. A mention that arrives when
@@ -43,10 +43,10 @@ import tweepy
 from tweepy.asynchronous import AsyncClient
 
 from ..errors import ServiceError
+from ..records import Kind
 from ..service import Place, Requester, Service
 from ..settings import Settings
-from ..storage.store import Kind
-from .state import PLATFORM
+from .state import PLATFORM, reply_budget
 from .text import answer_text, clip, parse_feedback
 
 log = logging.getLogger("darekana.twitter")
@@ -173,7 +173,7 @@ class Refused(ValueError):
 class TwitterBot:
     def __init__(self, service: Service, settings: Settings, client: AsyncClient):
         self.service, self.settings, self.client = service, settings, client
-        self.state = service.poll_state(PLATFORM, settings.twitter_replies_per_hour, settings.twitter_replies_per_day)
+        self.state = service.poll_state(PLATFORM, *reply_budget(settings))
         self.read_as_user = not settings.twitter_bearer_token  # app-only reads when a bearer token is given
         self.user_id: str | None = None  # the bot's account, looked up by the first poll
 
@@ -263,11 +263,11 @@ class TwitterBot:
         where = Place(channel_id=mention.conversation_id, message_id=picture.post_id, request_id=mention.id)
         try:
             who = Requester(PLATFORM, mention.author_id)
-            reply = await self.service.whois_url(picture.url, who, where, annotate=False)
+            reply = await self.service.reply_to_post(picture.url, who, where, annotate=False)
         except ServiceError as exc:
             await self._note(f"mention {mention.id}: {exc.message}")
             return
-        if not self.service.worth_posting(PLATFORM, reply):
+        if reply is None:
             log.info("mention %s: no face named with confidence, not answered", mention.id)
             return
         await self._post(mention.id, reply.recognition_id, answer_text(reply))

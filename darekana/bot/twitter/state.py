@@ -1,14 +1,11 @@
-"""Whether the X poller runs, and ``darekana twitter status``, which prints what it remembers
+"""Whether the X poller runs, and what ``darekana twitter status`` prints of what it remembers
 (:class:`darekana.bot.polling.PollState`). Nothing here talks to X (or imports tweepy): the status costs
 no API call."""
 
 from __future__ import annotations
 
-import argparse
-
 from ..polling import PollState
 from ..settings import Settings
-from ..storage import Store, open_database
 
 PLATFORM = "twitter"
 CREDENTIALS = ("twitter_consumer_key", "twitter_consumer_secret", "twitter_access_token", "twitter_access_token_secret")
@@ -21,12 +18,14 @@ def configured(settings: Settings) -> bool:
     if given and len(given) < len(CREDENTIALS):
         missing = ", ".join(f"DAREKANA_{name.upper()}" for name in CREDENTIALS if name not in given)
         raise ValueError(f"X (Twitter) is half configured: set {missing} too, or unset them all")
-    if given and (
-        settings.twitter_poll_seconds <= 0
-        or min(settings.twitter_replies_per_hour, settings.twitter_replies_per_day) < 0
-    ):
+    if given and (settings.twitter_poll_seconds <= 0 or min(reply_budget(settings)) < 0):
         raise ValueError("DAREKANA_TWITTER_POLL_SECONDS must be positive and the reply budgets at least 0")
     return bool(given)
+
+
+def reply_budget(settings: Settings) -> tuple[int, int]:
+    """The poller's posting budget: posts an hour, posts a day."""
+    return settings.twitter_replies_per_hour, settings.twitter_replies_per_day
 
 
 def status_text(state: PollState, settings: Settings) -> str:
@@ -47,14 +46,3 @@ def status_text(state: PollState, settings: Settings) -> str:
     lines.append("recent problems:" if problems else "recent problems: none")
     lines.extend(f"  {problem}" for problem in problems)
     return "\n".join(lines)
-
-
-def run_status(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    engine = open_database(settings.database_url)
-    try:
-        state = PollState(Store(engine), PLATFORM, settings.twitter_replies_per_hour, settings.twitter_replies_per_day)
-        print(status_text(state, settings))
-    finally:
-        engine.dispose()
-    return 0

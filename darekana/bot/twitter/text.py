@@ -23,10 +23,10 @@ import unicodedata
 from dataclasses import dataclass
 
 from darekana.recognizer.describe import percent
-from darekana.recognizer.engine import Face, Verdict
+from darekana.recognizer.results import Face, Verdict
 
+from ..records import Kind
 from ..service import Reply
-from ..storage.store import Kind
 
 MAX_WEIGHT = 280
 # twitter-text v3: these code point ranges weigh 1, everything else 2.

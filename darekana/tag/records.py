@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from darekana.recognizer.engine import Face, Recognition, Verdict, candidates_to_dicts
 from darekana.recognizer.names import booru_tag
+from darekana.recognizer.results import Face, Recognition, Verdict
 
 # A tag file's columns, in order, and each one's type (CSV keeps every value as text; these read it back).
 COLUMNS: dict[str, type] = {
@@ -60,7 +60,7 @@ class FaceTag:
             round(face.confidence, 4),
             str(face.verdict),
             str(face.model),
-            candidates_to_dicts(face.candidates),
+            [c.to_dict() for c in face.candidates],
         )
 
 

@@ -16,7 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from darekana.recognizer.bundle import MANIFEST_FILE, bundle_files, load_manifest
+from darekana.recognizer.bundle import bundle_files, load_manifest
+from darekana.recognizer.layout import MANIFEST_FILE
 
 from .work import Job, Outcome, Worker, WorkerSpec
 

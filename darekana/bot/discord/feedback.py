@@ -1,47 +1,32 @@
-"""The buttons, menus and form under darekana's Discord messages.
-
-Each component's custom_id carries the ids it acts on (``darekana:right:42`` for recognition 42) and the
-faces are read from the store when it is pressed, so components keep working after a restart and nothing
-about them is held in memory. The flows:
+"""Right / Wrong under darekana's answers on Discord, and what follows them.
 
 * "Right": one face is confirmed at once; with several, a menu asks which were right (any number).
 * "Wrong": with several faces, a menu asks which one; then a menu of that face's runner-up guesses plus
   "Other…", which opens a form to type the name. The correction goes to :meth:`Service.correct`.
-* Review: Accept / Reject under the oldest pending correction, then the next one.
+
+Each component's custom_id carries the ids it acts on (``darekana:right:42`` for recognition 42) and the
+faces are asked of the service when it is pressed, so components keep working after a restart and nothing
+about them is held in memory.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, cast
 
 import discord
 from discord import ui
 
-from darekana.recognizer.engine import Verdict
+from darekana.recognizer.results import Verdict
 
 from ..errors import NotFound
-from ..service import StoredFace
-from ..storage.store import Feedback, Kind, Status
-from .client import Interaction
-from .replies import PLATFORM, answering, file, report, requester, require_moderator
+from ..records import StoredFace
+from .client import AppCommand, Component, Interaction
+from .replies import answering, report, requester, yes_no
 
 OTHER = ":other"  # the name menu's "Other…" value; a colon never appears in a character label
 MAX_OPTIONS = 25  # Discord's limit for a select menu
 MAX_LABEL = 100  # Discord's limit for an option's label and value
-
-
-# --- "Right" and "Wrong" under an answer ----------------------------------------------------------------
-
-
-def _yes_no(yes: bool, labels: tuple[str, str], custom_id: str) -> ui.Button:
-    """One of a green/red pair of buttons (Right/Wrong, Accept/Reject)."""
-    return ui.Button(
-        label=labels[0] if yes else labels[1],
-        custom_id=custom_id,
-        style=discord.ButtonStyle.success if yes else discord.ButtonStyle.danger,
-    )
 
 
 def answer_view(recognition_id: int) -> ui.View:
@@ -53,7 +38,7 @@ def answer_view(recognition_id: int) -> ui.View:
 
 class AnswerButton(ui.DynamicItem[ui.Button], template=r"darekana:(?P<verdict>right|wrong):(?P<recognition>\d+)"):
     def __init__(self, verdict: str, recognition_id: int) -> None:
-        super().__init__(_yes_no(verdict == "right", ("Right", "Wrong"), f"darekana:{verdict}:{recognition_id}"))
+        super().__init__(yes_no(verdict == "right", ("Right", "Wrong"), f"darekana:{verdict}:{recognition_id}"))
         self.verdict, self.recognition_id = verdict, recognition_id
 
     @classmethod
@@ -184,54 +169,5 @@ def _who_then(face: StoredFace, alone: bool) -> str:
     return f"Who is {which} then? Pick a name, or Other… to type it."
 
 
-# --- moderators' review ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReviewPage:
-    content: str
-    files: list[discord.File]
-    view: ui.View
-
-
-async def next_review(interaction: Interaction) -> ReviewPage:
-    """The oldest pending correction with its crop and Accept / Reject, or that none is left."""
-    view = ui.View(timeout=None)
-    pending = await interaction.client.service.feedback((Status.PENDING,), 1)
-    if not pending:
-        return ReviewPage("Nothing left to review.", [], view)
-    feedback = pending[0]
-    view.add_item(ReviewButton("accepted", feedback.id))
-    view.add_item(ReviewButton("rejected", feedback.id))
-    return ReviewPage(_describe(feedback), [file(feedback.crop_png, f"face-{feedback.face_id}.png")], view)
-
-
-class ReviewButton(ui.DynamicItem[ui.Button], template=r"darekana:review:(?P<status>accepted|rejected):(?P<id>\d+)"):
-    def __init__(self, status: str, correction_id: int) -> None:
-        super().__init__(
-            _yes_no(status == "accepted", ("Accept", "Reject"), f"darekana:review:{status}:{correction_id}")
-        )
-        self.status, self.correction_id = status, correction_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: Interaction, item: ui.Item[Any], match: re.Match[str]) -> ReviewButton:
-        return cls(match["status"], int(match["id"]))
-
-    async def callback(self, interaction: Interaction) -> None:
-        async with answering(interaction):
-            require_moderator(interaction, interaction.client.settings)
-            await interaction.client.service.review(self.correction_id, self.status, requester(interaction.user))
-            page = await next_review(interaction)
-            await interaction.response.edit_message(content=page.content, attachments=page.files, view=page.view)
-
-
-def _describe(feedback: Feedback) -> str:
-    who = f"<@{feedback.user_id}>" if feedback.platform == PLATFORM else f"{feedback.platform} user {feedback.user_id}"
-    if feedback.kind is Kind.CONFIRMATION:
-        said = f"agrees that this is **{feedback.name}**"
-    else:
-        said = f"says this is **{feedback.name}**, not {feedback.predicted_name}"
-    return f"Correction #{feedback.id}: {who} {said}."
-
-
-DYNAMIC_ITEMS = (AnswerButton, FacePicker, NamePicker, ReviewButton)
+COMMANDS: tuple[AppCommand, ...] = ()
+ITEMS: tuple[Component, ...] = (AnswerButton, FacePicker, NamePicker)

@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from darekana.recognizer.engine import Verdict
+from darekana.recognizer.results import Verdict
 
 from .work import Outcome, Status
 

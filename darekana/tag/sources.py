@@ -12,9 +12,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# What a folder's walk takes as pictures; other files in it are reported as not pictures, unread.
-PICTURE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
-# A file argument with one of these suffixes (or ``-``, standard input) lists paths, one a line.
+from darekana.recognizer.images import PICTURE_SUFFIXES
+
+# A folder's walk takes files of PICTURE_SUFFIXES (what the decoder reads) as pictures; other files in it are
+# reported as not pictures, unread. A file argument with one of these suffixes (or ``-``, standard input)
+# lists paths, one a line.
 LIST_SUFFIXES = frozenset({".txt", ".lst"})
 
 

@@ -14,13 +14,13 @@ import pytest
 from PIL import Image
 from processes import darekana
 
-from darekana.train.configs import TagConfig
+from darekana.tag.config import TagConfig
+from darekana.tag.formats import read_rows, write_rows
+from darekana.tag.journal import SUFFIX, Journal
+from darekana.tag.records import Tagged, group_rows
+from darekana.tag.run import tag
+from darekana.tag.work import Status
 from darekana.train.shared import DATASETS
-from darekana.train.tagging.formats import read_rows, write_rows
-from darekana.train.tagging.journal import SUFFIX, Journal
-from darekana.train.tagging.records import Tagged, group_rows
-from darekana.train.tagging.run import tag
-from darekana.train.tagging.work import Status
 
 PICTURES = DATASETS / "paperface-heads" / "pictures"
 

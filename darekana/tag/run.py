@@ -16,8 +16,8 @@ from itertools import islice
 from pathlib import Path
 
 from darekana.recognizer.bundle import load_manifest
-from darekana.train.configs import TagConfig
 
+from .config import TagConfig
 from .sources import Picture, gather
 from .work import Job, Outcome, Status, WorkerSpec
 

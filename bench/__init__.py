@@ -1,0 +1,1 @@
+"""Benchmarks of darekana, each run from the repository root as ``python -m bench.NAME``."""
