@@ -4,7 +4,7 @@ few crops each (``darekana train enroll``) and recognised on crops of other sour
     python -m bench.enroll [--known animeface-10 moeimouto-85] [--hold-from moeimouto-85] [--hold 15]
                            [--unknown hololive-20] [--shots 1 5 20] [--network none|FILE.onnx]
                            [--epochs 8] [--img-size 0]
-                           [--head linear|cosface|arcface]
+                           [--head linear|cosface|arcface] [--enrol-as bundle|extra]
                            [--out runs/enroll-bench/NAME]
 
 ``held-out`` (the default mode): ``--hold`` characters of ``--hold-from``, drawn with ``--seed``, are left
@@ -21,6 +21,10 @@ there). Then per number of crops: the left-out characters enrolled from that man
 picture, ``face_A_B`` of ``face_A_B_N``), top-1 on their crops of *other* source pictures (target at 5 crops:
 ≥ 0.85), how many of those are called unknown (≤ 0.10) and confident, how often the confident ones are right
 (≥ 0.95), and the known test split's top-1 and false rejection after enrolling.
+
+``--enrol-as extra`` enrols the same crops as a server's own characters instead
+(``darekana.recognizer.extra``: the bundle unchanged, centres of the crops through its network, margins on its
+calibration faces), to compare with a bundle enrolment on the same draw.
 
 ``cross-set`` (the earlier benchmark): animeface-10's characters enrolled into a bundle trained on
 hololive-20 (``--out``, trained when missing), with the same choice of crops.
@@ -47,7 +51,7 @@ from sklearn.metrics import roc_auc_score
 from bench.common import machine
 from bench.faces import Characters, characters_of, embedded, unknown_crops
 from darekana.cli.train import add_head_arguments, head_config
-from darekana.recognizer.bundle import load_manifest
+from darekana.recognizer.bundle import Label, load_manifest
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import load_image
 from darekana.recognizer.layout import REPORT_FOLDER
@@ -120,20 +124,66 @@ def rejection_figures(known: list[Decision], others: list[Decision]) -> dict[str
 def enrolment_figures(
     bundle: Path, new: Characters, new_faces: dict[Path, Embedded], shots: int, seed: int, work: Path
 ) -> dict[str, object]:
-    chosen, others = {}, []
-    for name, paths in new.items():
-        chosen[name], rest = choose_crops(paths, shots, seed)
-        others += [(p, name) for p in rest]
+    """``train enroll``: a new bundle holding the new characters."""
+    chosen, others = chosen_and_others(new, shots, seed)
     started = time.perf_counter()
     with quiet():
         result = enroll(bundle, [link(chosen, work / "faces")], work / "enrolled")
     seconds = time.perf_counter() - started
-    faces = Embedded(
+    faces = embedded_others(new_faces, others)
+    decisions = Recognizer(result.bundle).decide(faces.logits, faces.unit)
+    return new_figures(decisions, others) | {
+        "known_test_top1": round(result.report["top1"], 4),
+        "known_false_rejection_rate": round(result.report["known_false_rejection_rate"], 4),
+        "enroll_seconds": round(seconds, 1),
+    }
+
+
+def extra_figures(
+    bundle: Path, new: Characters, new_faces: dict[Path, Embedded], shots: int, seed: int, work: Path
+) -> dict[str, object]:
+    """The same characters as extra characters (``darekana.recognizer.extra``: a server's own), the bundle
+    unchanged: centres of the crops through its network, margins on its calibration faces."""
+    chosen, others = chosen_and_others(new, shots, seed)
+    recognizer = Recognizer(bundle)
+    names = sorted(chosen)
+    started = time.perf_counter()
+    crops = [load_image(p) for name in names for p in chosen[name]]
+    owners = [i for i, name in enumerate(names) for _ in chosen[name]]
+    extra = recognizer.extra_characters([Label(name, name) for name in names], crops, owners)
+    seconds = time.perf_counter() - started
+    faces = embedded_others(new_faces, others)
+    manifest = load_manifest(bundle)
+    test = load_embeddings(bundle, manifest.n_network, manifest.embedding_dim)
+    assert test is not None, f"{bundle} keeps no embeddings"
+    known = recognizer.decide(test["test"].logits, test["test"].unit, extra)
+    labels = [label.id for label in manifest.labels]
+    known_right = np.mean([d.label == labels[t] for d, t in zip(known, test["test"].targets)])
+    return new_figures(recognizer.decide(faces.logits, faces.unit, extra), others) | {
+        "known_test_top1": round(float(known_right), 4),
+        "known_false_rejection_rate": rejected(known),
+        "enroll_seconds": round(seconds, 1),
+    }
+
+
+def chosen_and_others(new: Characters, shots: int, seed: int) -> tuple[Characters, list[tuple[Path, str]]]:
+    chosen, others = {}, []
+    for name, paths in new.items():
+        chosen[name], rest = choose_crops(paths, shots, seed)
+        others += [(p, name) for p in rest]
+    return chosen, others
+
+
+def embedded_others(new_faces: dict[Path, Embedded], others: list[tuple[Path, str]]) -> Embedded:
+    return Embedded(
         np.concatenate([new_faces[p].logits for p, _ in others]),
         np.concatenate([new_faces[p].unit for p, _ in others]),
         np.full(len(others), -1),
     )
-    decisions = Recognizer(result.bundle).decide(faces.logits, faces.unit)
+
+
+def new_figures(decisions: list[Decision], others: list[tuple[Path, str]]) -> dict[str, object]:
+    """How the new characters' other faces are answered."""
     right = np.array([d.label == truth for d, (_, truth) in zip(decisions, others)])
     confident = np.array([d.verdict is Verdict.CONFIDENT for d in decisions])
     return {
@@ -142,9 +192,6 @@ def enrolment_figures(
         "new_called_unknown": rejected(decisions),
         "new_confident": round(float(confident.mean()), 4),
         "new_confident_right": round(float(right[confident].mean()), 4) if confident.any() else None,
-        "known_test_top1": round(result.report["top1"], 4),
-        "known_false_rejection_rate": round(result.report["known_false_rejection_rate"], 4),
-        "enroll_seconds": round(seconds, 1),
     }
 
 
@@ -188,6 +235,7 @@ def held_out(args: argparse.Namespace) -> dict[str, object]:
     figures: dict[str, object] = {
         "benchmark": "enroll",
         "mode": "held-out",
+        "enrol_as": args.enrol_as,
         "machine": machine(),
         "bundle": str(bundle),
         "known": args.known,
@@ -211,7 +259,8 @@ def shots_figures(bundle: Path, new: Characters, new_faces: dict[Path, Embedded]
     figures: dict[str, object] = {}
     for shots in args.shots:
         with tempfile.TemporaryDirectory(prefix="darekana-enroll-") as work:
-            figures[f"{shots}_crops"] = enrolment_figures(bundle, new, new_faces, shots, args.seed, Path(work))
+            enrol = extra_figures if args.enrol_as == "extra" else enrolment_figures
+            figures[f"{shots}_crops"] = enrol(bundle, new, new_faces, shots, args.seed, Path(work))
         print(f"{shots} crops: {figures[f'{shots}_crops']}", file=sys.stderr)
     return figures
 
@@ -244,6 +293,7 @@ def cross_set(args: argparse.Namespace) -> dict[str, object]:
     figures: dict[str, object] = {
         "benchmark": "enroll",
         "mode": "cross-set",
+        "enrol_as": args.enrol_as,
         "machine": machine(),
         "bundle": str(bundle),
         "seed": args.seed,
@@ -288,6 +338,12 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=8, help="for a bundle that must be trained first")
     p.add_argument("--img-size", type=int, default=FitConfig().img_size, help="for a bundle that must be trained first")
     p.add_argument("--shots", type=int, nargs="+", default=[1, 5, 20], help="crops enrolled per character")
+    p.add_argument(
+        "--enrol-as",
+        choices=("bundle", "extra"),
+        default="bundle",
+        help="bundle: train enroll makes a new bundle; extra: a server's own characters, the bundle unchanged",
+    )
     add_head_arguments(p)
     args = p.parse_args()
     if args.mode == "held-out":

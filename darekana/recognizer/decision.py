@@ -17,7 +17,7 @@ the nearest of all, and the centre model's probabilities answer for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -43,7 +43,11 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
 
 def pad_primary(logits: np.ndarray, n_labels: int) -> np.ndarray:
     """The network's softmax over every label: zero for enrolled labels, which have no logit."""
-    probs = softmax(logits)
+    return pad_labels(softmax(logits), n_labels)
+
+
+def pad_labels(probs: np.ndarray, n_labels: int) -> np.ndarray:
+    """Probabilities over the first labels, zero for those beyond (characters a model does not hold)."""
     return np.pad(probs, ((0, 0), (0, n_labels - probs.shape[1])))
 
 
@@ -54,6 +58,33 @@ def enrolled_nearer(distances: np.ndarray, n_network: int, margin: float) -> np.
     adjusted = distances.copy()
     adjusted[:, n_network:] = np.maximum(adjusted[:, n_network:] - margin, 0)
     return adjusted
+
+
+# What "confident" promises: answers right this often; and a bot that is never confident would help nobody,
+# so at least this share of answers stay confident where the promise is out of reach. No answer under 50 %
+# is confident, however a small calibration split happens to fall.
+PRECISION = 0.99
+MIN_CONFIDENT_SHARE = 0.1
+CONFIDENT_GRID = np.round(np.arange(0.5, 0.995, 0.01), 3)
+# With enrolled characters: the share of known calibration faces the enrolment margin sends to an enrolled
+# character, and the share whose answer an enrolled centre nearly as near makes "unsure" (``Thresholds.doubt``).
+# bench/enroll.py measured both against what they cost (docs/benchmarks.md).
+TO_ENROLLED = 0.02
+DOUBT = 0.2
+
+
+def enrolled_gap(distances: np.ndarray, n_network: int) -> np.ndarray:
+    """How much further the nearest enrolled centre is than the nearest known one (inf: none enrolled)."""
+    return distances[:, n_network:].min(axis=1, initial=np.inf) - distances[:, :n_network].min(axis=1)
+
+
+def enrolment_margins(
+    distances: np.ndarray, n_network: int, to_enrolled: float = TO_ENROLLED, doubt: float = DOUBT
+) -> tuple[float, float]:
+    """``enrolled_margin`` and ``doubt`` for the centres of ``distances`` (known calibration faces to every
+    centre, enrolled ones from ``n_network`` on): the quantiles ``to_enrolled`` and ``doubt`` of the gap."""
+    gap = enrolled_gap(distances, n_network)
+    return float(np.quantile(gap, to_enrolled)), float(np.quantile(gap, doubt))
 
 
 @dataclass(frozen=True)
@@ -71,7 +102,7 @@ def route(
 ) -> Routed:
     """The engine's decision rule over arrays (vectorised: training calibrates the thresholds by running it
     over the whole calibration split). ``primary`` is padded to every label (``pad_primary``)."""
-    gap = distances[:, n_network:].min(axis=1, initial=np.inf) - distances[:, :n_network].min(axis=1)
+    gap = enrolled_gap(distances, n_network)
     distances = enrolled_nearer(distances, n_network, thresholds.enrolled_margin)
     enrolled = distances.argmin(axis=1) >= n_network
     use_primary = (primary.max(axis=1) >= thresholds.primary) & ~enrolled
@@ -99,3 +130,35 @@ def verdicts(routed: Routed, thresholds: Thresholds) -> np.ndarray:
         Verdict.UNKNOWN.code,
         np.where(confident, Verdict.CONFIDENT.code, Verdict.UNSURE.code),
     )
+
+
+def confident_threshold(
+    routed: Routed, targets: np.ndarray, thresholds: Thresholds, precision: float = PRECISION
+) -> float:
+    """The ``confident`` threshold for calibration faces ``routed`` under ``thresholds``, judged on the faces
+    it decides: those the distance calls unknown, and (with enrolled characters) those an enrolled centre
+    leaves in doubt, are never confident whatever their probability."""
+    right = routed.probs.argmax(1) == targets
+    eligible = verdicts(routed, replace(thresholds, confident=0.0)) == Verdict.CONFIDENT.code
+    return choose_confident(routed.probs[eligible], right[eligible], precision)
+
+
+def choose_confident(probs: np.ndarray, right: np.ndarray, precision: float) -> float:
+    """The lowest threshold whose answers reach ``precision``; where none does, the one whose answers come
+    nearest, among those that still call at least ``MIN_CONFIDENT_SHARE`` of the faces confident (on faces
+    the network never saw, 99 % can be out of reach: a bot that is never confident would help nobody, and
+    the report says what "confident" delivers)."""
+    if not len(probs):
+        return float(CONFIDENT_GRID[-1])
+    top = probs.max(1)
+    best, nearest = float(CONFIDENT_GRID[-1]), -1.0
+    for c in CONFIDENT_GRID:
+        answered = top >= c
+        if answered.mean() < MIN_CONFIDENT_SHARE:
+            break  # the grid rises: fewer answers from here on, and their precision is noise
+        reached = float(right[answered].mean())
+        if reached >= precision:
+            return float(c)
+        if reached > nearest:
+            best, nearest = float(c), reached
+    return best

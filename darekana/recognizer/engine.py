@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,14 +26,23 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .bundle import BundleError, Manifest, bundle_version, load_manifest
-from .centres import load_centres
-from .decision import l2_normalize, pad_primary, route, verdicts
+from .bundle import BundleError, Label, Manifest, Thresholds, bundle_version, load_manifest
+from .centres import Centres, load_centres
+from .decision import (
+    confident_threshold,
+    enrolment_margins,
+    l2_normalize,
+    pad_labels,
+    pad_primary,
+    route,
+    verdicts,
+)
 from .detect import Box, DetectedFace, crop_face
 from .detectors import open_detector
+from .extra import ExtraCharacters, mean_centres
 from .gallery import Gallery, load_gallery
 from .images import ORIGINAL_SIZE, DecodeLimits, TooSlow, decode_image
-from .layout import FALLBACK_FILE, GALLERY_FILE, MODEL_FILE
+from .layout import EMBEDDINGS_FILE, FALLBACK_FILE, GALLERY_FILE, MODEL_FILE
 from .onnx import open_session
 from .preprocess import to_batch
 from .results import TOP_K, Candidate, Decision, Face, Model, Recognition, Verdict
@@ -105,7 +114,11 @@ class Recognizer:
         return bundle_version(self.path, self.manifest)
 
     def recognize(
-        self, picture: bytes | Image.Image, classify_whole: bool = True, deadline: float | None = None
+        self,
+        picture: bytes | Image.Image,
+        classify_whole: bool = True,
+        deadline: float | None = None,
+        extra: ExtraCharacters | None = None,
     ) -> Recognition:
         """Every face in ``picture`` (bytes of an image file, or a PIL image), in reading order.
 
@@ -113,7 +126,8 @@ class Recognizer:
         :class:`TooSlow` when ``time.monotonic()`` passes ``deadline`` between two stages. When no face is
         found and ``classify_whole`` is set, the whole picture is classified as one face, flagged
         ``whole_picture`` (people often send a picture that is already a face crop). Boxes, width and height
-        are in the picture's own pixels, also when a large JPEG was decoded at a smaller scale.
+        are in the picture's own pixels, also when a large JPEG was decoded at a smaller scale. ``extra``:
+        characters beyond the bundle's that the faces may also be (:meth:`extra_characters`).
         """
         start = time.perf_counter()
         if isinstance(picture, bytes):
@@ -122,17 +136,21 @@ class Recognizer:
             image = picture if picture.mode == "RGB" else picture.convert("RGB")
         decoded = (time.perf_counter() - start) * 1000
         _on_time(deadline)
-        (result,) = self._recognize_images([image], classify_whole, deadline)
+        (result,) = self._recognize_images([image], classify_whole, deadline, extra)
         return replace(result, timings_ms={"decode": decoded, **result.timings_ms})
 
     def recognize_many(self, images: list[Image.Image], classify_whole: bool = True) -> list[Recognition]:
         """:meth:`recognize` for pictures already decoded (``decode_image``), their faces through the network
         in one batch: the batch tagger's way, where throughput counts and no deadline applies. Each
         recognition's timings are the whole batch's."""
-        return self._recognize_images(images, classify_whole, None)
+        return self._recognize_images(images, classify_whole, None, None)
 
     def _recognize_images(
-        self, images: list[Image.Image], classify_whole: bool, deadline: float | None
+        self,
+        images: list[Image.Image],
+        classify_whole: bool,
+        deadline: float | None,
+        extra: ExtraCharacters | None,
     ) -> list[Recognition]:
         timings: dict[str, float] = {}
         start = time.perf_counter()
@@ -142,7 +160,7 @@ class Recognizer:
         _on_time(deadline)
         start = time.perf_counter()
         crops = [self._crops(image, faces, classify_whole) for image, faces in zip(images, detected)]
-        decisions = iter(self.classify([crop for picture in crops for crop in picture]))
+        decisions = iter(self.classify([crop for picture in crops for crop in picture], extra))
         timings["recognize"] = (time.perf_counter() - start) * 1000
         return [
             self._recognition(image, found, [(crop, next(decisions)) for crop in picture], timings)
@@ -175,9 +193,9 @@ class Recognizer:
             faces = [replace(f, box=f.box.scaled(sx, sy)) for f in faces]
         return Recognition(faces, width, height, len(detected), self.version, dict(timings))
 
-    def classify(self, crops: list[Image.Image]) -> list[Decision]:
+    def classify(self, crops: list[Image.Image], extra: ExtraCharacters | None = None) -> list[Decision]:
         """Decisions for face crops already cut out, in one batch."""
-        return self.decide(*self.embed(crops)) if crops else []
+        return self.decide(*self.embed(crops), extra) if crops else []
 
     def embed(self, crops: list[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
         """The network's logits and embeddings of face crops (``decide`` takes them), ``EMBED_BATCH`` at a
@@ -191,16 +209,15 @@ class Recognizer:
         ]
         return np.concatenate([lo for lo, _ in outputs]), np.concatenate([e for _, e in outputs])
 
-    def decide(self, logits: np.ndarray, embedding: np.ndarray) -> list[Decision]:
-        """Decisions from the network's raw outputs (used by evaluation, which batches its own crops)."""
+    def decide(self, logits: np.ndarray, embedding: np.ndarray, extra: ExtraCharacters | None = None) -> list[Decision]:
+        """Decisions from the network's raw outputs (used by evaluation, which batches its own crops); with
+        ``extra``, its characters are answerable too (:meth:`extra_characters`)."""
         unit = l2_normalize(embedding)
         _, fallback = self._svm.run(None, {self._svm.get_inputs()[0].name: unit})
-        m = self.manifest
-        routed = route(
-            pad_primary(logits, len(m.labels)), fallback, self._centres.distances(unit), m.n_network, m.thresholds
-        )
-        labels = m.labels
-        codes = verdicts(routed, m.thresholds)
+        labels, thresholds, distances = self._answerable(unit, extra)
+        n = len(labels)
+        routed = route(pad_primary(logits, n), pad_labels(fallback, n), distances, self.manifest.n_network, thresholds)
+        codes = verdicts(routed, thresholds)
         answers = routed.probs.argmax(axis=1)
         gallery = self._gallery
         shown = gallery.nearest(answers, unit) if gallery is not None else np.full(len(unit), -1)
@@ -208,8 +225,7 @@ class Recognizer:
         for row, model, verdict, distance, entry, face in zip(
             routed.probs, routed.model, codes, routed.distance, shown, unit
         ):
-            top = np.argsort(-row)[: self.top_k]
-            candidates = [Candidate(labels[i].id, labels[i].name, float(row[i])) for i in top]
+            candidates = self._candidates(row, labels)
             evidence = None
             if gallery is not None and entry >= 0 and verdict != Verdict.UNKNOWN.code:
                 evidence = gallery.evidence(entry, candidates[0].label, face)
@@ -217,6 +233,77 @@ class Recognizer:
                 Decision(candidates, list(Model)[model], list(Verdict)[verdict], float(distance), evidence)
             )
         return decisions
+
+    def _candidates(self, probs: np.ndarray, labels: Sequence[Label]) -> list[Candidate]:
+        """The ``top_k`` best answers, each character once: one an extra character shares with the bundle is
+        named by whichever of the two is nearer."""
+        candidates: dict[str, Candidate] = {}
+        for i in np.argsort(-probs):
+            if len(candidates) == self.top_k:
+                break
+            if labels[i].id not in candidates:
+                candidates[labels[i].id] = Candidate(labels[i].id, labels[i].name, float(probs[i]))
+        return list(candidates.values())
+
+    def _answerable(
+        self, unit: np.ndarray, extra: ExtraCharacters | None
+    ) -> tuple[list[Label], Thresholds, np.ndarray]:
+        """Every label a face may be answered with, the thresholds, and the face's distance to each."""
+        m = self.manifest
+        if extra is None:
+            return m.labels, m.thresholds, self._centres.distances(unit)
+        if extra.network != self.network:
+            raise ValueError("these extra characters were embedded with another network: embed their crops again")
+        distances = np.concatenate([self._centres.distances(unit), self._extra_distances(unit, extra.means)], axis=1)
+        return [*m.labels, *extra.labels], extra.thresholds, distances
+
+    def _extra_distances(self, unit: np.ndarray, means: np.ndarray) -> np.ndarray:
+        return Centres(means, self._centres.whitening).distances(unit)
+
+    @property
+    def network(self) -> str:
+        """The checksum of the bundle's network: extra characters' centres belong to it."""
+        return self.manifest.checksums.get(MODEL_FILE, "")
+
+    def extra_characters(
+        self, labels: Sequence[Label], crops: Sequence[Image.Image], owners: Sequence[int]
+    ) -> ExtraCharacters:
+        """Characters this bundle does not hold, from face crops (``owners``: which of ``labels`` each crop
+        shows), to pass to :meth:`recognize` or :meth:`decide` (``darekana.recognizer.extra``)."""
+        _, embedding = self.embed(list(crops))
+        means = mean_centres(l2_normalize(embedding), owners, len(labels))
+        return ExtraCharacters(tuple(labels), means, self.network, self._extra_thresholds(means))
+
+    def _extra_thresholds(self, means: np.ndarray) -> Thresholds:
+        """The bundle's thresholds with those enrolment chooses (``enrolled_margin``, ``doubt``, ``confident``)
+        chosen again on its calibration faces with these centres added; without calibration faces kept, extra
+        characters' answers are never confident (``doubt`` None)."""
+        m = self.manifest
+        calibration = self._calibration_faces()
+        if calibration is None:
+            return replace(m.thresholds, doubt=None)
+        logits, unit, targets = calibration
+        distances = np.concatenate([self._centres.distances(unit), self._extra_distances(unit, means)], axis=1)
+        margin, doubt = enrolment_margins(distances, m.n_network)
+        chosen = replace(m.thresholds, enrolled_margin=margin, doubt=doubt)
+        n = distances.shape[1]
+        _, fallback = self._svm.run(None, {self._svm.get_inputs()[0].name: unit})
+        routed = route(pad_primary(logits, n), pad_labels(fallback, n), distances, m.n_network, chosen)
+        return replace(chosen, confident=confident_threshold(routed, targets, chosen))
+
+    def _calibration_faces(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Logits, unit embeddings and labels of the faces the bundle chose its thresholds on (validation in
+        bundles made before the calibration split), or None when it kept none that fit it."""
+        m = self.manifest
+        try:
+            with np.load(self.path / EMBEDDINGS_FILE, allow_pickle=False) as raw:
+                part = "calibration" if "calibration_unit" in raw and len(raw["calibration_unit"]) else "val"
+                faces = tuple(raw[f"{part}_{kind}"] for kind in ("logits", "unit", "targets"))
+        except (OSError, KeyError, ValueError):
+            return None
+        logits, unit, targets = faces[0].astype(np.float32), faces[1].astype(np.float32), faces[2]
+        fits = logits.shape[1:] == (m.n_network,) and unit.shape[1:] == (m.embedding_dim,) and len(unit) > 0
+        return (logits, unit, targets) if fits and len(logits) == len(unit) == len(targets) else None
 
 
 def _on_time(deadline: float | None) -> None:

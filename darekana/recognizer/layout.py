@@ -15,7 +15,8 @@ CENTRES_FILE = "centres.npz"
 PROTOTYPES_FILE = "prototypes.npy"  # formats 1 and 2, before the centres
 DETECTOR_FILE = "detector.onnx"
 GALLERY_FILE = "gallery.npz"
-# Training's records, kept in the bundle for enrolment and for comparing bundles; the recognizer reads neither.
+# Training's records, kept in the bundle for enrolment and for comparing bundles; the recognizer reads only
+# the calibration faces' embeddings, to place extra characters (``darekana.recognizer.extra``).
 SPLIT_FILE = "split.json"
 EMBEDDINGS_FILE = "embeddings.npz"
 REPORT_FOLDER = "report"

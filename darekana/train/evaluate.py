@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 
 from darekana.progress import progress
+from darekana.recognizer.decision import PRECISION
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import ImageError, load_image
 from darekana.recognizer.results import Decision, Verdict
 
-from .calibrate import FALSE_REJECTION, PRECISION
+from .calibrate import FALSE_REJECTION
 from .data import Dataset, iter_batches, scan
 from .report import classification_figures
 

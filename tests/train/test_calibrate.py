@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from darekana.recognizer.bundle import Thresholds
-from darekana.recognizer.decision import enrolled_nearer, route, verdicts
-from darekana.train.calibrate import DOUBT, MIN_CONFIDENT_SHARE, Outputs, _confident, choose_thresholds
+from darekana.recognizer.decision import DOUBT, MIN_CONFIDENT_SHARE, choose_confident, enrolled_nearer, route, verdicts
+from darekana.train.calibrate import Outputs, choose_thresholds
 from darekana.train.fallback import fit_centres
 
 
@@ -95,8 +95,8 @@ def test_an_unreachable_precision_gives_the_nearest_threshold_that_still_answers
     top = rng.uniform(0.5, 1.0, 2000)
     right = rng.uniform(size=2000) < 0.9 + 0.08 * (top - 0.5) / 0.5  # at best 98 % right, near p = 1
     probs = np.stack([top, 1 - top], axis=1)
-    chosen = _confident(probs, right, precision=0.99)
+    chosen = choose_confident(probs, right, precision=0.99)
     answered = top >= chosen
     assert answered.mean() >= MIN_CONFIDENT_SHARE  # never "confident about nothing"
     assert right[answered].mean() > right.mean()  # and better than answering everything
-    assert _confident(probs, np.ones(2000, dtype=bool), precision=0.99) == 0.5  # reachable: the lowest
+    assert choose_confident(probs, np.ones(2000, dtype=bool), precision=0.99) == 0.5  # reachable: the lowest
