@@ -270,6 +270,8 @@ class Recognizer:
     ) -> ExtraCharacters:
         """Characters this bundle does not hold, from face crops (``owners``: which of ``labels`` each crop
         shows), to pass to :meth:`recognize` or :meth:`decide` (``darekana.recognizer.extra``)."""
+        if not crops:
+            raise ValueError(f"each of the {len(labels)} characters needs crops")
         _, embedding = self.embed(list(crops))
         means = mean_centres(l2_normalize(embedding), owners, len(labels))
         return ExtraCharacters(tuple(labels), means, self.network, self._extra_thresholds(means))
