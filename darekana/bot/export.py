@@ -35,6 +35,8 @@ def dataset_zip(rows: Iterable[Feedback]) -> tuple[bytes, int]:
     count = 0
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
         for row in rows:
+            if not row.crop_png:  # deleted past retention (or never stored): nothing to learn from
+                continue
             path = f"{row.label}/{row.picture_sha256[:32]}-{row.id}.png"
             archive.writestr(path, row.crop_png)
             writer.writerow(

@@ -1,5 +1,6 @@
 """``darekana serve``: the HTTP API and page always, Discord when its token is set, X when its credentials
-are, one service under all of them. ``darekana db``: the database's migrations by hand."""
+are, one service under all of them, and the retention sweep every ``sweep_interval_s``. ``darekana db``: the
+database's migrations (and the sweep) by hand."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from .service import Service
 
 log = logging.getLogger("darekana")
+
+SWEEP_DELAY_S = 60.0  # the first sweep waits this long: start-up (the gateway, the bundle) comes first
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
@@ -39,7 +42,11 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         settings.http_port,
         _safe_url(settings.database_url),
     )
-    tasks = [asyncio.create_task(_stopped()), asyncio.create_task(watch_bundle(service, settings))]
+    tasks = [
+        asyncio.create_task(_stopped()),
+        asyncio.create_task(watch_bundle(service, settings)),
+        asyncio.create_task(sweep_periodically(service, settings)),
+    ]
     client = None
     if settings.discord_token:
         from .discord import make_client
@@ -107,6 +114,23 @@ async def watch_bundle(service: Service, settings: Settings) -> None:
                 log.error("could not reload the bundle %s: %s", target, exc)
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def sweep_periodically(service: Service, settings: Settings) -> None:
+    """Runs the retention sweep (:meth:`Service.sweep`) every ``sweep_interval_s`` seconds, the first a little
+    after start; 0 never. Its batches run off the event loop, on threads that are not the recognition
+    workers: answering goes on meanwhile. A failure is logged and the next sweep tries again. Never returns."""
+    if settings.sweep_interval_s <= 0:
+        await asyncio.Event().wait()
+    await asyncio.sleep(min(settings.sweep_interval_s, SWEEP_DELAY_S))
+    while True:
+        try:
+            swept = await service.sweep()
+            if swept.crops or swept.servers:
+                log.info("%s", swept.text)
+        except Exception:
+            log.exception("the retention sweep failed; trying again in %g s", settings.sweep_interval_s)
+        await asyncio.sleep(settings.sweep_interval_s)
 
 
 def _safe_url(url: str) -> str:

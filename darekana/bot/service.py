@@ -13,6 +13,12 @@ nobody asked the bot by name, or where posts are billed (:meth:`Service.worth_po
 :meth:`Service.reply_to_post` on X and :meth:`Service.answer_unasked` in watch mode); which messages watch
 mode takes up (:meth:`Service.watched_question`).
 
+Who may see and do what is decided here too (:meth:`Service.scope`): the bot's operators act on the whole
+store and the shared model, a server's moderators on what was asked and said in their server, and faces
+asked about in age-restricted channels are shown only where such pictures may be. So is what people can
+take back (:meth:`Service.forget`, :meth:`Service.delete_recognition`) and how long crops are kept
+(:meth:`Service.sweep`, see :mod:`darekana.bot.retention` and :mod:`darekana.bot.privacy`).
+
 What the service hands back is plain data: its own replies below, and the records of
 :mod:`darekana.bot.records`; no adapter sees the database.
 
@@ -23,14 +29,17 @@ shown to them; nothing is stored then. What has been acknowledged has been commi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import logging
 import os
+import secrets
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from PIL import Image
@@ -43,11 +52,11 @@ from darekana.recognizer.images import DecodeLimits, ImageError, fit
 from darekana.recognizer.results import Face, Recognition, Verdict
 from darekana.recognizer.sandbox import Decoders
 
-from . import enrolment
+from . import enrolment, privacy, retention
 from .bundles import promote
 from .characters import Match, resolve
 from .enrolment import Gate
-from .errors import BadRequest, Conflict, NotFound, RateLimited, ServiceError
+from .errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, ServiceError
 from .export import dataset_zip
 from .fetch import FetchError, FetchLimits, fetch_picture
 from .groups import Group, group_faces
@@ -55,13 +64,30 @@ from .limits import RateLimiter, WorkQueue
 from .metrics import Metrics
 from .polling import PollState
 from .questions import Questions
-from .records import STATUSES, Character, Feedback, Kind, RecognitionRecord, Stats, Status, StoredFace
+from .records import (
+    STATUSES,
+    Authority,
+    Character,
+    Feedback,
+    Forgotten,
+    Kind,
+    RecognitionRecord,
+    Scope,
+    Stats,
+    Status,
+    StoredFace,
+    Swept,
+)
 from .settings import Settings, parse_rate
 from .storage import Store, open_database, upgrade
 
 CROP_MAX_SIDE = 512  # stored crops: enough for retraining at any input size the bundles use
 GROUPED_FACES = 1000  # the newest faces grouped for moderators: seconds of work, done when they ask
 ANNOTATED_MAX_SIDE = 1280
+# The scope of callers that name none (the command line, tests): an operator's, without NSFW faces.
+OPERATOR = Scope.everything()
+# Over HTTP there is no account to forget: each answer carries a token that deletes it.
+TOKEN_PLATFORMS = frozenset({"http"})
 
 log = logging.getLogger("darekana")
 
@@ -83,6 +109,7 @@ class Place:
     channel_id: str | None = None  # also the HTTP client's address: rate limits apply per channel
     message_id: str | None = None
     request_id: str | None = None
+    nsfw: bool = False  # an age-restricted (NSFW) channel
 
 
 @dataclass(frozen=True)
@@ -95,6 +122,7 @@ class Reply:
     face_ids: list[int]
     lines: list[str]  # "1. Hatsune Miku (97%)", "2. not sure: maybe ...", "3. I don't know this character"
     annotated_png: bytes | None = field(default=None, repr=False)  # when there are several faces
+    delete_token: str | None = field(default=None, repr=False)  # deletes it (HTTP answers); shown once, never stored
 
     @property
     def faces(self) -> list[Face]:
@@ -182,8 +210,11 @@ class Service:
         store: Store,
         settings: Settings = Settings(),
         fetch_limits: FetchLimits | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.recognizer, self.store, self.settings = recognizer, store, settings
+        self.clock = clock  # what retention, grace periods and stored times count from (tests set it)
+        self.operators = settings.operator_ids()
         self.decode_limits = DecodeLimits(max_bytes=settings.max_picture_bytes)
         self.fetch_limits = fetch_limits or FetchLimits(
             max_bytes=self.decode_limits.max_bytes, timeout_s=settings.fetch_timeout_s
@@ -278,12 +309,15 @@ class Service:
         except Exception as exc:
             self.metrics.requests.labels(who.platform, type(exc).__name__.lower()).inc()
             raise
-        record = _record(seen, who, where)
-        recognition_id, face_ids = await asyncio.to_thread(self.store.save_recognition, record)
+        token = secrets.token_urlsafe(24) if who.platform in TOKEN_PLATFORMS else None
+        if self.settings.retention_days == 0:  # no crop is kept at all: none is stored
+            seen = dataclasses.replace(seen, crops=[b""] * len(seen.crops))
+        record = _record(seen, who, where, None if token is None else privacy.token_hash(token))
+        recognition_id, face_ids = await asyncio.to_thread(self.store.save_recognition, record, self.clock())
         self.metrics.requests.labels(who.platform, "ok").inc()
         for face in seen.result.faces:
             self.metrics.faces.labels(face.verdict).inc()
-        return Reply(recognition_id, seen.result, face_ids, describe(seen.result), seen.annotated)
+        return Reply(recognition_id, seen.result, face_ids, describe(seen.result), seen.annotated, token)
 
     def _recognize(self, picture: bytes, annotated: bool) -> _Recognized:
         # The budget starts when a worker takes the picture. A decode past it is killed in its child process;
@@ -302,9 +336,9 @@ class Service:
         """Stores that face ``face_id`` is the character ``name``, matched to a character everyone knows, or
         to one this person proposed; a new name stays theirs until a moderator accepts it."""
         self._admit(who, where, feedback=True)
-        await self.face(face_id)  # a missing face is that, whatever the name
+        await self.face(face_id, where)  # a missing face is that, whatever the name
         match = await asyncio.to_thread(self._resolve, name, who)
-        return await self._feedback(face_id, Kind.CORRECTION, match, who)
+        return await self._feedback(face_id, Kind.CORRECTION, match, who, where)
 
     def _resolve(self, name: str, who: Requester) -> Match:
         mine = who.key
@@ -313,32 +347,36 @@ class Service:
     async def confirm(self, face_id: int, who: Requester, where: Place = Place()) -> Ack:
         """Stores that the answer given for face ``face_id`` was right."""
         self._admit(who, where, feedback=True)
-        face = await self.face(face_id)
+        face = await self.face(face_id, where)
         if face.verdict == Verdict.UNKNOWN:  # no name was given, so there is nothing to confirm
             raise BadRequest("I didn't name this one: tell me who it is instead")
-        return await self._feedback(face_id, Kind.CONFIRMATION, Match(face.label, face.name, True), who)
+        return await self._feedback(face_id, Kind.CONFIRMATION, Match(face.label, face.name, True), who, where)
 
-    async def _feedback(self, face_id: int, kind: Kind, match: Match, who: Requester) -> Ack:
+    async def _feedback(self, face_id: int, kind: Kind, match: Match, who: Requester, where: Place) -> Ack:
         stored = await asyncio.to_thread(
-            self.store.save_feedback, face_id, kind, match.label, match.name, who.platform, who.user_id
+            self.store.save_feedback, face_id, kind, match.label, match.name, who.platform, who.user_id, where.guild_id
         )
         if stored is None:
             raise NotFound(f"there is no face {face_id}")
         self.metrics.feedback.labels(kind).inc()
         return Ack(stored, face_id, kind, match.label, match.name, match.known)
 
-    async def face(self, face_id: int) -> StoredFace:
+    async def face(self, face_id: int, where: Place = Place()) -> StoredFace:
+        """A stored face, as seen from ``where``: a face asked about in a server is found only in that server
+        (elsewhere it is "no face": nothing of a server shows outside it)."""
         face = await asyncio.to_thread(self.store.face, face_id)
-        if face is None:
+        if face is None or face.guild_id != where.guild_id:
             raise NotFound(f"there is no face {face_id}")
         return face
 
-    async def faces_of(self, recognition_id: int) -> list[StoredFace]:
-        return await asyncio.to_thread(self.store.faces_of, recognition_id)
+    async def faces_of(self, recognition_id: int, where: Place = Place()) -> list[StoredFace]:
+        """The faces of a recognition, numbered as in its answer, as seen from ``where`` (see :meth:`face`)."""
+        faces = await asyncio.to_thread(self.store.faces_of, recognition_id)
+        return [face for face in faces if face.guild_id == where.guild_id]
 
-    async def face_number(self, recognition_id: int, number: int | None) -> StoredFace:
+    async def face_number(self, recognition_id: int, number: int | None, where: Place = Place()) -> StoredFace:
         """Face ``number`` of an answer, as people refer to it; without a number, the only face there is."""
-        faces = await self.faces_of(recognition_id)
+        faces = await self.faces_of(recognition_id, where)
         if not faces:
             raise BadRequest("There was no face in that picture to correct.")
         if number is None and len(faces) > 1:
@@ -353,7 +391,7 @@ class Service:
     ) -> Ack:
         """What someone said of face ``number`` of an answer: that it is ``name``, or, without a name, that
         the answer was right."""
-        face = await self.face_number(recognition_id, number)
+        face = await self.face_number(recognition_id, number, where)
         return await (self.confirm(face.id, who, where) if name is None else self.correct(face.id, name, who, where))
 
     # --- posting answers -------------------------------------------------------------------------------
@@ -451,33 +489,66 @@ class Service:
         """The characters everyone can name: the bundle's and those moderators accepted."""
         return [c for c in await asyncio.to_thread(self.store.characters) if c.proposed_by is None]
 
-    async def feedback(self, statuses: tuple[str, ...] = (Status.PENDING,), limit: int | None = 10) -> list[Feedback]:
-        """Corrections and confirmations with these review statuses, oldest first."""
-        _check_statuses(statuses, "statuses")
-        return await asyncio.to_thread(self.store.feedback, tuple(statuses), limit)
+    # --- who may see and do what ------------------------------------------------------------------------
 
-    async def review(self, correction_id: int, status: str, reviewer: Requester) -> None:
-        """A moderator accepts or rejects a correction (``status``: accepted, rejected or pending)."""
+    def is_operator(self, who: Requester) -> bool:
+        """An operator of the bot: a Discord user listed in ``DAREKANA_OPERATORS``."""
+        return who.platform == "discord" and who.user_id in self.operators
+
+    def scope(self, who: Requester, where: Place, authority: Authority, nsfw: bool = False) -> Scope:
+        """What ``who`` may review, group, export and count, acting at ``where`` with what the platform
+        vouches for (``authority``). Operators (the HTTP moderator token, ``DAREKANA_OPERATORS``): everything.
+        A server's moderators: what was asked and said in that server. Anyone else: :class:`Forbidden`.
+
+        Faces from age-restricted channels are included only where such pictures may be shown: in an
+        age-restricted channel (``where.nsfw``), or outside any server (an operator's direct messages, the
+        HTTP API) when the operator asks for them (``nsfw``)."""
+        operator = authority is Authority.OPERATOR or self.is_operator(who)
+        shown = where.nsfw or (operator and nsfw and where.guild_id is None)
+        if operator:
+            return Scope.everything(shown)
+        if authority is Authority.SERVER_MODERATOR and where.guild_id is not None:
+            return Scope.server(who.platform, where.guild_id, shown)
+        raise Forbidden("Sorry, only moderators can do that.")
+
+    # --- moderation ------------------------------------------------------------------------------------
+
+    async def feedback(
+        self, statuses: tuple[str, ...] = (Status.PENDING,), limit: int | None = 10, scope: Scope = OPERATOR
+    ) -> list[Feedback]:
+        """Corrections and confirmations with these review statuses in ``scope``, oldest first."""
+        _check_statuses(statuses, "statuses")
+        return await asyncio.to_thread(self.store.feedback, tuple(statuses), limit, tuple(Kind), scope)
+
+    async def review(self, correction_id: int, status: str, reviewer: Requester, scope: Scope = OPERATOR) -> None:
+        """A moderator accepts or rejects a correction in their ``scope`` (``status``: accepted, rejected or
+        pending)."""
         if status not in STATUSES:
             raise BadRequest(f"a review is one of {', '.join(STATUSES)}")
-        if not await asyncio.to_thread(self.store.review, correction_id, status, reviewer.key):
+        if not await asyncio.to_thread(self.store.review, correction_id, status, reviewer.key, scope):
             raise NotFound(f"there is no correction {correction_id}")
 
-    async def groups(self, limit: int | None = 10) -> list[Group]:
-        """Faces of characters the bundle does not know, grouped by likeness, biggest group first (see
-        :mod:`darekana.bot.groups`)."""
+    async def groups(self, limit: int | None = 10, scope: Scope = OPERATOR) -> list[Group]:
+        """Faces of characters the bundle does not know, in ``scope``, grouped by likeness, biggest group
+        first (see :mod:`darekana.bot.groups`). Unknown faces nobody named wait here only within the
+        retention window."""
         recognizer = self.recognizer
         known = {label.id for label in recognizer.manifest.labels}
+        since = retention.crop_cutoff(self.settings, self.clock())
 
         def work() -> list[Group]:
-            return group_faces(recognizer, self.store.unknown_faces(GROUPED_FACES), known)[:limit]
+            return group_faces(recognizer, self.store.unknown_faces(GROUPED_FACES, scope, since), known)[:limit]
 
         return await asyncio.to_thread(work)
 
-    async def enroll_group(self, group_id: int, name: str, moderator: Requester) -> Enrolled:
+    async def enroll_group(self, group_id: int, name: str, moderator: Requester, scope: Scope = OPERATOR) -> Enrolled:
         """Enrolls group ``group_id``'s faces as the character ``name`` (one people proposed, a known one, or a
         new one): a new bundle, gated against the current one and promoted to the bundle link only when it is
-        no worse (see :mod:`darekana.bot.enrolment`). One enrolment runs at a time."""
+        no worse (see :mod:`darekana.bot.enrolment`). Operators only: the bundle is every server's. Faces from
+        age-restricted channels are never enrolled (enrolled crops become evidence, shown anywhere), so the
+        groups are those without them. One enrolment runs at a time."""
+        if not scope.operator:
+            raise Forbidden("Only the bot's operators can enroll a character: it changes the model all servers share.")
         if self._enrolling.locked():
             raise Conflict("an enrolment is already under way: try again when it is done")
         async with self._enrolling:
@@ -487,14 +558,7 @@ class Service:
                     f"{link} is a bundle directory, not a link that a new bundle can be promoted to: serve with "
                     f"DAREKANA_BUNDLE=models/current after `darekana bundle promote {link}`"
                 )
-            group = next((g for g in await self.groups(limit=None) if g.id == group_id), None)
-            if group is None:
-                raise NotFound(f"there is no group {group_id} now: groups change as faces come in, list them again")
-            if group.people < self.settings.enroll_min_people:
-                raise Conflict(
-                    f"group {group_id}'s faces were sent and named by {group.people} person only: at least "
-                    f"{self.settings.enroll_min_people} people must have, so that no one person teaches me a character"
-                )
+            group = await self._enrollable(group_id)
             match = await asyncio.to_thread(lambda: resolve(name, self.store.characters()))
             known = group.looks_like
             if known is not None and known.label != match.label:
@@ -507,8 +571,21 @@ class Service:
             await asyncio.to_thread(promote, new.path, link)
             version = await self.reload(link)
             ids = [face.face_id for face in group.faces]
-            await asyncio.to_thread(self.store.accept_named, ids, match.label, moderator.key)
+            await asyncio.to_thread(self.store.accept_named, ids, match.label, moderator.key, self.clock())
             return Enrolled(group_id, match.label, match.name, len(ids), version, new.gate)
+
+    async def _enrollable(self, group_id: int) -> Group:
+        """Group ``group_id`` among every server's faces, those of age-restricted channels left out, taught by
+        enough people."""
+        group = next((g for g in await self.groups(None, Scope.everything(nsfw=False)) if g.id == group_id), None)
+        if group is None:
+            raise NotFound(f"there is no group {group_id} now: groups change as faces come in, list them again")
+        if group.people < self.settings.enroll_min_people:
+            raise Conflict(
+                f"group {group_id}'s faces were sent and named by {group.people} person only: at least "
+                f"{self.settings.enroll_min_people} people must have, so that no one person teaches me a character"
+            )
+        return group
 
     async def _enrolled_bundle(self, current: Path, group: Group, label: str) -> _Candidate:
         """``current`` plus ``group`` as ``label``, beside it, once it passed the gate; removed when it did not."""
@@ -531,13 +608,71 @@ class Service:
             raise Conflict(f"the new bundle was refused, {current.name} answers on: {'; '.join(gate.reasons)}")
         return _Candidate(out, gate)
 
-    async def stats(self) -> Stats:
-        return await asyncio.to_thread(self.store.stats)
+    async def stats(self, scope: Scope = OPERATOR) -> Stats:
+        return await asyncio.to_thread(self.store.stats, scope)
 
-    async def export(self, statuses: tuple[str, ...] = (Status.ACCEPTED,)) -> tuple[bytes, int]:
-        """A zip of the crops with these review statuses (see :mod:`darekana.bot.export`) and how many it holds."""
+    async def export(
+        self, statuses: tuple[str, ...] = (Status.ACCEPTED,), scope: Scope = OPERATOR, include_nsfw: bool = False
+    ) -> tuple[bytes, int]:
+        """A zip of the crops with these review statuses in ``scope`` (see :mod:`darekana.bot.export`) and how
+        many it holds. Faces from age-restricted channels only with ``include_nsfw``, where ``scope`` may
+        show them. An operator's export counts as using its accepted corrections (retention counts from it)."""
         _check_statuses(statuses, "export statuses")
-        return await asyncio.to_thread(lambda: dataset_zip(self.store.iter_feedback(tuple(statuses))))
+        if include_nsfw and not scope.nsfw:
+            raise BadRequest(
+                "faces from age-restricted channels are exported only in an age-restricted channel, "
+                "or by an operator in direct messages"
+            )
+        chosen = dataclasses.replace(scope, nsfw=include_nsfw)
+        now = self.clock()
+
+        def work() -> tuple[bytes, int]:
+            used: list[int] = []
+
+            def rows() -> Iterator[Feedback]:
+                for row in self.store.iter_feedback(tuple(statuses), scope=chosen, with_crops=True):
+                    if row.status == Status.ACCEPTED:
+                        used.append(row.id)
+                    yield row
+
+            data, count = dataset_zip(rows())
+            if scope.operator:
+                self.store.mark_used(used, now)
+            return data, count
+
+        return await asyncio.to_thread(work)
+
+    # --- privacy ---------------------------------------------------------------------------------------
+
+    def privacy_text(self) -> str:
+        """What is stored, for how long and who sees it, with the days this bot runs with."""
+        return privacy.privacy_text(self.settings)
+
+    async def forget(self, who: Requester) -> Forgotten:
+        """Deletes everything ``who`` ever sent or said (see :func:`darekana.bot.privacy.forget`)."""
+        forgotten = await privacy.forget(self.store, who.platform, who.user_id)
+        log.info("forgot %s: %s", who.platform, forgotten)  # the counts, not who: the log keeps no one
+        return forgotten
+
+    async def delete_recognition(self, recognition_id: int, token: str) -> Forgotten:
+        """Deletes a recognition, its faces, crops and the corrections on them, given the delete token its
+        answer carried; a wrong token deletes nothing and is "not found", like an id that does not exist."""
+        deleted = await asyncio.to_thread(self.store.delete_recognition, recognition_id, privacy.token_hash(token))
+        if deleted is None:
+            raise NotFound(f"there is no recognition {recognition_id} with that delete token")
+        return deleted
+
+    async def sweep(self) -> Swept:
+        """Deletes crops past retention and servers past their grace period (see :mod:`.retention`)."""
+        return await retention.sweep(self.store, self.settings, self.clock())
+
+    async def server_left(self, platform: str, guild_id: str) -> None:
+        """The bot left a server (or it was deleted): its data goes once the grace period has passed."""
+        await asyncio.to_thread(self.store.guild_removed, platform, guild_id, self.clock())
+
+    async def server_present(self, platform: str, guild_id: str) -> bool:
+        """The bot is in a server (joined again, or found there at start): a pending removal is cancelled."""
+        return await asyncio.to_thread(self.store.guild_back, platform, guild_id)
 
 
 def _check_statuses(statuses: tuple[str, ...], what: str) -> None:
@@ -564,7 +699,7 @@ def _png(image: Image.Image, max_side: int) -> bytes:
     return buffer.getvalue()
 
 
-def _record(seen: _Recognized, who: Requester, where: Place) -> RecognitionRecord:
+def _record(seen: _Recognized, who: Requester, where: Place, token_sha256: str | None) -> RecognitionRecord:
     return RecognitionRecord(
         who.platform,
         who.user_id,
@@ -575,4 +710,6 @@ def _record(seen: _Recognized, who: Requester, where: Place) -> RecognitionRecor
         where.channel_id,
         where.message_id,
         where.request_id,
+        where.nsfw,
+        token_sha256,
     )

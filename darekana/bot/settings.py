@@ -30,7 +30,10 @@ class Settings:
     discord_moderator_role: str = ""  # a role name or id; Manage Messages always counts as moderator
     discord_shard_count: int = 0  # shards in all; 0: as many as Discord advises, all run by this process
     discord_shard_ids: str = ""  # the shards this process runs ("0,1"), to split a large bot over processes
-    moderator_token: str = ""  # bearer token for the HTTP API's moderator endpoints; empty disables them
+    moderator_token: str = ""  # bearer token for the HTTP API's moderator endpoints (operators); empty disables them
+    # The bot's operators: Discord user ids ("1234,5678") who review, export and enroll for the shared model
+    # and see every server's data; a server's moderators see their server's only.
+    operators: str = ""
     recognition_workers: int = 0  # recognitions running at once; 0: one per core (the detector takes no lock)
     detect_multi_scale: bool = False  # also detect at twice and half the size (small heads; several times slower)
     queue_size: int = 16  # recognitions allowed to wait; beyond that the reply is "busy, try again"
@@ -62,6 +65,12 @@ class Settings:
     # than `train compare`'s 0.01: a new centre takes a few known faces, 0-3 of animeface-10's 113 (measured).
     enroll_min_people: int = 2
     enroll_tolerance: float = 0.03
+    # Privacy. Face crops nobody gave feedback on are deleted after this many days (0: never stored);
+    # pending corrections' crops stay until reviewed, accepted ones until used (exported or enrolled) plus
+    # this window. What was asked in a server the bot left is deleted after the grace days, unless it is back.
+    retention_days: int = 30
+    guild_grace_days: int = 7
+    sweep_interval_s: float = 3600.0  # how often `darekana serve` sweeps; 0: never (run `darekana db sweep`)
 
     @property
     def max_picture_bytes(self) -> int:
@@ -82,6 +91,13 @@ class Settings:
         if ids[0] < 0 or ids[-1] >= count:
             raise ValueError(f"{PREFIX}DISCORD_SHARD_IDS are among 0 to {count - 1} for {count} shards")
         return count, ids
+
+    def operator_ids(self) -> frozenset[str]:
+        """The operators' Discord user ids."""
+        ids = frozenset(part.strip() for part in self.operators.split(",") if part.strip())
+        if not all(part.isascii() and part.isdecimal() for part in ids):
+            raise ValueError(f"{PREFIX}OPERATORS={self.operators!r} should be Discord user ids, like 1234,5678")
+        return ids
 
     def workers(self) -> int:
         return self.recognition_workers or os.cpu_count() or 1
@@ -112,6 +128,10 @@ class Settings:
         for rate in (*rates, settings.watch_rate):
             parse_rate(rate)
         settings.discord_shards()
+        settings.operator_ids()
+        for name in ("retention_days", "guild_grace_days", "sweep_interval_s"):
+            if getattr(settings, name) < 0:
+                raise ValueError(f"{PREFIX}{name.upper()} must be 0 or more")
         return settings
 
 

@@ -4,8 +4,14 @@ come from ``DAREKANA_*`` variables (``darekana.bot.settings``); neither command 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from .common import Commands
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from darekana.bot.settings import Settings
 
 
 def add_commands(commands: Commands) -> None:
@@ -17,8 +23,13 @@ def add_commands(commands: Commands) -> None:
     p.add_argument("--host", help="overrides DAREKANA_HTTP_HOST")
     p.add_argument("--port", type=int, help="overrides DAREKANA_HTTP_PORT")
     p.set_defaults(run=run_serve)
-    p = commands.add_parser("db", help="migrate the database (DAREKANA_DATABASE_URL)")
-    p.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    p = commands.add_parser(
+        "db",
+        help="migrate the database (DAREKANA_DATABASE_URL), or sweep it",
+        description="sweep: delete now what is past DAREKANA_RETENTION_DAYS and DAREKANA_GUILD_GRACE_DAYS, "
+        "as `darekana serve` does every DAREKANA_SWEEP_INTERVAL_S, and print what was deleted.",
+    )
+    p.add_argument("action", choices=["upgrade", "downgrade", "current", "sweep"])
     p.add_argument("revision", nargs="?", help="target revision (upgrade: head by default)")
     p.set_defaults(run=run_db)
 
@@ -41,8 +52,12 @@ def run_db(args: argparse.Namespace) -> int:
     from darekana.bot.settings import Settings
     from darekana.bot.storage import current_revision, downgrade, open_database, upgrade
 
-    engine = open_database(Settings.from_env().database_url)
+    settings = Settings.from_env()
+    engine = open_database(settings.database_url)
     try:
+        if args.action == "sweep":
+            print(_sweep(engine, settings))
+            return 0
         if args.action == "upgrade":
             upgrade(engine, args.revision or "head")
         elif args.action == "downgrade":
@@ -53,3 +68,18 @@ def run_db(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     return 0
+
+
+def _sweep(engine: Engine, settings: Settings) -> str:
+    """The retention sweep on ``engine``'s database, which must be migrated (the sweep never migrates)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from darekana.bot.retention import sweep
+    from darekana.bot.storage import Store, current_revision, head_revision
+
+    found, head = current_revision(engine), head_revision()
+    if found != head:
+        at = found or "base (empty)"
+        raise ValueError(f"the database is at revision {at}, not {head}: run `darekana db upgrade` first")
+    return asyncio.run(sweep(Store(engine), settings, datetime.now(UTC))).text

@@ -10,6 +10,7 @@ import logging
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import discord.gateway
@@ -22,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from darekana.bot.discord import Darekana, make_client
 from darekana.bot.fetch import PRIVATE_MESSAGE
-from darekana.bot.service import Requester, Service
-from darekana.bot.storage.models import AnswerRow, RecognitionRow
+from darekana.bot.service import Place, Requester, Service
+from darekana.bot.storage.models import AnswerRow, CorrectionRow, FaceRow, GuildRemovalRow, RecognitionRow
 from darekana.train.shared import DATASETS
 
 from fakes.discord_api import (
@@ -34,6 +35,7 @@ from fakes.discord_api import (
     GUILD_ID,
     MANAGE_MESSAGES,
     MODERATOR_ROLE_ID,
+    NSFW_CHANNEL_ID,
     Call,
     FakeDiscord,
     attachment_payload,
@@ -57,6 +59,9 @@ EPHEMERAL = 64
 ALICE = user_payload(1001, "alice")
 BOB = user_payload(1002, "bob")
 MOD = user_payload(1003, "mod")
+OPERATOR = user_payload(1009, "operator")  # in DAREKANA_OPERATORS
+HERE = Place(str(GUILD_ID), str(CHANNEL_ID))  # the fake guild's ordinary channel
+AFTER_DARK = Place(str(GUILD_ID), str(NSFW_CHANNEL_ID), nsfw=True)  # its age-restricted one
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,9 @@ async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture
 def service(make_service: Callable[..., Service]) -> Service:
-    return make_service(user_rate="100/1", channel_rate="100/1", discord_moderator_role="Moderators")
+    return make_service(
+        user_rate="100/1", channel_rate="100/1", discord_moderator_role="Moderators", operators=OPERATOR["id"]
+    )
 
 
 @pytest.fixture
@@ -153,11 +160,18 @@ async def answered(fake: FakeDiscord, bot: Darekana, payload: dict) -> Call:
 
 
 async def press(
-    fake: FakeDiscord, bot: Darekana, message: dict, custom_id: str, values: list[str] | None = None, user: dict = ALICE
+    fake: FakeDiscord,
+    bot: Darekana,
+    message: dict,
+    custom_id: str,
+    values: list[str] | None = None,
+    user: dict = ALICE,
+    member: dict | None = None,
 ) -> Call:
-    """Presses a component of ``message`` and returns the interaction's callback."""
+    """Presses a component of ``message`` (as ``user``, or as ``member`` with its roles and permissions) and
+    returns the interaction's callback."""
     before = len(fake.find("POST", CALLBACK))
-    interact(bot, component_payload(fake, message, custom_id, values, member=member_payload(user)))
+    interact(bot, component_payload(fake, message, custom_id, values, member=member or member_payload(user)))
     return (await fake.wait_for("POST", CALLBACK, before + 1))[-1]
 
 
@@ -170,9 +184,10 @@ async def test_login_registers_the_commands(fake: FakeDiscord, bot: Darekana) ->
     assert {o["name"]: o["type"] for o in commands["whois"]["options"]} == {"image": 11, "url": 3}
     assert commands["Who is this?"]["type"] == 3  # a message menu
     assert {o["name"] for o in commands["corrections"]["options"]} == {"stats", "review", "export", "groups", "enroll"}
-    assert commands["corrections"]["dm_permission"] is False  # servers only
-    (watch,) = commands["darekana"]["options"]
-    assert watch["name"] == "watch" and {o["name"] for o in watch["options"]} == {"on", "off", "status"}
+    assert commands["corrections"]["dm_permission"] is True  # operators use it in direct messages
+    subcommands = {o["name"]: o for o in commands["darekana"]["options"]}
+    assert set(subcommands) == {"watch", "privacy", "forget"} and commands["darekana"]["dm_permission"] is True
+    assert {o["name"] for o in subcommands["watch"]["options"]} == {"on", "off", "status"}
     assert bot.intents.message_content and bot.intents.guild_messages and bot.intents.dm_messages
 
 
@@ -520,9 +535,9 @@ async def test_moderator_commands_refuse_others(fake: FakeDiscord, bot: Darekana
 
 
 async def test_review_then_export(known: Known, fake: FakeDiscord, bot: Darekana, service: Service) -> None:
-    reply = await service.whois(known.picture, Requester("discord", "1001"))
-    await service.correct(reply.face_ids[0], "Kinomoto Sakura", Requester("discord", "1001"))
-    await service.correct(reply.face_ids[0], "Shana", Requester("discord", "1002"))
+    reply = await service.whois(known.picture, Requester("discord", "1001"), HERE)
+    await service.correct(reply.face_ids[0], "Kinomoto Sakura", Requester("discord", "1001"), HERE)
+    await service.correct(reply.face_ids[0], "Shana", Requester("discord", "1002"), HERE)
     by_role = member_payload(MOD, roles=(MODERATOR_ROLE_ID,))
 
     interact(bot, subcommand_payload(fake, "corrections", "stats", member=by_role))
@@ -580,8 +595,8 @@ async def test_groups_listed_with_their_faces_then_enrolled(fake: FakeDiscord, b
     """The listing and the command over Discord (grouping and enrolling themselves: tests/bot/test_groups.py)."""
     for i, path in enumerate(sorted((DATASETS / "hololive-20" / "gawr_gura").iterdir())[:4]):
         who = Requester("discord", str(1001 + i % 2))
-        reply = await service.whois(path.read_bytes(), who)
-        await service.correct(reply.face_ids[0], "Gawr Gura", who)
+        reply = await service.whois(path.read_bytes(), who, HERE)
+        await service.correct(reply.face_ids[0], "Gawr Gura", who, HERE)
     by_role = member_payload(MOD, roles=(MODERATOR_ROLE_ID,))
     interact(bot, subcommand_payload(fake, "corrections", "groups", member=by_role))
     (listing,) = await fake.wait_for("POST", HOOK)
@@ -592,7 +607,10 @@ async def test_groups_listed_with_their_faces_then_enrolled(fake: FakeDiscord, b
 
     command = [{"type": 1, "name": "enroll", "options": enroll_options(group)}]
     interact(bot, slash_payload(fake, "corrections", command, member=by_role))
-    answered = (await fake.wait_for("POST", HOOK, 2))[-1]
+    refused = (await fake.wait_for("POST", HOOK, 2))[-1]  # a server's moderator: not the shared model's
+    assert refused.json["flags"] == EPHEMERAL and refused.json["content"].startswith("Only the bot's operators")
+    interact(bot, slash_payload(fake, "corrections", command, user=OPERATOR))  # in direct messages
+    answered = (await fake.wait_for("POST", HOOK, 3))[-1]
     # this bot answers with a bundle directory, not a link: nothing to promote to, and it says so privately
     assert answered.json["flags"] == EPHEMERAL and "not a link" in answered.json["content"]
 
@@ -715,3 +733,178 @@ async def test_watched_channels_survive_a_restart(
     post(bot, ask_with(fake, "what's her name", known.picture))
     (reply,) = await fake.wait_for("POST", MESSAGES)
     assert reply.json["content"].startswith(f"1. {known.name} (")
+
+
+# --- privacy: other servers, operators, NSFW, forget, leaving a server ----------------------------------
+
+OTHER_SERVER = Place("900000000000000099", "900000000000000098")  # a server this moderator is not in
+
+
+async def corrected(service: Service, picture: bytes, who: Requester, where: Place, name: str) -> int:
+    """A picture asked about and one face named at ``where``; the correction's id."""
+    reply = await service.whois(picture, who, where)
+    return (await service.correct(reply.face_ids[0], name, who, where)).id
+
+
+async def slash(fake: FakeDiscord, bot: Darekana, payload: dict) -> Call:
+    """Runs a command answered at once (not deferred); its callback."""
+    before = len(fake.find("POST", CALLBACK))
+    interact(bot, payload)
+    return (await fake.wait_for("POST", CALLBACK, before + 1))[-1]
+
+
+def corrections_payload(fake: FakeDiscord, name: str, options: list[dict] | None = None, **who: Any) -> dict:
+    return slash_payload(fake, "corrections", [{"type": 1, "name": name, "options": options or []}], **who)
+
+
+async def test_a_moderator_sees_nothing_of_an_other_server_and_an_operator_sees_all(
+    known: Known, fake: FakeDiscord, bot: Darekana, service: Service
+) -> None:
+    ours = await corrected(service, known.picture, Requester("discord", "1001"), HERE, "Shana")
+    theirs = await corrected(service, known.picture, Requester("discord", "1002"), OTHER_SERVER, "Kinomoto Sakura")
+    await corrected(service, known.picture, Requester("twitter", "55"), Place(), "Izumi Konata")
+    moderator = member_payload(MOD, permissions=MANAGE_MESSAGES)
+
+    stats = await slash(fake, bot, corrections_payload(fake, "stats", member=moderator))
+    assert stats.json["data"]["content"].startswith("Recognitions: 1 (1 faces)\nFeedback: 1 corrections")
+    page = await slash(fake, bot, corrections_payload(fake, "review", member=moderator))
+    assert f"Correction #{ours}:" in page.json["data"]["content"] and "Sakura" not in page.json["data"]["content"]
+    accept = custom_ids(page.json["data"]["components"])[0]
+    done = await press(fake, bot, page.message, accept, member=moderator)
+    assert done.json["data"]["content"] == "Nothing left to review."  # the other server's is not next
+
+    listing = await slash(fake, bot, corrections_payload(fake, "stats", user=OPERATOR))  # in direct messages
+    assert listing.json["data"]["content"].startswith("Recognitions: 3 (3 faces)\nFeedback: 3 corrections")
+    everything = await slash(fake, bot, corrections_payload(fake, "review", user=OPERATOR))
+    assert f"Correction #{theirs}:" in everything.json["data"]["content"]  # the oldest pending, anywhere
+    stranger = await slash(fake, bot, corrections_payload(fake, "review", user=ALICE))
+    assert stranger.json["data"]["content"].startswith("Moderator commands only work in a server")
+
+
+async def test_nsfw_faces_never_appear_in_a_sfw_channel_review_but_do_in_an_age_restricted_one(
+    known: Known, fake: FakeDiscord, bot: Darekana, service: Service
+) -> None:
+    safe = await corrected(service, known.picture, Requester("discord", "1001"), HERE, "Shana")
+    nsfw = await corrected(service, known.picture, Requester("discord", "1002"), AFTER_DARK, "Kinomoto Sakura")
+    moderator = member_payload(MOD, permissions=MANAGE_MESSAGES)
+
+    here = await slash(fake, bot, corrections_payload(fake, "review", member=moderator))
+    assert f"Correction #{safe}:" in here.json["data"]["content"]
+    done = await press(fake, bot, here.message, custom_ids(here.json["data"]["components"])[1], member=moderator)
+    assert done.json["data"]["content"] == "Nothing left to review."  # the NSFW one is not shown here
+
+    asked = corrections_payload(fake, "review", [{"type": 5, "name": "nsfw", "value": True}], member=moderator)
+    opted = await slash(fake, bot, asked)  # asking for them in an ordinary channel changes nothing
+    assert opted.json["data"]["content"] == "Nothing left to review."
+    there = await slash(fake, bot, corrections_payload(fake, "review", member=moderator, channel_id=NSFW_CHANNEL_ID))
+    assert f"Correction #{nsfw}:" in there.json["data"]["content"] and len(there.files) == 1
+
+    include = [{"type": 5, "name": "include_nsfw", "value": True}]
+    interact(bot, corrections_payload(fake, "export", include, member=moderator))
+    (refusal,) = await fake.wait_for("POST", HOOK)
+    assert "only in an age-restricted channel" in refusal.json["content"] and refusal.files == []
+
+    in_dm = await slash(fake, bot, corrections_payload(fake, "review", user=OPERATOR))
+    assert in_dm.json["data"]["content"] == "Nothing left to review."  # an operator's DM: not unless asked
+    wanted = await slash(
+        fake, bot, corrections_payload(fake, "review", [{"type": 5, "name": "nsfw", "value": True}], user=OPERATOR)
+    )
+    assert f"Correction #{nsfw}:" in wanted.json["data"]["content"]
+    assert custom_ids(wanted.json["data"]["components"])[0].endswith(":nsfw")  # the next page asks again
+
+
+async def test_privacy_command_says_the_real_retention_days(
+    fake: FakeDiscord, make_service: Callable[..., Service]
+) -> None:
+    service = make_service(retention_days=12, guild_grace_days=3)
+    client = make_client(service, service.settings)
+    await client.login("fake-token")
+    try:
+        shown = await slash(fake, client, slash_payload(fake, "darekana", [{"type": 1, "name": "privacy"}], user=ALICE))
+        text = shown.json["data"]["content"]
+        assert shown.json["data"]["flags"] == EPHEMERAL and len(text) <= 2000
+        assert "deleted after 12 days" in text and "after 3 days, unless I am back" in text
+        assert "30 days" not in text and "7 days" not in text
+    finally:
+        await client.close()
+
+
+def person_rows(service: Service, platform: str, user_id: str) -> tuple[int, int, int]:
+    """(recognitions, faces of them, corrections by them): what forget must leave at zero."""
+    with Session(service.store.engine) as session:
+        mine = select(RecognitionRow.id).where(RecognitionRow.platform == platform, RecognitionRow.user_id == user_id)
+        faces = session.scalars(select(FaceRow.id).where(FaceRow.recognition_id.in_(mine))).all()
+        said = session.scalars(
+            select(CorrectionRow.id).where(CorrectionRow.platform == platform, CorrectionRow.user_id == user_id)
+        ).all()
+        return len(session.scalars(mine).all()), len(faces), len(said)
+
+
+async def test_forget_asks_a_confirmation_only_the_requester_can_press(
+    known: Known, fake: FakeDiscord, bot: Darekana, service: Service
+) -> None:
+    alice, bob = Requester("discord", ALICE["id"]), Requester("discord", BOB["id"])
+    await corrected(service, known.picture, alice, HERE, "Shana")
+    await corrected(service, known.picture, bob, HERE, "Kinomoto Sakura")
+    forget = slash_payload(fake, "darekana", [{"type": 1, "name": "forget"}], member=member_payload(ALICE))
+
+    asked = await slash(fake, bot, forget)
+    assert asked.json["data"]["flags"] == EPHEMERAL and "It cannot be undone." in asked.json["data"]["content"]
+    confirm, cancel = custom_ids(asked.json["data"]["components"])
+    not_hers = await press(fake, bot, asked.message, confirm, user=BOB)
+    assert not_hers.json["data"]["content"] == "Only the person who asked to be forgotten can confirm it."
+    kept = await press(fake, bot, asked.message, cancel)
+    assert (kept.json["type"], kept.json["data"]["content"]) == (7, "Nothing was deleted.")
+    assert person_rows(service, "discord", ALICE["id"]) == (1, 1, 1)
+
+    again = await slash(fake, bot, forget)
+    confirm = custom_ids(again.json["data"]["components"])[0]
+    deferred = await press(fake, bot, again.message, confirm)
+    assert deferred.json == {"type": 6}
+    (done,) = await fake.wait_for("PATCH", HOOK + r"/messages/@original")
+    assert (
+        done.json["content"].startswith(
+            "Done: I deleted 1 picture you asked about (1 face, crops included), 1 correction or"
+        )
+        and not done.json["components"]
+    )
+    assert person_rows(service, "discord", ALICE["id"]) == (0, 0, 0)
+    assert person_rows(service, "discord", BOB["id"]) == (1, 1, 1)  # nobody else's
+
+
+async def test_leaving_a_server_purges_it_after_the_grace_period_unless_the_bot_is_back(
+    known: Known, fake: FakeDiscord, bot: Darekana, service: Service
+) -> None:
+    clock = [datetime(2027, 1, 1, tzinfo=UTC)]
+    service.clock = lambda: clock[0]
+    await corrected(service, known.picture, Requester("discord", ALICE["id"]), HERE, "Shana")
+    await corrected(service, known.picture, Requester("discord", BOB["id"]), OTHER_SERVER, "Shana")
+
+    def removals() -> list[tuple[str, datetime]]:
+        with Session(service.store.engine) as session:
+            return [(r.guild_id, r.removed_at) for r in session.scalars(select(GuildRemovalRow))]
+
+    bot._connection.parse_guild_delete({"id": str(GUILD_ID)})  # removed from the server
+    await until(lambda: removals())
+    assert [guild for guild, _ in removals()] == [str(GUILD_ID)]
+    clock[0] += timedelta(days=6)
+    assert (await service.sweep()).servers == ()  # within the grace period: nothing goes
+    bot._connection.parse_guild_create(guild_payload())  # invited back: the removal is cancelled
+    await until(lambda: not removals())
+    clock[0] += timedelta(days=30)
+    assert (await service.sweep()).servers == () and (await service.stats()).recognitions == 2
+
+    bot._connection.parse_guild_delete({"id": str(GUILD_ID)})
+    await until(lambda: removals())
+    clock[0] += timedelta(days=7, seconds=1)
+    swept = await service.sweep()
+    assert swept.servers == (f"discord:{GUILD_ID}",) and swept.purged.recognitions == 1
+    assert person_rows(service, "discord", ALICE["id"]) == (0, 0, 0)
+    assert person_rows(service, "discord", BOB["id"]) == (1, 1, 1)  # the other server's stays
+    assert not removals()
+
+
+async def until(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)

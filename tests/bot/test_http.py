@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from darekana.bot.errors import ServiceError
 from darekana.bot.http.api import make_app
 from darekana.bot.http.bodies import read_json, read_picture
-from darekana.bot.service import Service
+from darekana.bot.service import Place, Requester, Service
 from darekana.bot.storage.models import RecognitionRow
 from darekana.train.shared import DATASETS
 
@@ -598,3 +598,74 @@ def test_any_form_body_is_read_or_refused_as_json(pieces: list[bytes]):
 def test_any_json_body_is_read_or_refused_as_json(data: bytes):
     status, body = _send("/json", "application/json", data)
     assert (status == 200 and body["keys"] >= 0) or (status == 400 and body["error"])
+
+
+# --- privacy: delete tokens, what is kept, operators ---------------------------------------------------
+
+
+async def test_http_delete_with_a_wrong_token_deletes_nothing(make_service, serve: Serve, known_picture):
+    service = make_service(user_rate="1000/1")
+    client = await serve(service)
+    mine = await whois(client, group_picture())
+    other = await whois(client, known_picture[0])
+    token = mine["delete_token"]
+    assert len(token) >= 32 and other["delete_token"] != token
+    path = f"/api/v1/recognitions/{mine['recognition_id']}"
+    before = counts(service)
+    for headers, refused in [
+        ({}, 403),
+        ({"Authorization": "Bearer "}, 403),
+        ({"Authorization": f"Basic {token}"}, 403),
+        ({"Authorization": "Bearer wrong"}, 404),
+        ({"Authorization": f"Bearer {other['delete_token']}"}, 404),
+        ({"Authorization": f"Bearer {TOKEN}"}, 404),  # not even the moderator token
+    ]:
+        status, body = await answer(await client.delete(path, headers=headers))
+        assert (status, set(body)) == (refused, {"error"}), headers
+    for elsewhere in (f"/api/v1/recognitions/{other['recognition_id']}", "/api/v1/recognitions/99999999999"):
+        status, _ = await answer(await client.delete(elsewhere, headers={"Authorization": f"Bearer {token}"}))
+        assert status == 404
+    assert counts(service) == before
+
+    status, body = await answer(await client.delete(path, headers={"Authorization": f"Bearer {token}"}))
+    assert (status, body) == (200, {"deleted": {"recognitions": 1, "faces": 3, "corrections": 0}})
+    assert counts(service) == (before[0] - 1, before[1] - 3, before[2])
+    status, _ = await answer(await client.delete(path, headers={"Authorization": f"Bearer {token}"}))
+    assert status == 404
+
+
+async def test_privacy_endpoint_and_page_say_the_real_retention_days(make_service, serve: Serve):
+    client = await serve(make_service(retention_days=9, guild_grace_days=2))
+    status, body = await answer(await client.get("/api/v1/privacy"))
+    assert status == 200 and (body["retention_days"], body["guild_grace_days"]) == (9, 2)
+    assert "deleted after 9 days" in body["text"] and "after 2 days, unless I am back" in body["text"]
+    page = await (await client.get("/")).text()
+    assert 'id="privacy"' in page and 'id="forget"' in page
+
+
+async def test_the_operator_token_sees_every_server_and_nsfw_faces_only_when_asked(
+    make_service, serve: Serve, known_picture
+):
+    service = make_service(user_rate="1000/1", moderator_token=TOKEN)
+    seen = {}
+    for name, where in {"a": Place("111", "1"), "b": Place("222", "2"), "nsfw": Place("111", "9", nsfw=True)}.items():
+        who = Requester("discord", name)
+        reply = await service.whois(known_picture[0], who, where)
+        await service.correct(reply.face_ids[0], "Shana", who, where)
+        seen[name] = reply.face_ids[0]
+    client = await serve(service)
+
+    async def listed(query: str = "") -> set[int]:
+        status, rows = await answer(await client.get(f"/api/v1/corrections{query}", headers=MODERATOR))
+        assert status == 200, rows
+        return {row["face_id"] for row in rows}
+
+    assert await listed() == {seen["a"], seen["b"]}  # every server's, not the age-restricted channel's
+    assert await listed("?include_nsfw=1") == set(seen.values())
+    status, body = await answer(await client.get("/api/v1/corrections?include_nsfw=yes", headers=MODERATOR))
+    assert status == 400 and "include_nsfw is 0 or 1" in body["error"]
+    for query, crops in (("?status=pending", "2"), ("?status=pending&include_nsfw=1", "3")):
+        response = await client.get(f"/api/v1/corrections/export{query}", headers=MODERATOR)
+        assert response.status == 200 and response.headers["X-Darekana-Crops"] == crops
+    status, stats = await answer(await client.get("/api/v1/corrections/stats", headers=MODERATOR))
+    assert stats["recognitions"] == 3  # counts show no face

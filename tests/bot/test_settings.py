@@ -42,6 +42,10 @@ def test_discord_shards():
         ({"DAREKANA_DISCORD_SHARD_IDS": "0,1"}, "needs DAREKANA_DISCORD_SHARD_COUNT"),
         ({"DAREKANA_DISCORD_SHARD_IDS": "0-1", "DAREKANA_DISCORD_SHARD_COUNT": "4"}, "should look like 0,1"),
         ({"DAREKANA_DISCORD_SHARD_IDS": "3,4", "DAREKANA_DISCORD_SHARD_COUNT": "4"}, "among 0 to 3"),
+        ({"DAREKANA_OPERATORS": "1234,alice"}, "DAREKANA_OPERATORS='1234,alice' should be Discord user ids"),
+        ({"DAREKANA_RETENTION_DAYS": "-1"}, "DAREKANA_RETENTION_DAYS must be 0 or more"),
+        ({"DAREKANA_RETENTION_DAYS": "a month"}, "DAREKANA_RETENTION_DAYS='a month' is not a valid int"),
+        ({"DAREKANA_GUILD_GRACE_DAYS": "-7"}, "DAREKANA_GUILD_GRACE_DAYS must be 0 or more"),
     ],
 )
 def test_bad_values_say_which_variable(env: dict[str, str], message: str):
@@ -64,3 +68,12 @@ def test_multi_scale_detection_and_workers_from_the_environment():
     assert settings.detection() == {"scales": MULTI_SCALE}
     assert settings.workers() >= 1 and settings.threads_per_recognition() >= 1
     assert Settings(recognition_workers=1).threads_per_recognition() == (os.cpu_count() or 1)
+
+
+def test_operators_retention_and_grace_from_the_environment():
+    settings = Settings.from_env(
+        {"DAREKANA_OPERATORS": " 1234, 5678,", "DAREKANA_RETENTION_DAYS": "0", "DAREKANA_GUILD_GRACE_DAYS": "14"}
+    )
+    assert settings.operator_ids() == {"1234", "5678"} and Settings().operator_ids() == frozenset()
+    assert (settings.retention_days, settings.guild_grace_days) == (0, 14)
+    assert (Settings().retention_days, Settings().guild_grace_days) == (30, 7)  # the defaults

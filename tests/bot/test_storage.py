@@ -17,10 +17,21 @@ from darekana.cli import main as darekana
 from darekana.recognizer.detect import Box
 from darekana.recognizer.results import Candidate, Decision, Face, Model, Recognition, Verdict
 
-TABLES = {"characters", "recognitions", "faces", "corrections", "answers", "cursors", "watched_channels"}
+TABLES = {
+    "characters",
+    "recognitions",
+    "faces",
+    "corrections",
+    "answers",
+    "cursors",
+    "watched_channels",
+    "guild_removals",
+}
 
 
-def record(faces: int = 2, user: str = "u1") -> RecognitionRecord:
+def record(faces: int = 2, user: str = "u1", guild: str | None = None, nsfw: bool = False) -> RecognitionRecord:
+    """A recognition of ``faces`` faces asked by ``user`` in server ``guild`` (None: outside any server, where
+    feedback from anywhere outside a server is taken)."""
     candidates = [Candidate("000_hatsune_miku", "Hatsune Miku", 0.9), Candidate("初音", "初音ミク", 0.05)]
     found = [
         Face.of(Decision(candidates, Model.PRIMARY, Verdict.CONFIDENT, 0.8), Box(10 * n, 20, 30, 40), 0.95)
@@ -32,9 +43,10 @@ def record(faces: int = 2, user: str = "u1") -> RecognitionRecord:
         picture_sha256="ab" * 32,
         result=Recognition(found, 640, 480, faces, "animeface-10@t", {}),
         crops_png=[b"\x89PNG fake crop %d" % n for n in range(1, faces + 1)],
-        guild_id="1",
+        guild_id=guild,
         channel_id="2",
         message_id="3",
+        nsfw=nsfw,
     )
 
 
@@ -50,7 +62,7 @@ def test_upgrade_from_empty_gives_exactly_the_models_schema(database_url: str):
     engine = open_database(database_url)
     assert current_revision(engine) is None
     upgrade(engine)
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0006"
     assert TABLES <= set(inspect(engine).get_table_names())
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
@@ -154,7 +166,7 @@ def test_db_command_upgrades_and_downgrades(
 ):
     monkeypatch.setenv("DAREKANA_DATABASE_URL", database_url)
     assert darekana(["db", "upgrade"]) == 0
-    assert "revision 0005" in capsys.readouterr().out
+    assert "revision 0006" in capsys.readouterr().out
     assert darekana(["db", "downgrade", "base"]) == 0
     assert "base (empty)" in capsys.readouterr().out
     assert darekana(["db", "downgrade"]) == 2
@@ -226,3 +238,87 @@ def test_watched_channels_turn_on_and_off_once_and_per_server(store: Store):
     assert store.set_watched("discord", "g1", "c1", False, "discord:9")
     assert not store.set_watched("discord", "g1", "c1", False, "discord:9"), "already off"
     assert store.watched_channels("discord", "g1") == ["c2"] and not store.watching("discord", ["c1"])
+
+
+def test_privacy_migration_keeps_what_is_stored_both_ways(database_url: str):
+    """0006 only adds columns, indexes and a table: rows stored before it, corrections included, are all
+    there after it, and after going back down to 0005."""
+    engine = open_database(database_url)
+    upgrade(engine, "0005")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO recognitions (platform, user_id, picture_sha256, bundle_version, width, height, "
+                "faces_detected, created_at) VALUES ('discord', 'u1', 'ab', 'b@1', 64, 64, 1, :at)"
+            ),
+            {"at": datetime(2026, 1, 1)},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO faces (recognition_id, number, x, y, w, h, whole_picture, crop_png, label, name, "
+                "confidence, verdict, model, distance, candidates) VALUES (1, 1, 0, 0, 8, 8, false, :crop, 'l', "
+                "'L', 0.9, 'confident', 'primary', 0.1, '[]')"
+            ),
+            {"crop": b"\x89PNG old crop"},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO corrections (face_id, kind, label, name, platform, user_id, created_at, status) "
+                "VALUES (1, 'correction', 'rem', 'Rem', 'discord', 'u2', :at, 'pending')"
+            ),
+            {"at": datetime(2026, 1, 2)},
+        )
+    upgrade(engine)
+    store = Store(engine)
+    (kept,) = store.feedback()
+    assert (kept.label, kept.crop_png, kept.user_id) == ("rem", b"\x89PNG old crop", "u2")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT nsfw, delete_token_sha256 FROM recognitions")).one() == (False, None)
+    downgrade(engine, "0005")
+    with engine.connect() as connection:
+        for table in ("recognitions", "faces", "corrections"):
+            assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 1, table
+    upgrade(engine)
+    assert [f.crop_png for f in Store(engine).feedback()] == [b"\x89PNG old crop"]
+    engine.dispose()
+
+
+def test_db_sweep_prints_what_it_deleted(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys):
+    monkeypatch.setenv("DAREKANA_DATABASE_URL", database_url)
+    monkeypatch.setenv("DAREKANA_RETENTION_DAYS", "30")
+    assert darekana(["db", "sweep"]) == 2
+    assert "run `darekana db upgrade` first" in capsys.readouterr().err  # the sweep never migrates
+    engine = open_database(database_url)
+    upgrade(engine)
+    store = Store(engine)
+    old = datetime.now(UTC) - timedelta(days=31)
+    store.save_recognition(record(faces=2), old)  # nobody said anything: both crops go
+    _, (named, unnamed) = store.save_recognition(record(faces=2), old)
+    store.save_feedback(named, "correction", "rem", "Rem", "discord", "u9")  # pending: kept
+    store.save_recognition(record(faces=1))  # new: kept
+    assert darekana(["db", "sweep"]) == 0
+    assert capsys.readouterr().out == "swept: 3 face crops past retention; 0 servers past their grace period\n"
+    with engine.connect() as connection:
+        kept = connection.execute(text("SELECT id FROM faces WHERE crop_deleted_at IS NULL ORDER BY id")).scalars()
+        assert list(kept) == [named, unnamed + 1]
+    assert darekana(["db", "sweep"]) == 0 and "swept: 0 face crops" in capsys.readouterr().out
+    engine.dispose()
+
+
+def test_a_server_back_in_the_middle_of_its_purge_keeps_what_is_left(store: Store):
+    """The bot rejoins while a sweep is purging the server: the next batch finds the removal cancelled and
+    deletes nothing more (each batch checks it, in its own transaction)."""
+    removed = datetime(2027, 1, 1, tzinfo=UTC)
+    for _ in range(3):
+        store.save_recognition(record(guild="g1"), removed - timedelta(days=1))
+    store.save_recognition(record(guild="g2"), removed)
+    store.set_watched("discord", "g1", "c1", True, "discord:9")
+    store.guild_removed("discord", "g1", removed)
+    later = removed + timedelta(days=8)
+    assert store.guilds_removed_before(later) == [("discord", "g1")]
+    assert store.purge_guild_batch("discord", "g1", later, 1).recognitions == 1
+    assert store.guild_back("discord", "g1")
+    assert store.purge_guild_batch("discord", "g1", later, 1) is None
+    assert store.end_guild_purge("discord", "g1", later).rows == 0
+    assert store.stats().recognitions == 3 and store.watched_channels("discord", "g1") == ["c1"]
+    assert store.guilds_removed_before(later) == []

@@ -25,7 +25,7 @@ from darekana.bot.settings import Settings
 from darekana.bot.twitter import poller as twitter_bot
 from darekana.bot.twitter.poller import Refused, TwitterBot, make_client, wait_for_reset
 from darekana.bot.twitter.state import configured
-from darekana.bot.twitter.text import Said, answer_text, parse_feedback, weighted_length
+from darekana.bot.twitter.text import Said, answer_text, asks_to_forget, parse_feedback, weighted_length
 from darekana.recognizer.describe import describe
 from darekana.recognizer.detect import Box
 from darekana.recognizer.results import Candidate, Decision, Face, Model, Recognition, Verdict
@@ -531,3 +531,72 @@ def test_any_reply_is_feedback_or_talk(text: str):
         assert said.kind in (Kind.CONFIRMATION, Kind.CORRECTION)
         assert said.face is None or 0 <= said.face <= 99
         assert (said.kind is Kind.CORRECTION) == bool(said.name)
+
+
+# --- forget -------------------------------------------------------------------------------------------
+
+
+def rows_of(service: Service, author: str) -> tuple[int, int]:
+    """(recognitions asked by ``author``, corrections and confirmations by them)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from darekana.bot.storage.models import CorrectionRow, RecognitionRow
+
+    with Session(service.store.engine) as session:
+        asked = select(func.count()).select_from(RecognitionRow).where(RecognitionRow.user_id == author)
+        said = select(func.count()).select_from(CorrectionRow).where(CorrectionRow.user_id == author)
+        return session.scalar(asked) or 0, session.scalar(said) or 0
+
+
+async def test_forget_mention_deletes_that_accounts_data_and_answers_briefly(
+    fake, connect, make_service, known_picture
+):
+    service = x_service(make_service)
+    fake.post("@darekana who?", author="2001", media=(fake.photo(known_picture[0]),))
+    fake.post("@darekana and her?", author="2002", media=(fake.photo(known_picture[0]),))
+    bot = await connect(service)
+    await bot.poll()
+    answered = fake.replies[0]["id"]  # 2001's
+    fake.post("@darekana it's Shana", author="2002", replied_to=answered)
+    await bot.poll()
+    assert rows_of(service, "2001") == (1, 0) and rows_of(service, "2002") == (1, 1)
+
+    forget = fake.post("@darekana @someone Forget me!", author="2001", replied_to=answered)
+    await bot.poll()
+    reply = fake.replies[-1]
+    assert replied_to(reply) == forget and reply["text"].startswith(
+        "Done: I deleted 1 picture you asked about (1 face, crops included)"
+    )
+    assert weighted_length(reply["text"]) <= 280
+    assert rows_of(service, "2001") == (0, 0)
+    assert rows_of(service, "2002") == (1, 0)  # their picture stays; their correction went with 2001's picture
+    fake.ignore_since_id = True
+    await bot.poll()  # delivered again: forgotten again (nothing left), never answered twice
+    assert [replied_to(r) for r in fake.replies].count(forget) == 1
+
+
+async def test_forget_over_budget_deletes_but_posts_nothing(fake, connect, make_service, known_picture):
+    service = x_service(make_service, twitter_replies_per_hour=1)
+    fake.post("@darekana who?", author="2001", media=(fake.photo(known_picture[0]),))
+    bot = await connect(service)
+    await bot.poll()
+    fake.post("@darekana forget", author="2001")
+    await bot.poll()
+    assert len(fake.replies) == 1 and service.store.stats().recognitions == 0
+    assert any("budget spent" in problem for problem in bot.state.problems())
+
+
+@pytest.mark.parametrize(
+    "text, forget",
+    [
+        ("@darekana forget", True),
+        ("@darekana @bob Forget me.", True),
+        ("@darekana FORGET!", True),
+        ("@darekana forget her name", False),
+        ("@darekana don't forget", False),
+        ("@darekana it's Forget", False),
+    ],
+)
+def test_what_asks_to_forget(text: str, forget: bool):
+    assert asks_to_forget(text) is forget

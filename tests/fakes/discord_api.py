@@ -5,7 +5,8 @@
   Discord JSON, and serving attachment files like Discord's CDN. It records every call, JSON and
   multipart alike, for tests to assert on.
 * The ``*_payload`` helpers build gateway-shaped events (guild, messages, interactions) for one guild with
-  one text channel, to feed into discord.py's parsers (``client._connection.parse_interaction_create``).
+  two text channels, one of them age-restricted (NSFW), to feed into discord.py's parsers
+  (``client._connection.parse_interaction_create``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ BOT_ID = APP_ID  # a bot user shares its application's id
 GUILD_ID = 900000000000000010
 CHANNEL_ID = 900000000000000020
 DM_CHANNEL_ID = 900000000000000021
+NSFW_CHANNEL_ID = 900000000000000022  # age-restricted
 MODERATOR_ROLE_ID = 900000000000000030
 MANAGE_MESSAGES = 1 << 13
 SEND_AND_READ = (1 << 10) | (1 << 11) | (1 << 15) | (1 << 16)  # view channel, send, attach, read history
@@ -110,6 +112,12 @@ class FakeDiscord:
     def add_message(self, message: dict) -> dict:
         self.messages[int(message["id"])] = message
         return message
+
+    def interaction_on(self, token: str, message: dict) -> None:
+        """Records that the interaction of ``token`` comes from ``message`` (a component's), which is what
+        its ``@original`` is once its response is deferred (type 6)."""
+        if int(message["id"]) in self.messages:
+            self._originals[token] = int(message["id"])
 
     def find(self, method: str, pattern: str) -> list[Call]:
         """The calls so far whose method matches and whose path matches ``pattern`` (a regex) in full."""
@@ -348,16 +356,17 @@ def member_payload(user: dict, roles: tuple[int, ...] = (), permissions: int = S
     }
 
 
-def channel_payload() -> dict:
-    """The guild's one text channel, as Discord describes it."""
+def channel_payload(channel_id: int = CHANNEL_ID) -> dict:
+    """A text channel of the guild, as Discord describes it: ``general``, or the age-restricted ``after-dark``."""
+    nsfw = channel_id == NSFW_CHANNEL_ID
     return {
-        "id": str(CHANNEL_ID),
+        "id": str(channel_id),
         "type": 0,
         "guild_id": str(GUILD_ID),
-        "name": "general",
-        "position": 0,
+        "name": "after-dark" if nsfw else "general",
+        "position": 1 if nsfw else 0,
         "permission_overwrites": [],
-        "nsfw": False,
+        "nsfw": nsfw,
         "parent_id": None,
     }
 
@@ -380,14 +389,14 @@ def everyone_role(guild_id: int) -> dict:
 def guild_payload() -> dict:
     everyone = everyone_role(GUILD_ID)
     moderators = {**everyone, "id": str(MODERATOR_ROLE_ID), "name": "Moderators", "position": 1}
-    channel = channel_payload() | {"topic": None}
+    channels = [channel_payload(c) | {"topic": None} for c in (CHANNEL_ID, NSFW_CHANNEL_ID)]
     return {
         "id": str(GUILD_ID),
         "name": "Anime club",
         "icon": None,
         "owner_id": "1",
         "roles": [everyone, moderators],
-        "channels": [channel],
+        "channels": channels,
         "threads": [],
         "members": [],
         "emojis": [],
@@ -480,8 +489,9 @@ def interaction_payload(
     member: dict | None = None,
     user: dict | None = None,
     message: dict | None = None,
+    channel_id: int = CHANNEL_ID,
 ) -> dict:
-    """An INTERACTION_CREATE: in the guild's channel for a ``member``, in a DM for a bare ``user``."""
+    """An INTERACTION_CREATE: in the guild's ``channel_id`` for a ``member``, in a DM for a bare ``user``."""
     payload: dict[str, Any] = {
         "id": str(fake.snowflake()),
         "application_id": str(APP_ID),
@@ -500,9 +510,9 @@ def interaction_payload(
             member=member,
             guild_locale="en-US",
             context=0,
-            channel_id=str(CHANNEL_ID),
+            channel_id=str(channel_id),
             authorizing_integration_owners={"0": str(GUILD_ID)},
-            channel=channel_payload(),
+            channel=channel_payload(channel_id),
         )
     else:
         payload.update(
@@ -548,7 +558,9 @@ def component_payload(
     data: dict[str, Any] = {"custom_id": custom_id, "component_type": 2 if values is None else 3}
     if values is not None:
         data["values"] = values
-    return interaction_payload(fake, 3, data, message=message, **who)
+    payload = interaction_payload(fake, 3, data, message=message, **who)
+    fake.interaction_on(payload["token"], message)
+    return payload
 
 
 def modal_submit_payload(fake: FakeDiscord, modal: dict, values: dict[str, str], **who: Any) -> dict:

@@ -5,7 +5,9 @@ under its messages:
   this?" message menu, and the answer posted under the picture;
 * :mod:`.feedback`: Right / Wrong under an answer, the menus and the form that follow them;
 * :mod:`.moderation`: the moderators' ``/corrections`` (review, stats, export, groups, enroll);
-* :mod:`.watch`: watch mode, ``/darekana watch`` and answering "who is she?" without a mention.
+* :mod:`.watch`: watch mode, ``/darekana watch`` and answering "who is she?" without a mention;
+* :mod:`.privacy`: ``/darekana privacy`` and ``/darekana forget``, and what happens when the bot leaves a
+  server.
 
 What they share: the client (:mod:`.client`) and how an interaction is answered, privately, errors included
 (:mod:`.replies`). Nothing here decides behaviour: that is the service's.
@@ -21,13 +23,13 @@ from discord import app_commands
 
 from ..service import Service
 from ..settings import Settings
-from . import answers, feedback, moderation, watch
-from .client import Darekana, Interaction
+from . import answers, feedback, moderation, privacy, watch
+from .client import Darekana, Interaction, darekana_commands
 from .replies import report
 
 __all__ = ["Darekana", "make_client"]
 
-FEATURES = (answers, feedback, moderation, watch)
+FEATURES = (answers, feedback, moderation, watch, privacy)
 
 
 def make_client(service: Service, settings: Settings, *, sync_commands: bool = True) -> Darekana:
@@ -38,6 +40,7 @@ def make_client(service: Service, settings: Settings, *, sync_commands: bool = T
     for feature in FEATURES:
         for command in feature.COMMANDS:
             client.tree.add_command(command)
+    client.tree.add_command(darekana_commands)  # the features' /darekana subcommands
 
     @client.tree.error
     async def on_command_error(interaction: Interaction, error: app_commands.AppCommandError) -> None:
@@ -47,5 +50,17 @@ def make_client(service: Service, settings: Settings, *, sync_commands: bool = T
     async def on_message(message: discord.Message) -> None:
         await answers.answer_mention(client, message)
         await watch.answer_question(client, message)
+
+    @client.event
+    async def on_guild_remove(guild: discord.Guild) -> None:
+        await privacy.server_left(client, guild)
+
+    @client.event
+    async def on_guild_join(guild: discord.Guild) -> None:
+        await privacy.server_present(client, guild)
+
+    @client.event
+    async def on_guild_available(guild: discord.Guild) -> None:
+        await privacy.server_present(client, guild)
 
     return client

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -23,7 +24,7 @@ from ..service import Place, Reply
 from ..settings import Settings
 from .client import AppCommand, Component, Darekana, Interaction
 from .feedback import answer_view
-from .replies import PLATFORM, clip, file, megabytes, requester, text_id, told
+from .replies import PLATFORM, clip, file, interaction_place, is_nsfw, megabytes, requester, text_id, told
 
 log = logging.getLogger("darekana.discord")
 
@@ -147,7 +148,8 @@ def answer(reply: Reply) -> dict[str, Any]:
 
 
 def place_of(message: discord.Message) -> Place:
-    return Place(text_id(message.guild.id if message.guild else None), text_id(message.channel.id), text_id(message.id))
+    guild = text_id(message.guild.id if message.guild else None)
+    return Place(guild, text_id(message.channel.id), text_id(message.id), nsfw=is_nsfw(message.channel))
 
 
 async def _recognize(client: Darekana, picture: Picture, asker: discord.abc.User, where: Place) -> Reply:
@@ -165,7 +167,7 @@ async def _answer_interaction(interaction: Interaction, picture: Picture | None,
         check(picture, interaction.client.settings)  # before "thinking…", so that a refusal stays private
         # Recognition can take longer than the 3 seconds Discord waits for a first response.
         await interaction.response.defer(thinking=True)
-        where = Place(text_id(interaction.guild_id), text_id(interaction.channel_id), text_id(message_id))
+        where = replace(interaction_place(interaction), message_id=text_id(message_id))
         reply = await _recognize(interaction.client, picture, interaction.user, where)
         return str((await interaction.followup.send(**answer(reply), wait=True)).id)
 

@@ -41,3 +41,7 @@ Interaction = discord.Interaction[Darekana]
 # What each feature module gives the client: its commands, and the components it must find after a restart.
 AppCommand = app_commands.Command[Any, ..., Any] | app_commands.ContextMenu | app_commands.Group
 Component = type[ui.DynamicItem[Any]]
+
+# `/darekana ...`: the commands about the bot itself, to which features add theirs (watch mode, privacy).
+# Not for servers only: privacy and forget work in direct messages too.
+darekana_commands = app_commands.Group(name="darekana", description="darekana: watch mode, your data")

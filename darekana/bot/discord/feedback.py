@@ -22,7 +22,7 @@ from darekana.recognizer.results import Verdict
 from ..errors import NotFound
 from ..records import StoredFace
 from .client import AppCommand, Component, Interaction
-from .replies import answering, report, requester, yes_no
+from .replies import answering, interaction_place, report, requester, yes_no
 
 OTHER = ":other"  # the name menu's "Other…" value; a colon never appears in a character label
 MAX_OPTIONS = 25  # Discord's limit for a select menu
@@ -47,7 +47,8 @@ class AnswerButton(ui.DynamicItem[ui.Button], template=r"darekana:(?P<verdict>ri
 
     async def callback(self, interaction: Interaction) -> None:
         async with answering(interaction):
-            faces = await interaction.client.service.faces_of(self.recognition_id)
+            where = interaction_place(interaction)
+            faces = await interaction.client.service.faces_of(self.recognition_id, where)
             if not faces:
                 raise NotFound("I no longer have that answer.")
             if len(faces) > 1:
@@ -56,7 +57,7 @@ class AnswerButton(ui.DynamicItem[ui.Button], template=r"darekana:(?P<verdict>ri
                     question, ephemeral=True, view=_one(FacePicker.build(self.verdict, self.recognition_id, faces))
                 )
             elif self.verdict == "right":
-                ack = await interaction.client.service.confirm(faces[0].id, requester(interaction.user))
+                ack = await interaction.client.service.confirm(faces[0].id, requester(interaction.user), where)
                 await interaction.response.send_message(ack.text, ephemeral=True)
             else:
                 await interaction.response.send_message(
@@ -88,13 +89,17 @@ class FacePicker(ui.DynamicItem[ui.Select], template=r"darekana:faces:(?P<verdic
 
     async def callback(self, interaction: Interaction) -> None:
         async with answering(interaction):
-            service, who = interaction.client.service, requester(interaction.user)
+            service, who, where = (
+                interaction.client.service,
+                requester(interaction.user),
+                interaction_place(interaction),
+            )
             face_ids = [int(value) for value in self.item.values]
             if self.verdict == "right":
-                acks = [await service.confirm(face_id, who) for face_id in face_ids]
+                acks = [await service.confirm(face_id, who, where) for face_id in face_ids]
                 await interaction.response.edit_message(content="\n".join(ack.text for ack in acks), view=None)
             else:
-                face = await service.face(face_ids[0])
+                face = await service.face(face_ids[0], where)
                 await interaction.response.edit_message(
                     content=_who_then(face, alone=False), view=_one(NamePicker.build(face))
                 )
@@ -132,7 +137,8 @@ class NamePicker(ui.DynamicItem[ui.Select], template=r"darekana:name:(?P<face>\d
             if chosen == OTHER:
                 await interaction.response.send_modal(NameForm(self.face_id))
                 return
-            ack = await interaction.client.service.correct(self.face_id, chosen, requester(interaction.user))
+            who, where = requester(interaction.user), interaction_place(interaction)
+            ack = await interaction.client.service.correct(self.face_id, chosen, who, where)
             await interaction.response.edit_message(content=ack.text, view=None)
 
 
@@ -146,7 +152,8 @@ class NameForm(ui.Modal, title="Who is it?"):
         self.face_id = face_id
 
     async def on_submit(self, interaction: Interaction) -> None:
-        ack = await interaction.client.service.correct(self.face_id, self.name.value, requester(interaction.user))
+        who, where = requester(interaction.user), interaction_place(interaction)
+        ack = await interaction.client.service.correct(self.face_id, self.name.value, who, where)
         await interaction.response.send_message(ack.text, ephemeral=True)
 
     async def on_error(self, interaction: Interaction, error: Exception) -> None:

@@ -1,7 +1,10 @@
 """The moderators' ``/corrections`` on Discord: review what people told darekana (Accept / Reject under the
 oldest pending correction, then the next), its counts, the accepted corrections as a training set, and
-faces of characters it does not know, grouped, to enroll as a new character. Only moderators may (see
-:func:`.replies.require_moderator`); every answer is private to them.
+faces of characters it does not know, grouped, to enroll as a new character. A server's moderators see what
+was asked and said in their server only; the bot's operators see everything, in any server or in direct
+messages, and alone may enroll (see :func:`.replies.moderation_scope`). Faces from age-restricted channels
+are shown only in such channels, or to an operator in direct messages who asks with ``nsfw:True``
+(``include_nsfw:True`` for the export). Every answer is private.
 """
 
 from __future__ import annotations
@@ -14,46 +17,51 @@ import discord
 from discord import app_commands, ui
 
 from ..groups import Group, contact_sheet
-from ..records import Feedback, Kind, Stats, Status
+from ..records import Feedback, Kind, Scope, Stats, Status
 from .client import AppCommand, Component, Interaction
-from .replies import PLATFORM, answering, clip, file, megabytes, requester, require_moderator, yes_no
+from .replies import PLATFORM, answering, clip, file, megabytes, moderation_scope, requester, yes_no
 
 GROUPS_SHOWN = 8
 ENROLL_HINT = "Enroll one with `/corrections enroll group:<number> name:<character>`."
 UPLOAD_LIMIT = 25 * 1024 * 1024  # at most; each interaction also says what its server allows
 
 
-corrections = app_commands.Group(
-    name="corrections", description="Review what people told darekana (moderators)", guild_only=True
-)
+# Not for servers only: the bot's operators use these in direct messages too (others are refused there).
+corrections = app_commands.Group(name="corrections", description="Review what people told darekana (moderators)")
+NSFW_OPTION = "operators, in direct messages: include faces from age-restricted channels"
 
 
 @corrections.command(name="stats", description="How many answers, corrections and reviews there are")
 async def stats(interaction: Interaction) -> None:
-    require_moderator(interaction)
-    await interaction.response.send_message(_stats_text(await interaction.client.service.stats()), ephemeral=True)
+    scope = moderation_scope(interaction)
+    await interaction.response.send_message(_stats_text(await interaction.client.service.stats(scope)), ephemeral=True)
 
 
 @corrections.command(name="review", description="Accept or reject the oldest pending correction, then the next")
-async def review(interaction: Interaction) -> None:
-    require_moderator(interaction)
-    page = await next_review(interaction)
+@app_commands.describe(nsfw=NSFW_OPTION)
+async def review(interaction: Interaction, nsfw: bool = False) -> None:
+    page = await next_review(interaction, moderation_scope(interaction, nsfw), nsfw)
     await interaction.response.send_message(page.content, files=page.files, view=page.view, ephemeral=True)
 
 
 @corrections.command(name="export", description="The accepted corrections as a training set (zip)")
-async def export(interaction: Interaction) -> None:
-    require_moderator(interaction)
+@app_commands.describe(include_nsfw=NSFW_OPTION + " (or in an age-restricted channel)")
+async def export(interaction: Interaction, include_nsfw: bool = False) -> None:
+    scope = moderation_scope(interaction, include_nsfw)
     await interaction.response.defer(ephemeral=True, thinking=True)  # a large zip takes a while
-    data, count = await interaction.client.service.export((Status.ACCEPTED,))
+    data, count = await interaction.client.service.export((Status.ACCEPTED,), scope, include_nsfw)
     limit = min(UPLOAD_LIMIT, interaction.filesize_limit)
     if count == 0:
         await interaction.followup.send("No accepted corrections yet: nothing to export.", ephemeral=True)
     elif len(data) > limit:
+        elsewhere = (
+            "Download it from the HTTP API's moderator export instead."
+            if scope.operator
+            else "Ask the bot's operators for it."  # the HTTP export is theirs: every server's
+        )
         await interaction.followup.send(
             f"The export holds {count} faces in {megabytes(len(data))}: more than I can attach here "
-            f"({megabytes(limit)}). Download it from the HTTP API's "
-            "moderator export instead.",
+            f"({megabytes(limit)}). {elsewhere}",
             ephemeral=True,
         )
     else:
@@ -65,10 +73,11 @@ async def export(interaction: Interaction) -> None:
 
 
 @corrections.command(name="groups", description="Faces of characters I don't know, grouped, biggest first")
-async def groups(interaction: Interaction) -> None:
-    require_moderator(interaction)
+@app_commands.describe(nsfw=NSFW_OPTION)
+async def groups(interaction: Interaction, nsfw: bool = False) -> None:
+    scope = moderation_scope(interaction, nsfw)
     await interaction.response.defer(ephemeral=True, thinking=True)  # grouping embeds every face again
-    found = await interaction.client.service.groups(GROUPS_SHOWN)
+    found = await interaction.client.service.groups(GROUPS_SHOWN, scope)
     if not found:
         await interaction.followup.send("No unknown faces to group yet.", ephemeral=True)
         return
@@ -82,9 +91,9 @@ async def groups(interaction: Interaction) -> None:
 @corrections.command(name="enroll", description="Teach me a group of faces as a character (gated, then live)")
 @app_commands.describe(group="the group's number, from /corrections groups", name="the character's name")
 async def enroll(interaction: Interaction, group: int, name: str) -> None:
-    require_moderator(interaction)
+    scope = moderation_scope(interaction)
     await interaction.response.defer(ephemeral=True, thinking=True)  # a new bundle takes a minute or more
-    enrolled = await interaction.client.service.enroll_group(group, name, requester(interaction.user))
+    enrolled = await interaction.client.service.enroll_group(group, name, requester(interaction.user), scope)
     await interaction.followup.send(enrolled.text, ephemeral=True)
 
 
@@ -101,34 +110,39 @@ class ReviewPage:
     view: ui.View
 
 
-async def next_review(interaction: Interaction) -> ReviewPage:
-    """The oldest pending correction with its crop and Accept / Reject, or that none is left."""
+async def next_review(interaction: Interaction, scope: Scope, nsfw: bool) -> ReviewPage:
+    """The oldest pending correction in ``scope`` with its crop (if still kept) and Accept / Reject, or that
+    none is left. ``nsfw``: what the moderator asked for, carried by the buttons to the next page."""
     view = ui.View(timeout=None)
-    pending = await interaction.client.service.feedback((Status.PENDING,), 1)
+    pending = await interaction.client.service.feedback((Status.PENDING,), 1, scope)
     if not pending:
         return ReviewPage("Nothing left to review.", [], view)
     feedback = pending[0]
-    view.add_item(ReviewButton("accepted", feedback.id))
-    view.add_item(ReviewButton("rejected", feedback.id))
-    return ReviewPage(_describe(feedback), [file(feedback.crop_png, f"face-{feedback.face_id}.png")], view)
+    view.add_item(ReviewButton("accepted", feedback.id, nsfw))
+    view.add_item(ReviewButton("rejected", feedback.id, nsfw))
+    crops = [file(feedback.crop_png, f"face-{feedback.face_id}.png")] if feedback.crop_png else []
+    return ReviewPage(_describe(feedback), crops, view)
 
 
-class ReviewButton(ui.DynamicItem[ui.Button], template=r"darekana:review:(?P<status>accepted|rejected):(?P<id>\d+)"):
-    def __init__(self, status: str, correction_id: int) -> None:
-        super().__init__(
-            yes_no(status == "accepted", ("Accept", "Reject"), f"darekana:review:{status}:{correction_id}")
-        )
-        self.status, self.correction_id = status, correction_id
+class ReviewButton(
+    ui.DynamicItem[ui.Button],
+    template=r"darekana:review:(?P<status>accepted|rejected):(?P<id>\d+)(?P<nsfw>:nsfw)?",
+):
+    def __init__(self, status: str, correction_id: int, nsfw: bool = False) -> None:
+        custom_id = f"darekana:review:{status}:{correction_id}" + (":nsfw" if nsfw else "")
+        super().__init__(yes_no(status == "accepted", ("Accept", "Reject"), custom_id))
+        self.status, self.correction_id, self.nsfw = status, correction_id, nsfw
 
     @classmethod
     async def from_custom_id(cls, interaction: Interaction, item: ui.Item[Any], match: re.Match[str]) -> ReviewButton:
-        return cls(match["status"], int(match["id"]))
+        return cls(match["status"], int(match["id"]), bool(match["nsfw"]))
 
     async def callback(self, interaction: Interaction) -> None:
         async with answering(interaction):
-            require_moderator(interaction)
-            await interaction.client.service.review(self.correction_id, self.status, requester(interaction.user))
-            page = await next_review(interaction)
+            scope = moderation_scope(interaction, self.nsfw)
+            service = interaction.client.service
+            await service.review(self.correction_id, self.status, requester(interaction.user), scope)
+            page = await next_review(interaction, scope, self.nsfw)
             await interaction.response.edit_message(content=page.content, attachments=page.files, view=page.view)
 
 

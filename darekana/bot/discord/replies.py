@@ -1,5 +1,6 @@
-"""What every Discord interaction shares: who is asking, how they hear back (privately when Discord allows
-it), that an error always gets an answer, and who counts as a moderator."""
+"""What every Discord interaction shares: who is asking and where (an age-restricted channel or not), how
+they hear back (privately when Discord allows it), that an error always gets an answer, and who counts as a
+moderator (the service adds its operators: :func:`moderation_scope`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import discord
 from discord import ui
 
 from ..errors import Forbidden, ServiceError
-from ..service import Requester
+from ..records import Authority, Scope
+from ..service import Place, Requester
 from .client import Interaction
 
 log = logging.getLogger("darekana.discord")
@@ -29,6 +31,28 @@ def requester(user: discord.abc.User) -> Requester:
 def text_id(snowflake: int | None) -> str | None:
     """A Discord id as the service keeps platform ids: as text."""
     return None if snowflake is None else str(snowflake)
+
+
+def is_nsfw(channel: object) -> bool:
+    """Whether a channel is age-restricted (a thread is as its channel is); direct messages are not."""
+    check = getattr(channel, "is_nsfw", None)
+    return bool(check()) if callable(check) else False
+
+
+def interaction_place(interaction: Interaction) -> Place:
+    """Where an interaction happened, as the service sees places."""
+    return Place(text_id(interaction.guild_id), text_id(interaction.channel_id), nsfw=is_nsfw(interaction.channel))
+
+
+def moderation_scope(interaction: Interaction, nsfw: bool = False) -> Scope:
+    """What the person who interacted may review, group, export and count here: everything for the bot's
+    operators (anywhere, direct messages included); their server's for its moderators; else a refusal.
+    ``nsfw``: an operator asks for faces of age-restricted channels (shown in direct messages only)."""
+    service, who = interaction.client.service, requester(interaction.user)
+    if service.is_operator(who):
+        return service.scope(who, interaction_place(interaction), Authority.PERSON, nsfw)
+    require_moderator(interaction)
+    return service.scope(who, interaction_place(interaction), Authority.SERVER_MODERATOR, nsfw)
 
 
 async def say(interaction: Interaction, text: str) -> None:
@@ -74,7 +98,9 @@ def require_moderator(interaction: Interaction) -> None:
     """Moderators have Manage Messages in this channel, or the configured role (its name or id)."""
     member = interaction.user
     if interaction.guild_id is None or not isinstance(member, discord.Member):
-        raise Forbidden("Moderator commands only work in a server, not in direct messages.")
+        raise Forbidden(
+            "Moderator commands only work in a server, not in direct messages (except for the bot's operators)."
+        )
     role = interaction.client.settings.discord_moderator_role.strip()
     if interaction.permissions.manage_messages or (role and any(role in (str(r.id), r.name) for r in member.roles)):
         return

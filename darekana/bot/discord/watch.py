@@ -12,11 +12,10 @@ import discord
 from discord import app_commands
 
 from ..errors import BadRequest
-from ..service import Place
 from ..settings import parse_rate
 from .answers import picture_for, post_under, recognize_in
-from .client import AppCommand, Component, Darekana, Interaction
-from .replies import PLATFORM, requester, require_moderator, text_id
+from .client import AppCommand, Component, Darekana, Interaction, darekana_commands
+from .replies import PLATFORM, interaction_place, moderation_scope, requester
 
 
 async def answer_question(client: Darekana, message: discord.Message) -> None:
@@ -43,7 +42,6 @@ async def answer_question(client: Darekana, message: discord.Message) -> None:
     await service.answer_once(PLATFORM, str(message.id), post)
 
 
-darekana_commands = app_commands.Group(name="darekana", description="darekana in this server", guild_only=True)
 watch = app_commands.Group(
     name="watch",
     description='Answer "who is she?" about pictures without a mention (moderators)',
@@ -63,6 +61,8 @@ async def watch_off(interaction: Interaction) -> None:
 
 @watch.command(name="status", description="The channels of this server where I answer without a mention")
 async def watch_status(interaction: Interaction) -> None:
+    if interaction.guild_id is None:
+        raise BadRequest("Watch mode is for channels of a server.")
     channels = await interaction.client.service.watched_channels(PLATFORM, str(interaction.guild_id))
     text = (
         "I answer without a mention in " + ", ".join(f"<#{c}>" for c in channels) + "."
@@ -72,13 +72,13 @@ async def watch_status(interaction: Interaction) -> None:
     await interaction.response.send_message(text, ephemeral=True)
 
 
-COMMANDS: tuple[AppCommand, ...] = (darekana_commands,)
+COMMANDS: tuple[AppCommand, ...] = ()  # its commands are under /darekana, which the client registers
 ITEMS: tuple[Component, ...] = ()
 
 
 async def _set_watch(interaction: Interaction, on: bool) -> None:
-    require_moderator(interaction)
-    where = Place(text_id(interaction.guild_id), text_id(interaction.channel_id))
+    moderation_scope(interaction)  # a moderator of this server, or an operator
+    where = interaction_place(interaction)
     changed = await interaction.client.service.watch(on, where, requester(interaction.user))
     channel = f"<#{interaction.channel_id}>"
     if not on:

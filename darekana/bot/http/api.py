@@ -2,10 +2,15 @@
 and errors become JSON; the behaviour itself lives in the service.
 
     POST /api/v1/whois                          multipart field "image", or JSON {"url": ...}; ?annotate=1
+                                                (the answer carries a delete_token, shown once)
+    DELETE /api/v1/recognitions/{id}            Authorization: Bearer <delete_token>: deletes it
+    GET  /api/v1/privacy                        what is kept, for how long, who sees it
     POST /api/v1/faces/{id}/corrections         JSON {"label": "<character name>", "user": "<optional id>"}
     POST /api/v1/faces/{id}/confirmations       optional JSON {"user": "<optional id>"}
     GET  /api/v1/characters
     GET  /api/v1/corrections?status=pending     moderators: Authorization: Bearer <moderator token>
+                                                (operators: every server's; &include_nsfw=1 for faces of
+                                                age-restricted channels, here, on export and groups)
     POST /api/v1/corrections/{id}/review        moderators: JSON {"status": "accepted" | "rejected"}
     GET  /api/v1/corrections/stats              moderators
     GET  /api/v1/corrections/export?status=accepted,pending   moderators: a zip for ``darekana train fit``
@@ -37,7 +42,7 @@ from darekana.recognizer.gallery import jpeg_data_url
 from ..errors import BadRequest, Forbidden, NotFound, RateLimited, ServiceError, Unauthorized
 from ..groups import Group
 from ..metrics import CONTENT_TYPE
-from ..records import Feedback
+from ..records import Authority, Feedback, Forgotten, Scope
 from ..service import Ack, Place, Requester, Service
 from ..settings import MB, Settings
 from .bodies import read_json, read_picture
@@ -72,6 +77,8 @@ def make_app(service: Service, settings: Settings) -> web.Application:
             web.post("/api/v1/whois", whois),
             web.post("/api/v1/faces/{id}/corrections", correct),
             web.post("/api/v1/faces/{id}/confirmations", confirm),
+            web.delete("/api/v1/recognitions/{id}", delete_recognition),
+            web.get("/api/v1/privacy", privacy),
             web.get("/api/v1/characters", characters),
             web.get("/api/v1/corrections", corrections),
             web.get("/api/v1/corrections/stats", stats),
@@ -148,7 +155,7 @@ async def whois(request: web.Request) -> web.Response:
         reply = await service.whois(await _upload(request), who, where, annotate)
     else:
         raise BadRequest(HOW_TO_SEND)
-    body = reply.to_dict()
+    body = reply.to_dict() | {"delete_token": reply.delete_token}
     if reply.annotated_png:
         body["annotated_png"] = base64.b64encode(reply.annotated_png).decode("ascii")
     return web.json_response(body)
@@ -169,6 +176,28 @@ async def confirm(request: web.Request) -> web.Response:
     body = await _json(request) if request.body_exists else {}
     ack = await request.app[SERVICE].confirm(face_id, _person(request, body), Place(channel_id=_client(request)))
     return web.json_response(_ack(ack), status=201)
+
+
+async def delete_recognition(request: web.Request) -> web.Response:
+    """Deletes a recognition given the ``delete_token`` its answer carried; a wrong token or an unknown id is
+    the same 404, so that neither can be told from the other."""
+    recognition_id = _id(request, "recognition")
+    token = _bearer(request)
+    if token is None:
+        raise Forbidden("send Authorization: Bearer <the delete_token of that answer>")
+    deleted = await request.app[SERVICE].delete_recognition(recognition_id, token)
+    return web.json_response(_forgotten(deleted))
+
+
+async def privacy(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    return web.json_response(
+        {
+            "text": request.app[SERVICE].privacy_text(),
+            "retention_days": settings.retention_days,
+            "guild_grace_days": settings.guild_grace_days,
+        }
+    )
 
 
 async def characters(request: web.Request) -> web.Response:
@@ -198,8 +227,8 @@ async def page(request: web.Request) -> web.FileResponse:
 
 
 async def corrections(request: web.Request) -> web.Response:
-    _moderator(request)
-    rows = await request.app[SERVICE].feedback(_statuses(request, "pending"), _limit(request))
+    scope = _scope(request, _moderator(request))
+    rows = await request.app[SERVICE].feedback(_statuses(request, "pending"), _limit(request), scope)
     return web.json_response([_feedback(row) for row in rows])
 
 
@@ -207,19 +236,19 @@ async def review(request: web.Request) -> web.Response:
     reviewer = _moderator(request)
     correction_id = _id(request, "correction")
     status = await _text(request, "status", 'send the review as JSON {"status": "accepted"} or {"status": "rejected"}')
-    await request.app[SERVICE].review(correction_id, status, reviewer)
+    await request.app[SERVICE].review(correction_id, status, reviewer, _scope(request, reviewer, nsfw=True))
     return web.json_response({"id": correction_id, "status": status})
 
 
 async def stats(request: web.Request) -> web.Response:
-    _moderator(request)
-    return web.json_response(dataclasses.asdict(await request.app[SERVICE].stats()))
+    scope = _scope(request, _moderator(request))
+    return web.json_response(dataclasses.asdict(await request.app[SERVICE].stats(scope)))
 
 
 async def export(request: web.Request) -> web.Response:
-    _moderator(request)
+    scope = _scope(request, _moderator(request))
     statuses = _statuses(request, "accepted")
-    data, count = await request.app[SERVICE].export(statuses)
+    data, count = await request.app[SERVICE].export(statuses, scope, scope.nsfw)
     name = f"darekana-corrections-{'-'.join(statuses)}.zip"
     return web.Response(
         body=data,
@@ -229,8 +258,8 @@ async def export(request: web.Request) -> web.Response:
 
 
 async def groups(request: web.Request) -> web.Response:
-    _moderator(request)
-    found = await request.app[SERVICE].groups(_limit(request, default=10))
+    scope = _scope(request, _moderator(request))
+    found = await request.app[SERVICE].groups(_limit(request, default=10), scope)
     return web.json_response([_group(g) for g in found])
 
 
@@ -238,22 +267,36 @@ async def enroll_group(request: web.Request) -> web.Response:
     moderator = _moderator(request)
     group_id = _id(request, "group")
     name = await _text(request, "name", 'send the character\'s name as JSON {"name": "..."}')
-    enrolled = await request.app[SERVICE].enroll_group(group_id, name, moderator)
+    enrolled = await request.app[SERVICE].enroll_group(group_id, name, moderator, _scope(request, moderator))
     return web.json_response(dataclasses.asdict(enrolled) | {"text": enrolled.text})
 
 
 def _moderator(request: web.Request) -> Requester:
+    """Whoever holds the moderator token: the bot's operators."""
     token = request.app[SETTINGS].moderator_token
     if not token:
         raise Forbidden("moderator endpoints are disabled")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
+    given = _bearer(request)
+    if given is None:
         raise Unauthorized("moderators only: send Authorization: Bearer <moderator token>")
     # Constant time, so the token cannot be guessed byte by byte from response times.
     # surrogateescape: header bytes that are not UTF-8 compare as the bytes they were, never raise
-    if not hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), token.encode()):
+    if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), token.encode()):
         raise Forbidden("wrong moderator token")
     return Requester("http", f"moderator@{_client(request)}")
+
+
+def _bearer(request: web.Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, None without one."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return given.strip() if scheme.lower() == "bearer" and given.strip() else None
+
+
+def _scope(request: web.Request, moderator: Requester, nsfw: bool | None = None) -> Scope:
+    """The moderator token is operator authority: every server's data; faces of age-restricted channels
+    only with ``include_nsfw=1`` (a review acts on what its id names, shown or not)."""
+    wanted = _flag(request, "include_nsfw") if nsfw is None else nsfw
+    return request.app[SERVICE].scope(moderator, Place(), Authority.OPERATOR, wanted)
 
 
 # --- reading requests, shaping answers ---------------------------------------------------------------
@@ -306,11 +349,23 @@ def _statuses(request: web.Request, default: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in request.query.get("status", default).split(",") if s.strip())
 
 
+def _flag(request: web.Request, name: str) -> bool:
+    raw = request.query.get(name, "0")
+    if raw not in ("0", "1"):
+        raise BadRequest(f"{name} is 0 or 1")
+    return raw == "1"
+
+
 def _limit(request: web.Request, default: int = 100) -> int:
     raw = request.query.get("limit", str(default))
     if not _number(raw) or not 1 <= int(raw) <= MAX_LISTED:
         raise BadRequest(f"limit is a number from 1 to {MAX_LISTED}")
     return int(raw)
+
+
+def _forgotten(deleted: Forgotten) -> dict[str, Any]:
+    counts = {"recognitions": deleted.recognitions, "faces": deleted.faces, "corrections": deleted.corrections}
+    return {"deleted": counts}
 
 
 def _ack(ack: Ack) -> dict[str, Any]:

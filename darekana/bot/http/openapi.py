@@ -28,8 +28,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
     reasons = {
         400: "bad input",
         401: "no moderator token",
-        403: "wrong token, or moderators disabled",
-        404: "no such face, correction or group",
+        403: "no token or a wrong one, or moderators disabled",
+        404: "no such face, correction, group, or recognition with that delete token",
         405: "method not allowed",
         408: "the body was too slow",
         409: "refused: another enrolment is under way, or the group or its bundle did not pass",
@@ -52,9 +52,18 @@ REPLY = object_schema(
         "width": INT,
         "height": INT,
         "bundle": STR,
+        # random, shown once (only its sha256 is stored): DELETE /api/v1/recognitions/{recognition_id} with
+        # Authorization: Bearer <delete_token> deletes this recognition, its faces, crops and corrections
+        "delete_token": {
+            "type": "string",
+            "description": "shown once: send it as Authorization: Bearer <delete_token> to "
+            "DELETE /api/v1/recognitions/{recognition_id}, which deletes this answer's data",
+        },
     },
     annotated_png={"type": "string", "format": "byte"},
 )
+DELETED = object_schema({"deleted": object_schema({"recognitions": INT, "faces": INT, "corrections": INT})})
+PRIVACY = object_schema({"text": STR, "retention_days": INT, "guild_grace_days": INT})
 ACK = object_schema(
     {
         "id": INT,
@@ -113,7 +122,14 @@ USER = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,16}$"}
 ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}]
 STATUSES = {"name": "status", "in": "query", "schema": STR, "description": "comma-separated review statuses"}
 LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer"}}
+INCLUDE_NSFW = {
+    "name": "include_nsfw",
+    "in": "query",
+    "schema": {"type": "string", "enum": ["0", "1"]},
+    "description": "1: include faces asked about in age-restricted (NSFW) channels, left out otherwise",
+}
 MODERATOR: list[dict[str, list[str]]] = [{"bearer": []}]
+DELETE_TOKEN = MODERATOR  # the same scheme (Authorization: Bearer), with the answer's own token
 
 
 def spec(version: str) -> dict[str, Any]:
@@ -128,7 +144,7 @@ def spec(version: str) -> dict[str, Any]:
             "schemas": {"Error": object_schema({"error": STR})},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
-        "paths": {**_asking(), **_reviewing(), **_enrolling(), **_health()},
+        "paths": {**_asking(), **_privacy(), **_reviewing(), **_enrolling(), **_health()},
     }
 
 
@@ -167,6 +183,29 @@ def _asking() -> dict[str, Any]:
     }
 
 
+def _privacy() -> dict[str, Any]:
+    """What is kept and for how long, and deleting one's own recognition with its delete token."""
+    return {
+        "/api/v1/recognitions/{id}": {
+            "delete": {
+                "summary": "delete a recognition, its faces, crops and corrections, with the delete_token its "
+                "answer carried",
+                "description": "Send Authorization: Bearer <delete_token> (the whois answer's). A missing token is "
+                "a 403; a wrong one, or an id that does not exist, a 404: nothing is deleted.",
+                "security": DELETE_TOKEN,
+                "parameters": ID,
+                "responses": {**_ok("200", "deleted: how many rows", DELETED), **_errors(403, 404)},
+            }
+        },
+        "/api/v1/privacy": {
+            "get": {
+                "summary": "what is kept, for how long, and who sees it",
+                "responses": {**_ok("200", "in plain words, with the days", PRIVACY), **_errors()},
+            }
+        },
+    }
+
+
 def _feedback(summary: str, body: dict[str, Any]) -> dict[str, Any]:
     return {
         "summary": summary,
@@ -183,7 +222,7 @@ def _reviewing() -> dict[str, Any]:
             "get": {
                 "summary": "corrections to review",
                 "security": MODERATOR,
-                "parameters": [STATUSES, LIMIT],
+                "parameters": [STATUSES, LIMIT, INCLUDE_NSFW],
                 "responses": {
                     **_ok("200", "oldest first", {"type": "array", "items": FEEDBACK}),
                     **_errors(400, 401, 403),
@@ -201,7 +240,7 @@ def _reviewing() -> dict[str, Any]:
             "get": {
                 "summary": "reviewed crops as a training zip",
                 "security": MODERATOR,
-                "parameters": [STATUSES],
+                "parameters": [STATUSES, INCLUDE_NSFW],
                 "responses": {
                     "200": {
                         "description": "zip",
@@ -233,7 +272,7 @@ def _enrolling() -> dict[str, Any]:
             "get": {
                 "summary": "faces of characters the bundle does not know, grouped by likeness, biggest first",
                 "security": MODERATOR,
-                "parameters": [LIMIT],
+                "parameters": [LIMIT, INCLUDE_NSFW],
                 "responses": {
                     **_ok("200", "groups", {"type": "array", "items": GROUP}),
                     **_errors(400, 401, 403),

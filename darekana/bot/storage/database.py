@@ -49,6 +49,13 @@ def downgrade(engine: Engine, revision: str) -> None:
     command.downgrade(_config(engine), revision)
 
 
+def head_revision() -> str | None:
+    """The newest migration's revision: what ``upgrade`` brings a database to."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()

@@ -6,7 +6,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 LABEL = 100  # longest label id or display name people may type
@@ -36,6 +48,11 @@ class CharacterRow(Base):
 
 class RecognitionRow(Base):
     __tablename__ = "recognitions"
+    # forget finds a person's, a server's removal finds a server's, the sweep finds the old ones
+    __table_args__ = (
+        Index("ix_recognitions_user", "platform", "user_id"),
+        Index("ix_recognitions_guild", "platform", "guild_id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
     guild_id: Mapped[str | None] = mapped_column(String(ID))
@@ -48,7 +65,11 @@ class RecognitionRow(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     faces_detected: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # asked in an age-restricted (NSFW) channel: its faces are shown only where such pictures may be
+    nsfw: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # sha256 of the token the HTTP answer carried, which deletes this recognition; None elsewhere
+    delete_token_sha256: Mapped[str | None] = mapped_column(String(64))
     faces: Mapped[list[FaceRow]] = relationship(
         back_populates="recognition", order_by="FaceRow.number", cascade="all, delete-orphan"
     )
@@ -64,7 +85,10 @@ class FaceRow(Base):
     w: Mapped[int] = mapped_column(Integer)
     h: Mapped[int] = mapped_column(Integer)
     whole_picture: Mapped[bool] = mapped_column(Boolean, default=False)
-    crop_png: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only when asked for
+    crop_png: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only when asked for; b"" once deleted
+    # when the crop was deleted (past retention) or found missing; None while it is kept. Indexed so the
+    # sweep reads only the crops still kept, not every face ever stored.
+    crop_deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     label: Mapped[str] = mapped_column(String(LABEL))
     name: Mapped[str] = mapped_column(String(LABEL))
     confidence: Mapped[float] = mapped_column(Float)
@@ -80,7 +104,10 @@ class CorrectionRow(Base):
     (it is ``label``). One row per person and face: saying again replaces what they said before."""
 
     __tablename__ = "corrections"
-    __table_args__ = (UniqueConstraint("face_id", "platform", "user_id", name="uq_corrections_face_user"),)
+    __table_args__ = (
+        UniqueConstraint("face_id", "platform", "user_id", name="uq_corrections_face_user"),
+        Index("ix_corrections_user", "platform", "user_id"),  # forget finds a person's
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     face_id: Mapped[int] = mapped_column(ForeignKey("faces.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -92,6 +119,9 @@ class CorrectionRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # pending|accepted|rejected
     reviewer: Mapped[str | None] = mapped_column(String(ID))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # when an operator's export or an enrolment used it: an accepted correction's crop is kept until then,
+    # plus the retention window
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     face: Mapped[FaceRow] = relationship()
 
 
@@ -130,3 +160,15 @@ class WatchedChannelRow(Base):
     channel_id: Mapped[str] = mapped_column(String(ID))
     enabled_by: Mapped[str] = mapped_column(String(ID))  # "<platform>:<user id>" of the moderator
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GuildRemovalRow(Base):
+    """A server the bot left (or that was deleted): what was asked and said there is deleted once the grace
+    period has passed, unless the bot is back before (the row is then deleted)."""
+
+    __tablename__ = "guild_removals"
+    __table_args__ = (UniqueConstraint("platform", "guild_id", name="uq_guild_removal"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    guild_id: Mapped[str] = mapped_column(String(ID))
+    removed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -10,16 +10,26 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from darekana.recognizer.results import Face, Verdict
 
-from ..records import STATUSES, Character, Feedback, Kind, RecognitionRecord, Stats, Status, StoredFace, UnknownFace
+from ..records import (
+    STATUSES,
+    Character,
+    Feedback,
+    Kind,
+    RecognitionRecord,
+    Scope,
+    Stats,
+    Status,
+    StoredFace,
+    UnknownFace,
+)
 from .models import (
     AnswerRow,
-    Base,
     CharacterRow,
     CorrectionRow,
     CursorRow,
@@ -28,16 +38,22 @@ from .models import (
     WatchedChannelRow,
     utcnow,
 )
+from .removal import Removal
+
+# What the store's readers see when they name no scope: the whole store, faces of age-restricted channels
+# included. The service always names one.
+WHOLE_STORE = Scope.everything(nsfw=True)
 
 
-class Store:
+class Store(Removal):
     def __init__(self, engine: Engine):
         self.engine = engine
         self._session = sessionmaker(engine, expire_on_commit=False)
 
-    def save_recognition(self, record: RecognitionRecord) -> tuple[int, list[int]]:
-        """Stores a recognition with its faces; returns its id and the faces' ids in order."""
-        result = record.result
+    def save_recognition(self, record: RecognitionRecord, now: datetime | None = None) -> tuple[int, list[int]]:
+        """Stores a recognition with its faces (``now``: when, the current time by default); returns its id
+        and the faces' ids in order. An empty crop is stored as already deleted."""
+        result, now = record.result, now or utcnow()
         row = RecognitionRow(
             platform=record.platform,
             user_id=record.user_id,
@@ -50,8 +66,11 @@ class Store:
             channel_id=record.channel_id,
             message_id=record.message_id,
             request_id=record.request_id,
+            nsfw=record.nsfw,
+            delete_token_sha256=record.delete_token_sha256,
+            created_at=now,
             faces=[
-                _face_row(number, face, crop)
+                _face_row(number, face, crop, now)
                 for number, (face, crop) in enumerate(zip(result.faces, record.crops_png, strict=True), start=1)
             ],
         )
@@ -61,14 +80,20 @@ class Store:
             return row.id, [face.id for face in row.faces]
 
     def face(self, face_id: int) -> StoredFace | None:
+        query = select(FaceRow, RecognitionRow.guild_id).join(RecognitionRow).where(FaceRow.id == face_id)
         with self._session() as session:
-            row = session.get(FaceRow, face_id)
-            return None if row is None else _stored_face(row)
+            found = session.execute(query).first()
+            return None if found is None else _stored_face(*found)
 
     def faces_of(self, recognition_id: int) -> list[StoredFace]:
-        query = select(FaceRow).where(FaceRow.recognition_id == recognition_id).order_by(FaceRow.number)
+        query = (
+            select(FaceRow, RecognitionRow.guild_id)
+            .join(RecognitionRow)
+            .where(FaceRow.recognition_id == recognition_id)
+            .order_by(FaceRow.number)
+        )
         with self._session() as session:
-            return [_stored_face(row) for row in session.scalars(query)]
+            return [_stored_face(row, guild) for row, guild in session.execute(query)]
 
     def save_feedback(
         self,
@@ -78,11 +103,14 @@ class Store:
         name: str,
         platform: str,
         user_id: str,
+        guild_id: str | None = None,
     ) -> int | None:
         """Records what ``user_id`` says of a face, replacing what they said before (back to pending
-        review). Returns the row's id, or None when the face does not exist."""
+        review). Returns the row's id, or None when the face does not exist or was asked about in another
+        server than ``guild_id`` (where it is said): a server's faces take feedback only there."""
         with self._session.begin() as session:
-            if session.get(FaceRow, face_id) is None:
+            face = session.get(FaceRow, face_id)
+            if face is None or face.recognition.guild_id != guild_id:
                 return None
             row = session.scalar(
                 select(CorrectionRow).where(
@@ -96,16 +124,23 @@ class Store:
                 session.add(row)
             row.kind, row.label, row.name = kind, label, name
             row.created_at, row.status, row.reviewer, row.reviewed_at = utcnow(), Status.PENDING, None, None
+            row.used_at = None
             self._remember_character(session, label, name, f"{platform}:{user_id}")
             session.flush()
             return row.id
 
-    def review(self, correction_id: int, status: str, reviewer: str) -> bool:
-        """Sets a correction's status; False when there is no such correction."""
+    def review(self, correction_id: int, status: str, reviewer: str, scope: Scope = WHOLE_STORE) -> bool:
+        """Sets a correction's status; False when there is no such correction in ``scope``."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        query = (
+            select(CorrectionRow)
+            .join(FaceRow, CorrectionRow.face_id == FaceRow.id)
+            .join(RecognitionRow, FaceRow.recognition_id == RecognitionRow.id)
+            .where(CorrectionRow.id == correction_id, in_scope(scope))
+        )
         with self._session.begin() as session:
-            row = session.get(CorrectionRow, correction_id)
+            row = session.scalar(query)
             if row is None:
                 return False
             _set_status(row, status, reviewer)
@@ -118,35 +153,47 @@ class Store:
         statuses: tuple[str, ...] = (Status.PENDING,),
         limit: int | None = None,
         kinds: tuple[str, ...] = tuple(Kind),
+        scope: Scope = WHOLE_STORE,
     ) -> list[Feedback]:
-        """Corrections and confirmations with these statuses, oldest first."""
-        return list(self.iter_feedback(statuses, limit, kinds))
+        """Corrections and confirmations with these statuses in ``scope``, oldest first."""
+        return list(self.iter_feedback(statuses, limit, kinds, scope))
 
     def iter_feedback(
-        self, statuses: tuple[str, ...], limit: int | None = None, kinds: tuple[str, ...] = tuple(Kind)
+        self,
+        statuses: tuple[str, ...],
+        limit: int | None = None,
+        kinds: tuple[str, ...] = tuple(Kind),
+        scope: Scope = WHOLE_STORE,
+        with_crops: bool = False,
     ) -> Iterator[Feedback]:
+        """:meth:`feedback` as it is read; ``with_crops``: only those whose crop is still kept (an export)."""
         query = (
             select(CorrectionRow, FaceRow, RecognitionRow.picture_sha256)
             .join(FaceRow, CorrectionRow.face_id == FaceRow.id)
             .join(RecognitionRow, FaceRow.recognition_id == RecognitionRow.id)
-            .where(CorrectionRow.status.in_(statuses), CorrectionRow.kind.in_(kinds))
+            .where(CorrectionRow.status.in_(statuses), CorrectionRow.kind.in_(kinds), in_scope(scope))
             .order_by(CorrectionRow.created_at, CorrectionRow.id)
             .limit(limit)
             .options(undefer(FaceRow.crop_png))
         )
+        if with_crops:
+            query = query.where(FaceRow.crop_deleted_at.is_(None))
         with self._session() as session:
             for correction, face, sha in session.execute(query):
                 yield _feedback(correction, face, sha)
 
-    def unknown_faces(self, limit: int) -> list[UnknownFace]:
-        """The newest ``limit`` faces called unknown (found by the detector, not whole pictures) or corrected
-        (and not rejected), with the names people gave them."""
+    def unknown_faces(self, limit: int, scope: Scope = WHOLE_STORE, since: datetime | None = None) -> list[UnknownFace]:
+        """The newest ``limit`` faces in ``scope`` with their crop: called unknown (found by the detector,
+        not whole pictures) and asked about after ``since`` (the retention window), or corrected (and not
+        rejected), with the names people gave them."""
         named = select(CorrectionRow.face_id).where(_standing_correction())
         unknown = and_(FaceRow.verdict == Verdict.UNKNOWN, FaceRow.whole_picture.is_(False))
+        if since is not None:
+            unknown = and_(unknown, RecognitionRow.created_at >= since)
         query = (
             select(FaceRow, RecognitionRow.picture_sha256, RecognitionRow.platform, RecognitionRow.user_id)
             .join(RecognitionRow, FaceRow.recognition_id == RecognitionRow.id)
-            .where(or_(unknown, FaceRow.id.in_(named)))
+            .where(or_(unknown, FaceRow.id.in_(named)), FaceRow.crop_deleted_at.is_(None), in_scope(scope))
             .order_by(FaceRow.id.desc())
             .limit(limit)
             .options(undefer(FaceRow.crop_png))
@@ -164,43 +211,72 @@ class Store:
                 for face, sha, platform, user in rows
             ]
 
-    def accept_named(self, face_ids: list[int], label: str, reviewer: str) -> int:
-        """Accepts the pending corrections naming these faces ``label`` (its character becomes everyone's);
-        returns how many."""
+    def accept_named(self, face_ids: list[int], label: str, reviewer: str, now: datetime | None = None) -> int:
+        """Accepts the pending corrections naming these faces ``label`` (its character becomes everyone's)
+        and records that they were used (enrolled) ``now``; returns how many were pending."""
+        now = now or utcnow()
         with self._session.begin() as session:
-            pending = session.scalars(
+            named = session.scalars(
                 select(CorrectionRow).where(
                     CorrectionRow.face_id.in_(face_ids),
                     CorrectionRow.label == label,
-                    CorrectionRow.status == Status.PENDING,
+                    CorrectionRow.status.in_((Status.PENDING, Status.ACCEPTED)),
                 )
             ).all()
+            pending = [row for row in named if row.status == Status.PENDING]
             for row in pending:
                 _set_status(row, Status.ACCEPTED, reviewer)
+            for row in named:
+                row.used_at = now
             _make_everyones(session, label)
             return len(pending)
 
-    def stats(self) -> Stats:
+    def mark_used(self, correction_ids: list[int], now: datetime) -> None:
+        """Records that these accepted corrections were used (exported by an operator) ``now``: their crops
+        are kept for the retention window from then on."""
+        for start in range(0, len(correction_ids), 500):  # bounded IN lists
+            chunk = correction_ids[start : start + 500]
+            with self._session.begin() as session:
+                session.execute(
+                    update(CorrectionRow)
+                    .where(CorrectionRow.id.in_(chunk), CorrectionRow.status == Status.ACCEPTED)
+                    .values(used_at=now)
+                )
+
+    def stats(self, scope: Scope = WHOLE_STORE) -> Stats:
+        """Counts of what ``scope`` covers (faces of age-restricted channels counted whatever it says: a count
+        shows no face)."""
+        scope = Scope(scope.platform, scope.guild_id, nsfw=True)
+        recognitions = select(RecognitionRow.id).where(in_scope(scope))
+        faces = select(FaceRow.id).join(RecognitionRow).where(in_scope(scope))
+        corrections = (
+            select(CorrectionRow)
+            .join(FaceRow, CorrectionRow.face_id == FaceRow.id)
+            .join(RecognitionRow, FaceRow.recognition_id == RecognitionRow.id)
+            .where(in_scope(scope))
+            .subquery()
+        )
         with self._session() as session:
 
-            def count(model: type[Base]) -> int:
-                return session.scalar(select(func.count()).select_from(model)) or 0
+            def count(query) -> int:  # noqa: ANN001 - a select
+                return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
-            by_status = dict(
-                session.execute(select(CorrectionRow.status, func.count()).group_by(CorrectionRow.status)).all()
-            )
-            by_kind = dict(session.execute(select(CorrectionRow.kind, func.count()).group_by(CorrectionRow.kind)).all())
+            def tally(column: str) -> dict[str, int]:
+                grouped = select(corrections.c[column], func.count()).group_by(corrections.c[column])
+                return {key: int(n) for key, n in session.execute(grouped).all()}
+
+            by_status, by_kind = tally("status"), tally("kind")
             pairs = session.execute(
-                select(FaceRow.label, CorrectionRow.label, func.count())
-                .join(FaceRow, CorrectionRow.face_id == FaceRow.id)
-                .where(_standing_correction())
-                .group_by(FaceRow.label, CorrectionRow.label)
+                select(FaceRow.label, corrections.c.label, func.count())
+                .join(FaceRow, corrections.c.face_id == FaceRow.id)
+                .where(corrections.c.kind == Kind.CORRECTION, corrections.c.status != Status.REJECTED)
+                .group_by(FaceRow.label, corrections.c.label)
                 .order_by(func.count().desc(), FaceRow.label)
                 .limit(5)
             ).all()
             return Stats(
-                count(RecognitionRow),
-                count(FaceRow),
+                count(recognitions),
+                count(faces),
                 {s.value: by_status.get(s, 0) for s in Status},
                 {k.value: by_kind.get(k, 0) for k in Kind},
                 [(said, given, int(n)) for said, given, n in pairs],
@@ -314,7 +390,15 @@ class Store:
             )
 
 
-def _face_row(number: int, face: Face, crop_png: bytes) -> FaceRow:
+def in_scope(scope: Scope) -> ColumnElement[bool]:
+    """The recognitions ``scope`` covers (for queries joined to ``recognitions``)."""
+    conditions: list[ColumnElement[bool]] = [] if scope.nsfw else [RecognitionRow.nsfw.is_(False)]
+    if not scope.operator:
+        conditions += [RecognitionRow.platform == scope.platform, RecognitionRow.guild_id == scope.guild_id]
+    return and_(true(), *conditions)
+
+
+def _face_row(number: int, face: Face, crop_png: bytes, now: datetime) -> FaceRow:
     return FaceRow(
         number=number,
         x=face.box.x,
@@ -323,6 +407,7 @@ def _face_row(number: int, face: Face, crop_png: bytes) -> FaceRow:
         h=face.box.h,
         whole_picture=face.whole_picture,
         crop_png=crop_png,
+        crop_deleted_at=None if crop_png else now,  # none stored (retention 0, or no crop): as if deleted
         label=face.label,
         name=face.name,
         confidence=face.confidence,
@@ -333,9 +418,10 @@ def _face_row(number: int, face: Face, crop_png: bytes) -> FaceRow:
     )
 
 
-def _stored_face(row: FaceRow) -> StoredFace:
+def _stored_face(row: FaceRow, guild_id: str | None) -> StoredFace:
     candidates = tuple(row.candidates)
-    return StoredFace(row.id, row.recognition_id, row.number, row.label, row.name, Verdict(row.verdict), candidates)
+    verdict = Verdict(row.verdict)
+    return StoredFace(row.id, row.recognition_id, row.number, row.label, row.name, verdict, candidates, guild_id)
 
 
 def _feedback(correction: CorrectionRow, face: FaceRow, picture_sha256: str) -> Feedback:

@@ -16,6 +16,8 @@ X bills every read and every post, so the poller is frugal:
 * a reply to one of the bot's answers may confirm or correct it (see :mod:`.text`); it is stored
   always, and acknowledged with a short post while the budget allows (a like would be billed as well and
   could not say which character was stored);
+* a mention saying ``forget`` deletes everything its author sent or said (:meth:`Service.forget`) at once,
+  and is acknowledged with a short post while the budget allows;
 * every post counts against ``twitter_replies_per_hour`` and ``_per_day``. A mention that arrives when
   the budget is spent is not answered, then or later: the poller moves on (a late answer to a burst would
   spend the next hour's budget on stale requests);
@@ -47,7 +49,7 @@ from ..records import Kind
 from ..service import Place, Requester, Service
 from ..settings import Settings
 from .state import PLATFORM, reply_budget
-from .text import answer_text, clip, parse_feedback
+from .text import answer_text, asks_to_forget, clip, parse_feedback
 
 log = logging.getLogger("darekana.twitter")
 
@@ -249,6 +251,9 @@ class TwitterBot:
     async def _handle(self, mention: Mention) -> None:
         if mention.author_id == self.user_id:
             return
+        if asks_to_forget(mention.text):
+            await self._forget(mention)
+            return
         if mention.picture is None and mention.replied_to is not None:
             answered = await self.service.answered(PLATFORM, mention.replied_to)
             if answered is not None:
@@ -285,6 +290,12 @@ class TwitterBot:
         if await self._budget_allows(mention):  # stored either way; only the acknowledgement costs
             await self._post(mention.id, recognition_id, clip(text))
 
+    async def _forget(self, mention: Mention) -> None:
+        """Deletes first (nothing waits on the budget), then says so while the budget allows."""
+        forgotten = await self.service.forget(Requester(PLATFORM, mention.author_id))
+        if await self._budget_allows(mention):
+            await self._post(mention.id, None, clip(forgotten.text))
+
     async def _budget_allows(self, mention: Mention) -> bool:
         budget = await asyncio.to_thread(self.state.budget)
         if budget.left <= 0:
@@ -294,7 +305,7 @@ class TwitterBot:
             )
         return budget.left > 0
 
-    async def _post(self, mention_id: str, recognition_id: int, text: str) -> None:
+    async def _post(self, mention_id: str, recognition_id: int | None, text: str) -> None:
         async def post() -> str:
             posted = await self.client.create_tweet(text=text, in_reply_to_tweet_id=mention_id, user_auth=True)
             return str(posted["data"]["id"])

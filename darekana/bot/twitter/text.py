@@ -11,6 +11,9 @@ Replies to one of the bot's answers (the ``@handles`` X puts in front are ignore
 * ``it's <name>``, ``wrong, <name>`` or ``wrong, it's <name>`` corrects it; ``#2 <name>``,
   ``it's 2: <name>`` or ``wrong, #2 is <name>`` corrects face 2.
 
+A mention (a reply to anything, or a post of its own) saying only ``forget`` (or ``forget me``) asks the bot
+to delete everything that account sent or said (:func:`asks_to_forget`).
+
 Without a number the reply is about face 1 when the picture had one face; with several faces the number
 is needed. Anything else in a reply is conversation, which the bot leaves alone.
 """
@@ -34,6 +37,7 @@ LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 NAME_CUTS = (None, 24, 12)  # ever shorter names, tried in turn until the answer fits
 
 _HANDLES = re.compile(r"^(?:\s*@\w+)+")
+_FORGET = re.compile(r"^forget(?:\s+me)?[\s.!]*$", re.IGNORECASE)
 _NUMBER = r"(?:#\s*(?P<hash>\d{1,2})|(?P<bare>\d{1,2})\s*[:.)])[\s,:]*(?:is\s+)?"
 _CONFIRM = re.compile(rf"^(?:{_NUMBER})?(?:right|correct|yes)\W*$", re.IGNORECASE)
 _CORRECT = re.compile(
@@ -99,6 +103,11 @@ class Said:
     kind: Kind
     face: int | None  # the face's number in the answer; None when the reply gives none
     name: str = ""
+
+
+def asks_to_forget(text: str) -> bool:
+    """Whether a mention's text (as the X API sends it) asks the bot to forget its author."""
+    return bool(_FORGET.match(_HANDLES.sub("", html.unescape(text)).strip()))
 
 
 def parse_feedback(text: str) -> Said | None:

@@ -95,7 +95,36 @@ function show(reply, picture) {
   drawBoxes(reply, picture);
   $("summary").textContent = reply.faces_detected === 0 ? reply.text.split("\n")[0] : "";
   $("faces").replaceChildren(...reply.faces.map((face) => faceItem(face, picture)));
+  shown = reply;
+  $("forget").hidden = false;
+  $("forgotten").textContent = "";
 }
+
+// --- taking it back ------------------------------------------------------------------------------------
+
+let shown = null;  // the answer on the page: its delete_token deletes what was stored of it
+
+async function forgetShown() {
+  if (!shown) return;
+  showError("");
+  const request = { method: "DELETE", headers: { Authorization: `Bearer ${shown.delete_token}` } };
+  try {
+    const { deleted } = await api(`api/v1/recognitions/${shown.recognition_id}`, request);
+    $("forgotten").textContent = `Deleted: ${deleted.faces} face(s) and ${deleted.corrections} correction(s).`;
+    $("forget").hidden = true;
+    shown = null;
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
+$("forget").addEventListener("click", forgetShown);
+
+// What is kept, in the server's own words and days; the page works without it.
+api("api/v1/privacy").then((body) => {
+  const lines = body.text.split("\n").map((line) => line.replace(/\*\*/g, "").replace(/`/g, ""));
+  $("privacy-text").replaceChildren(...lines.map((line) => element("p", { textContent: line })));
+}).catch(() => {});
 
 // Boxes and captions coloured as recognizer/annotate.py draws them, sized for the screen: the picture fits
 // the page (small ones enlarged up to 3 times) and is drawn at the screen's own resolution.
