@@ -53,6 +53,8 @@ def privacy_text(settings: Settings) -> str:
         "see everything, to improve the model every server shares.",
         "- Faces from age-restricted channels are shown only in age-restricted channels (or to an operator who "
         "asks in direct messages), never taught to the shared model, and exported only when asked for by name.",
+        "- A server's own characters (added by its moderators) keep their crops until they are removed; they "
+        "are answered in that server only.",
         f"- When I leave a server, or it is deleted, everything asked and said there is deleted after "
         f"{_days(grace)}, unless I am back by then.",
         "- Taking it back: `/darekana forget` on Discord, a reply `@bot forget` on X, and over HTTP each "

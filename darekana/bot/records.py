@@ -154,6 +154,7 @@ class Forgotten:
     corrections: int = 0  # on those faces, and (forget) the person's own on anyone's faces
     proposals: int = 0  # new names the person proposed that nobody else uses
     watched_channels: int = 0
+    server_characters: int = 0  # a purged server's own characters (forget leaves them: they are the server's)
 
     def __add__(self, other: Forgotten) -> Forgotten:
         return Forgotten(*(a + b for a, b in zip(astuple(self), astuple(other))))
@@ -175,6 +176,18 @@ class Forgotten:
 
 
 @dataclass(frozen=True)
+class ListedServerCharacter:
+    """A server's own character as its moderators see it listed (its crops stay in the database)."""
+
+    guild_id: str
+    label: str
+    name: str
+    crops: int
+    enrolled_by: str  # "<platform>:<user id>" of the moderator
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Swept:
     """What a sweep deleted: crops past retention, and servers past their grace period."""
 
@@ -186,7 +199,7 @@ class Swept:
     def text(self) -> str:
         servers = f"{len(self.servers)} servers past their grace period" + (
             f" ({', '.join(self.servers)}: {self.purged.recognitions} recognitions, {self.purged.faces} faces, "
-            f"{self.purged.corrections} corrections)"
+            f"{self.purged.corrections} corrections, {self.purged.server_characters} server characters)"
             if self.servers
             else ""
         )

@@ -48,7 +48,8 @@ from darekana.recognizer.annotate import annotate
 from darekana.recognizer.bundle import BundleError
 from darekana.recognizer.describe import describe, describe_face
 from darekana.recognizer.engine import Recognizer
-from darekana.recognizer.images import DecodeLimits, ImageError, fit
+from darekana.recognizer.extra import ExtraCharacters
+from darekana.recognizer.images import DecodeLimits, ImageError, decode_image, fit
 from darekana.recognizer.results import Face, Recognition, Verdict
 from darekana.recognizer.sandbox import Decoders
 
@@ -71,6 +72,7 @@ from .records import (
     Feedback,
     Forgotten,
     Kind,
+    ListedServerCharacter,
     RecognitionRecord,
     Scope,
     Stats,
@@ -78,6 +80,7 @@ from .records import (
     StoredFace,
     Swept,
 )
+from .server_characters import Galleries, ServerCharacter, build_extra, is_server_answer
 from .settings import Settings, parse_rate
 from .storage import Store, open_database, upgrade
 
@@ -86,6 +89,11 @@ GROUPED_FACES = 1000  # the newest faces grouped for moderators: seconds of work
 ANNOTATED_MAX_SIDE = 1280
 # The scope of callers that name none (the command line, tests): an operator's, without NSFW faces.
 OPERATOR = Scope.everything()
+# A server's own characters: the only platform whose places are servers, and the most crops one keeps (a
+# character's centre is their mean: more change it little, and each is embedded again with a new network).
+SERVER_PLATFORM = "discord"
+SERVER_CHARACTER_CROPS = 50
+SERVER_MARK = "(this server's character)"  # after a name a server's own character gave, in its replies
 # Over HTTP there is no account to forget: each answer carries a token that deletes it.
 TOKEN_PLATFORMS = frozenset({"http"})
 
@@ -190,6 +198,24 @@ class Enrolled:
 
 
 @dataclass(frozen=True)
+class ServerEnrolled:
+    """A character of one server only, stored and answering there now."""
+
+    label: str
+    name: str
+    crops: int
+    in_bundle: bool  # the bundle knows it too: a face is answered once, by the nearer centre
+
+    @property
+    def text(self) -> str:
+        also = f" I know {self.name} too: a face is answered once, by the nearer of the two." if self.in_bundle else ""
+        return (
+            f"Enrolled {self.crops} faces as {self.name}, a character of this server only: faces asked about "
+            f"here are now also compared with it, nowhere else.{also}"
+        )
+
+
+@dataclass(frozen=True)
 class _Candidate:
     path: Path
     gate: Gate
@@ -201,6 +227,7 @@ class _Recognized:
     sha256: str
     crops: list[bytes]
     annotated: bytes | None
+    server_faces: frozenset[int] = frozenset()  # indexes of the faces one of the server's own characters named
 
 
 class Service:
@@ -230,6 +257,11 @@ class Service:
         self.metrics = Metrics(lambda state: getattr(self.queue, state))
         self._enrolling = asyncio.Lock()
         store.sync_characters(_labels(recognizer))
+        # Every server's own characters, embedded with the serving network (``start`` runs this off the event
+        # loop). The lock keeps one rebuild at a time, and a reload from swapping the network under one.
+        self._galleries_lock = asyncio.Lock()
+        self.galleries = Galleries.build(recognizer, store.server_characters(SERVER_PLATFORM))
+        self._galleries_held = _held(recognizer)
 
     @classmethod
     async def start(cls, settings: Settings) -> Service:
@@ -262,7 +294,10 @@ class Service:
             log.error("kept %s: %s", self.recognizer.version, exc)
             raise
         await asyncio.to_thread(self.store.sync_characters, _labels(recognizer))
-        previous, self.recognizer = self.recognizer.version, recognizer
+        async with self._galleries_lock:
+            galleries = await asyncio.to_thread(self._galleries_for, recognizer)
+            previous, self.recognizer = self.recognizer.version, recognizer
+            self.galleries, self._galleries_held = galleries, _held(recognizer)
         log.info("now answering with %s (was %s)", recognizer.version, previous)
         return recognizer.version
 
@@ -303,7 +338,8 @@ class Service:
             raise self._refused(who, "that file is empty")
         try:
             with self.metrics.seconds.time():
-                seen = await self.queue.run(self._recognize, picture, annotate)
+                guild = where.guild_id if who.platform == SERVER_PLATFORM else None
+                seen = await self.queue.run(self._recognize, picture, annotate, guild)
         except ImageError as exc:
             raise self._refused(who, str(exc)) from None
         except Exception as exc:
@@ -317,20 +353,25 @@ class Service:
         self.metrics.requests.labels(who.platform, "ok").inc()
         for face in seen.result.faces:
             self.metrics.faces.labels(face.verdict).inc()
-        return Reply(recognition_id, seen.result, face_ids, describe(seen.result), seen.annotated, token)
+        lines = describe(_as_told(seen.result, seen.server_faces))
+        return Reply(recognition_id, seen.result, face_ids, lines, seen.annotated, token)
 
-    def _recognize(self, picture: bytes, annotated: bool) -> _Recognized:
+    def _recognize(self, picture: bytes, annotated: bool, guild_id: str | None = None) -> _Recognized:
         # The budget starts when a worker takes the picture. A decode past it is killed in its child process;
         # after that, the recognizer gives up between stages (each bounded by the size of what it reads).
         budget = self.settings.picture_budget_s
         deadline = time.monotonic() + budget
         image = self.decoders.decode(picture, timeout=budget)
-        result = self.recognizer.recognize(image, deadline=deadline)
+        recognizer, galleries = self.recognizer, self.galleries
+        # For the instant of a reload's swap the two may belong to different networks: then none is asked.
+        extra = galleries.of(guild_id) if galleries.network == recognizer.network else None
+        result = recognizer.recognize(image, deadline=deadline, extra=extra)
+        server = frozenset(i for i, face in enumerate(result.faces) if is_server_answer(face, extra))
         crops = [_png(face.crop, CROP_MAX_SIDE) if face.crop is not None else b"" for face in result.faces]
         # drawn on a copy already at the size sent, not on a copy of the picture as read (up to 2048 px)
         several = annotated and len(result.faces) > 1
         drawn = _png(annotate(fit(image, ANNOTATED_MAX_SIDE), result), ANNOTATED_MAX_SIDE) if several else None
-        return _Recognized(result, hashlib.sha256(picture).hexdigest(), crops, drawn)
+        return _Recognized(result, hashlib.sha256(picture).hexdigest(), crops, drawn, server)
 
     async def correct(self, face_id: int, name: str, who: Requester, where: Place = Place()) -> Ack:
         """Stores that face ``face_id`` is the character ``name``, matched to a character everyone knows, or
@@ -642,6 +683,110 @@ class Service:
 
         return await asyncio.to_thread(work)
 
+    # --- a server's own characters (darekana.bot.server_characters) --------------------------------------
+
+    async def enroll_server_character(
+        self,
+        name: str,
+        who: Requester,
+        where: Place,
+        scope: Scope,
+        group_id: int | None = None,
+        crops: tuple[bytes, ...] = (),
+    ) -> ServerEnrolled:
+        """Enrolls a character of the server at ``where`` only, from one of its groups of unknown faces
+        (``group_id``, as ``/corrections groups`` lists them there) or from face crops a moderator attached:
+        from now on faces asked about in that server are also compared with it. No new bundle: the crops are
+        embedded with the serving network and kept, to be embedded again by a bundle with another network.
+        The server's moderators (or an operator acting in it) only. It is the server's: it stays when whoever
+        enrolled it asks to be forgotten, and goes with the server's data when the bot has left it."""
+        guild = self._server_of(who, where, scope)
+        if (group_id is None) == (not crops):
+            raise BadRequest("give me a group of faces (its number from /corrections groups) or attach crops, not both")
+        pngs = await (self._group_crops(group_id, guild) if group_id is not None else self._attached_crops(crops))
+        match = await asyncio.to_thread(lambda: resolve(name, [c for c in self.store.characters() if c.in_bundle]))
+        character = ServerCharacter(guild, match.label, match.name, tuple(pngs))
+        async with self._galleries_lock:
+            now = self.clock()
+            stored = await asyncio.to_thread(self.store.add_server_character, SERVER_PLATFORM, character, who.key, now)
+            if not stored:
+                raise Conflict(f"{match.name} is already a character of this server: remove it first, then enroll")
+            try:
+                await self._rebuild_gallery(guild)
+            except BaseException:  # nothing is stored that does not answer
+                await asyncio.to_thread(self.store.delete_server_character, SERVER_PLATFORM, guild, match.label)
+                raise
+        log.info("server %s enrolled its own character %s (%d crops)", guild, match.label, len(pngs))
+        return ServerEnrolled(match.label, match.name, len(pngs), match.known)
+
+    async def remove_server_character(self, name: str, who: Requester, where: Place, scope: Scope) -> str:
+        """Deletes one of the server's own characters and its crops: it answers nowhere any more."""
+        guild = self._server_of(who, where, scope)
+        listed = await asyncio.to_thread(self.store.listed_server_characters, SERVER_PLATFORM, guild)
+        match = resolve(name, [Character(c.label, c.name, [], False) for c in listed])
+        async with self._galleries_lock:
+            if not match.known or not await asyncio.to_thread(
+                self.store.delete_server_character, SERVER_PLATFORM, guild, match.label
+            ):
+                raise NotFound(f"this server has no character of its own called {match.name}")
+            await self._rebuild_gallery(guild)
+        return f"Removed {match.name}: faces asked about here are no longer compared with it."
+
+    async def server_characters(self, who: Requester, where: Place, scope: Scope) -> list[ListedServerCharacter]:
+        """The server's own characters, oldest first (its moderators, or an operator acting in it)."""
+        guild = self._server_of(who, where, scope)
+        return await asyncio.to_thread(self.store.listed_server_characters, SERVER_PLATFORM, guild)
+
+    def _server_of(self, who: Requester, where: Place, scope: Scope) -> str:
+        """The server whose own characters ``scope`` may change at ``where``."""
+        if who.platform != SERVER_PLATFORM or where.guild_id is None:
+            raise BadRequest("A server's own characters are managed in that server, by its moderators.")
+        if not scope.operator and (scope.platform, scope.guild_id) != (who.platform, where.guild_id):
+            raise Forbidden("Only this server's moderators can change its characters.")
+        return where.guild_id
+
+    async def _group_crops(self, group_id: int, guild: str) -> list[bytes]:
+        # this server's groups, as its moderators list them in an ordinary channel: never another server's faces
+        found = await self.groups(None, Scope.server(SERVER_PLATFORM, guild))
+        group = next((g for g in found if g.id == group_id), None)
+        if group is None:
+            raise NotFound(f"there is no group {group_id} here now: groups change as faces come in, list them again")
+        return [face.crop_png for face in group.faces if face.crop_png][:SERVER_CHARACTER_CROPS]
+
+    async def _attached_crops(self, crops: tuple[bytes, ...]) -> list[bytes]:
+        """Attached crops through the hardened decoder, kept as PNG (a moderator may attach anything)."""
+        if len(crops) > SERVER_CHARACTER_CROPS:
+            raise BadRequest(f"attach at most {SERVER_CHARACTER_CROPS} crops")
+
+        def work() -> list[bytes]:
+            pngs = []
+            for number, data in enumerate(crops, start=1):
+                try:
+                    pngs.append(_png(decode_image(data, self.decode_limits), CROP_MAX_SIDE))
+                except ImageError as exc:
+                    raise BadRequest(f"attachment {number}: {exc}") from None
+            return pngs
+
+        return await asyncio.to_thread(work)
+
+    async def _rebuild_gallery(self, guild: str) -> None:
+        """Embeds one server's own characters again from the store (the galleries lock held)."""
+        recognizer = self.recognizer
+
+        def work() -> ExtraCharacters | None:
+            characters = self.store.server_characters(SERVER_PLATFORM, guild)
+            return build_extra(recognizer, characters) if characters else None
+
+        self.galleries = self.galleries.with_guild(guild, await asyncio.to_thread(work))
+
+    def _galleries_for(self, recognizer: Recognizer) -> Galleries:
+        """The galleries a newly loaded bundle answers with: the same when it has the same network and
+        characters (the centres hold); else every server's crops embedded again (another network's
+        embeddings mean nothing to this one, and a character the bundle now holds takes its id)."""
+        if recognizer.network == self.galleries.network and _held(recognizer) == self._galleries_held:
+            return self.galleries
+        return Galleries.build(recognizer, self.store.server_characters(SERVER_PLATFORM))
+
     # --- privacy ---------------------------------------------------------------------------------------
 
     def privacy_text(self) -> str:
@@ -664,7 +809,13 @@ class Service:
 
     async def sweep(self) -> Swept:
         """Deletes crops past retention and servers past their grace period (see :mod:`.retention`)."""
-        return await retention.sweep(self.store, self.settings, self.clock())
+        swept = await retention.sweep(self.store, self.settings, self.clock())
+        gone = [server.split(":", 1)[1] for server in swept.servers if server.startswith(SERVER_PLATFORM + ":")]
+        if gone:  # the purge deleted their own characters: they answer nowhere now
+            async with self._galleries_lock:
+                for guild in gone:
+                    self.galleries = self.galleries.with_guild(guild, None)
+        return swept
 
     async def server_left(self, platform: str, guild_id: str) -> None:
         """The bot left a server (or it was deleted): its data goes once the grace period has passed."""
@@ -673,6 +824,25 @@ class Service:
     async def server_present(self, platform: str, guild_id: str) -> bool:
         """The bot is in a server (joined again, or found there at start): a pending removal is cancelled."""
         return await asyncio.to_thread(self.store.guild_back, platform, guild_id)
+
+
+def _held(recognizer: Recognizer) -> frozenset[str]:
+    """The bundle's label ids: a server character the bundle holds takes its id (answered once)."""
+    return frozenset(label.id for label in recognizer.manifest.labels)
+
+
+def _as_told(result: Recognition, server_faces: frozenset[int]) -> Recognition:
+    """The recognition as its reply describes it: a face one of the server's own characters named says so
+    (only the words: what is stored and sent as data keeps the name)."""
+    if not server_faces:
+        return result
+    faces = [_server_named(face) if i in server_faces else face for i, face in enumerate(result.faces)]
+    return dataclasses.replace(result, faces=faces)
+
+
+def _server_named(face: Face) -> Face:
+    top, *rest = face.candidates
+    return dataclasses.replace(face, candidates=[dataclasses.replace(top, name=f"{top.name} {SERVER_MARK}"), *rest])
 
 
 def _check_statuses(statuses: tuple[str, ...], what: str) -> None:

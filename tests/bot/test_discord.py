@@ -183,7 +183,9 @@ async def test_login_registers_the_commands(fake: FakeDiscord, bot: Darekana) ->
     commands = {c["name"]: c for c in sync.json}
     assert {o["name"]: o["type"] for o in commands["whois"]["options"]} == {"image": 11, "url": 3}
     assert commands["Who is this?"]["type"] == 3  # a message menu
-    assert {o["name"] for o in commands["corrections"]["options"]} == {"stats", "review", "export", "groups", "enroll"}
+    corrections = {o["name"]: o for o in commands["corrections"]["options"]}
+    assert set(corrections) == {"stats", "review", "export", "groups", "enroll", "character"}
+    assert {o["name"] for o in corrections["character"]["options"]} == {"add", "remove", "list"}
     assert commands["corrections"]["dm_permission"] is True  # operators use it in direct messages
     subcommands = {o["name"]: o for o in commands["darekana"]["options"]}
     assert set(subcommands) == {"watch", "privacy", "forget"} and commands["darekana"]["dm_permission"] is True
@@ -613,6 +615,37 @@ async def test_groups_listed_with_their_faces_then_enrolled(fake: FakeDiscord, b
     answered = (await fake.wait_for("POST", HOOK, 3))[-1]
     # this bot answers with a bundle directory, not a link: nothing to promote to, and it says so privately
     assert answered.json["flags"] == EPHEMERAL and "not a link" in answered.json["content"]
+
+
+def character_payload(fake: FakeDiscord, action: str, options: list[dict], member: dict, files: list[dict]) -> dict:
+    command = {"type": 2, "name": "character", "options": [{"type": 1, "name": action, "options": options}]}
+    return slash_payload(fake, "corrections", [command], files, member=member)
+
+
+async def test_server_character_added_listed_and_removed_by_moderators_only(
+    fake: FakeDiscord, bot: Darekana, service: Service
+) -> None:
+    """``/corrections character`` over Discord (what it does: tests/bot/test_server_characters_service.py)."""
+    horo = sorted((DATASETS / "moeimouto-85" / "horo").glob("*.jpg"))
+    crops = [attach(fake, path.read_bytes(), path.name, "image/jpeg") for path in horo[:3]]
+    add = [{"name": "name", "type": 3, "value": "Horo"}]
+    add += [{"name": f"crop{n}", "type": 11, "value": c["id"]} for n, c in enumerate(crops, start=1)]
+    interact(bot, character_payload(fake, "add", add, member_payload(ALICE), crops))  # not a moderator
+    (refused,) = await fake.wait_for("POST", CALLBACK)
+    assert refused.json["data"]["flags"] == EPHEMERAL and "only moderators" in refused.json["data"]["content"]
+    assert service.store.server_characters("discord") == []
+    by_role = member_payload(MOD, roles=(MODERATOR_ROLE_ID,))
+    interact(bot, character_payload(fake, "add", add, by_role, crops))
+    (enrolled,) = await fake.wait_for("POST", HOOK)
+    assert enrolled.json["flags"] == EPHEMERAL and enrolled.json["content"].startswith("Enrolled 3 faces as Horo")
+    assert service.galleries.of(str(GUILD_ID)) is not None
+    interact(bot, character_payload(fake, "list", [], by_role, []))
+    listed = (await fake.wait_for("POST", CALLBACK, 3))[-1].json["data"]
+    assert listed["flags"] == EPHEMERAL and f"**Horo**: 3 faces, enrolled by <@{MOD['id']}>" in listed["content"]
+    interact(bot, character_payload(fake, "remove", [{"name": "name", "type": 3, "value": "horo"}], by_role, []))
+    removed = (await fake.wait_for("POST", HOOK, 2))[-1]
+    assert removed.json["flags"] == EPHEMERAL and removed.json["content"].startswith("Removed Horo")
+    assert service.store.server_characters("discord") == [] and service.galleries.of(str(GUILD_ID)) is None
 
 
 # --- watch mode: "who is she?" without a mention --------------------------------------------------------

@@ -62,7 +62,7 @@ def test_upgrade_from_empty_gives_exactly_the_models_schema(database_url: str):
     engine = open_database(database_url)
     assert current_revision(engine) is None
     upgrade(engine)
-    assert current_revision(engine) == "0006"
+    assert current_revision(engine) == "0007"
     assert TABLES <= set(inspect(engine).get_table_names())
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
@@ -166,7 +166,7 @@ def test_db_command_upgrades_and_downgrades(
 ):
     monkeypatch.setenv("DAREKANA_DATABASE_URL", database_url)
     assert darekana(["db", "upgrade"]) == 0
-    assert "revision 0006" in capsys.readouterr().out
+    assert "revision 0007" in capsys.readouterr().out
     assert darekana(["db", "downgrade", "base"]) == 0
     assert "base (empty)" in capsys.readouterr().out
     assert darekana(["db", "downgrade"]) == 2

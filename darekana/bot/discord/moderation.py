@@ -4,7 +4,8 @@ faces of characters it does not know, grouped, to enroll as a new character. A s
 was asked and said in their server only; the bot's operators see everything, in any server or in direct
 messages, and alone may enroll (see :func:`.replies.moderation_scope`). Faces from age-restricted channels
 are shown only in such channels, or to an operator in direct messages who asks with ``nsfw:True``
-(``include_nsfw:True`` for the export). Every answer is private.
+(``include_nsfw:True`` for the export). ``/corrections character`` adds, removes and lists the server's own
+characters: answered in that server only, by its moderators' say (no new bundle). Every answer is private.
 """
 
 from __future__ import annotations
@@ -17,9 +18,20 @@ import discord
 from discord import app_commands, ui
 
 from ..groups import Group, contact_sheet
-from ..records import Feedback, Kind, Scope, Stats, Status
+from ..records import Feedback, Kind, ListedServerCharacter, Scope, Stats, Status
+from .answers import check
 from .client import AppCommand, Component, Interaction
-from .replies import PLATFORM, answering, clip, file, megabytes, moderation_scope, requester, yes_no
+from .replies import (
+    PLATFORM,
+    answering,
+    clip,
+    file,
+    interaction_place,
+    megabytes,
+    moderation_scope,
+    requester,
+    yes_no,
+)
 
 GROUPS_SHOWN = 8
 ENROLL_HINT = "Enroll one with `/corrections enroll group:<number> name:<character>`."
@@ -95,6 +107,69 @@ async def enroll(interaction: Interaction, group: int, name: str) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)  # a new bundle takes a minute or more
     enrolled = await interaction.client.service.enroll_group(group, name, requester(interaction.user), scope)
     await interaction.followup.send(enrolled.text, ephemeral=True)
+
+
+# --- the server's own characters -------------------------------------------------------------------------
+
+character = app_commands.Group(name="character", description="This server's own characters", parent=corrections)
+CROP = "a face crop of the character"
+
+
+@character.command(name="add", description="Teach me a character of this server only, from a group or face crops")
+@app_commands.describe(
+    name="the character's name",
+    group="a group's number from /corrections groups here (or attach crops instead)",
+    crop1=CROP,
+    crop2=CROP,
+    crop3=CROP,
+    crop4=CROP,
+    crop5=CROP,
+)
+async def character_add(
+    interaction: Interaction,
+    name: str,
+    group: int | None = None,
+    crop1: discord.Attachment | None = None,
+    crop2: discord.Attachment | None = None,
+    crop3: discord.Attachment | None = None,
+    crop4: discord.Attachment | None = None,
+    crop5: discord.Attachment | None = None,
+) -> None:
+    scope = moderation_scope(interaction)
+    attached = [a for a in (crop1, crop2, crop3, crop4, crop5) if a is not None]
+    for attachment in attached:  # refused before downloading, and before "thinking…": the refusal stays private
+        check(attachment, interaction.client.settings)
+    await interaction.response.defer(ephemeral=True, thinking=True)  # embedding the crops takes seconds
+    crops = tuple([await attachment.read() for attachment in attached])
+    service, who, where = interaction.client.service, requester(interaction.user), interaction_place(interaction)
+    enrolled = await service.enroll_server_character(name, who, where, scope, group, crops)
+    await interaction.followup.send(enrolled.text, ephemeral=True)
+
+
+@character.command(name="remove", description="Forget one of this server's own characters")
+@app_commands.describe(name="the character's name")
+async def character_remove(interaction: Interaction, name: str) -> None:
+    scope = moderation_scope(interaction)
+    await interaction.response.defer(ephemeral=True, thinking=True)  # the server's others are embedded again
+    service, who, where = interaction.client.service, requester(interaction.user), interaction_place(interaction)
+    await interaction.followup.send(await service.remove_server_character(name, who, where, scope), ephemeral=True)
+
+
+@character.command(name="list", description="This server's own characters")
+async def character_list(interaction: Interaction) -> None:
+    scope = moderation_scope(interaction)
+    service, who, where = interaction.client.service, requester(interaction.user), interaction_place(interaction)
+    listed = await service.server_characters(who, where, scope)
+    await interaction.response.send_message(clip(_characters_text(listed)), ephemeral=True)
+
+
+def _characters_text(listed: list[ListedServerCharacter]) -> str:
+    if not listed:
+        return "This server has no characters of its own yet. Add one with `/corrections character add`."
+    return "This server's own characters:\n" + "\n".join(
+        f"**{c.name}**: {c.crops} faces, enrolled by <@{c.enrolled_by.split(':', 1)[1]}> on {c.created_at:%Y-%m-%d}"
+        for c in listed
+    )
 
 
 COMMANDS: tuple[AppCommand, ...] = (corrections,)

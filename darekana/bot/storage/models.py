@@ -172,3 +172,33 @@ class GuildRemovalRow(Base):
     platform: Mapped[str] = mapped_column(String(16))
     guild_id: Mapped[str] = mapped_column(String(ID))
     removed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ServerCharacterRow(Base):
+    """A character of one server only, enrolled by its moderators (``darekana.bot.server_characters``):
+    faces asked about there are also compared with it. It is the server's, not the moderator's: it stays when
+    they ask to be forgotten, and goes with the server's other data when the bot has left it."""
+
+    __tablename__ = "server_characters"
+    __table_args__ = (UniqueConstraint("platform", "guild_id", "label", name="uq_server_character"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    guild_id: Mapped[str] = mapped_column(String(ID), index=True)
+    label: Mapped[str] = mapped_column(String(LABEL))  # the character's key, or the bundle's id for it
+    name: Mapped[str] = mapped_column(String(LABEL))
+    enrolled_by: Mapped[str] = mapped_column(String(ID))  # "<platform>:<user id>" of the moderator
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    crops: Mapped[list[ServerCharacterCropRow]] = relationship(
+        order_by="ServerCharacterCropRow.number", cascade="all, delete-orphan"
+    )
+
+
+class ServerCharacterCropRow(Base):
+    """A face crop (PNG) of a server character, kept as long as the character: its centre is embedded again
+    from them when a bundle with another network is promoted. Not a ``faces`` row: retention never sees it."""
+
+    __tablename__ = "server_character_crops"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    character_id: Mapped[int] = mapped_column(ForeignKey("server_characters.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    crop_png: Mapped[bytes] = mapped_column(LargeBinary)

@@ -25,6 +25,8 @@ from .models import (
     FaceRow,
     GuildRemovalRow,
     RecognitionRow,
+    ServerCharacterCropRow,
+    ServerCharacterRow,
     WatchedChannelRow,
 )
 
@@ -153,7 +155,8 @@ class Removal:
             return _delete_recognitions(session, ids)
 
     def end_guild_purge(self, platform: str, guild_id: str, before: datetime) -> Forgotten:
-        """Once its recognitions are gone: the server's watched channels, then its removal record."""
+        """Once its recognitions are gone: the server's watched channels and own characters, then its removal
+        record."""
         with self._session.begin() as session:
             removal = session.scalar(_removal(platform, guild_id).where(GuildRemovalRow.removed_at < before))
             if removal is None:
@@ -164,8 +167,9 @@ class Removal:
                     WatchedChannelRow.platform == platform, WatchedChannelRow.guild_id == guild_id
                 ),
             )
+            characters = delete_server_characters(session, platform, guild_id)
             session.delete(removal)
-            return Forgotten(watched_channels=watched)
+            return Forgotten(watched_channels=watched, server_characters=characters)
 
 
 def _run(session: Session, statement: Executable) -> int:
@@ -186,6 +190,18 @@ def _delete_recognitions(session: Session, ids: Sequence[int]) -> Forgotten:
     _run(session, update(AnswerRow).where(AnswerRow.recognition_id.in_(ids)).values(recognition_id=None))
     _run(session, delete(RecognitionRow).where(RecognitionRow.id.in_(ids)))
     return Forgotten(len(ids), deleted_faces, corrections)
+
+
+def delete_server_characters(session: Session, platform: str, guild_id: str, label: str | None = None) -> int:
+    """Deletes a server's own characters (one, with ``label``) and their crops, crops first; how many."""
+    query = select(ServerCharacterRow.id).where(
+        ServerCharacterRow.platform == platform, ServerCharacterRow.guild_id == guild_id
+    )
+    ids = session.scalars(query.where(ServerCharacterRow.label == label) if label is not None else query).all()
+    if not ids:
+        return 0
+    _run(session, delete(ServerCharacterCropRow).where(ServerCharacterCropRow.character_id.in_(ids)))
+    return _run(session, delete(ServerCharacterRow).where(ServerCharacterRow.id.in_(ids)))
 
 
 def _kept(cutoff: datetime) -> ColumnElement[bool]:

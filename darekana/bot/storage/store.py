@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker, undefer
+from sqlalchemy.orm import Session, selectinload, sessionmaker, undefer
 
 from darekana.recognizer.results import Face, Verdict
 
@@ -21,6 +21,7 @@ from ..records import (
     Character,
     Feedback,
     Kind,
+    ListedServerCharacter,
     RecognitionRecord,
     Scope,
     Stats,
@@ -28,6 +29,7 @@ from ..records import (
     StoredFace,
     UnknownFace,
 )
+from ..server_characters import ServerCharacter
 from .models import (
     AnswerRow,
     CharacterRow,
@@ -35,10 +37,12 @@ from .models import (
     CursorRow,
     FaceRow,
     RecognitionRow,
+    ServerCharacterCropRow,
+    ServerCharacterRow,
     WatchedChannelRow,
     utcnow,
 )
-from .removal import Removal
+from .removal import Removal, delete_server_characters
 
 # What the store's readers see when they name no scope: the whole store, faces of age-restricted channels
 # included. The service always names one.
@@ -388,6 +392,65 @@ class Store(Removal):
                     .order_by(WatchedChannelRow.id)
                 )
             )
+
+    # --- servers' own characters (darekana.bot.server_characters) -------------------------------------
+
+    def add_server_character(self, platform: str, character: ServerCharacter, enrolled_by: str, now: datetime) -> bool:
+        """Stores a server's own character with its crops; False when that server has one by that label."""
+        row = ServerCharacterRow(
+            platform=platform,
+            guild_id=character.guild_id,
+            label=character.label,
+            name=character.name,
+            enrolled_by=enrolled_by,
+            created_at=now,
+            crops=[ServerCharacterCropRow(number=n, crop_png=png) for n, png in enumerate(character.crops, start=1)],
+        )
+        try:
+            with self._session.begin() as session:
+                if session.scalar(_server_characters(platform, character.guild_id, character.label)) is not None:
+                    return False
+                session.add(row)
+            return True
+        except IntegrityError:  # another process enrolled it at the same moment
+            return False
+
+    def server_characters(self, platform: str, guild_id: str | None = None) -> list[ServerCharacter]:
+        """The servers' own characters with their crops (one server's, with ``guild_id``), oldest first."""
+        query = _server_characters(platform, guild_id).options(selectinload(ServerCharacterRow.crops))
+        with self._session() as session:
+            return [
+                ServerCharacter(row.guild_id, row.label, row.name, tuple(crop.crop_png for crop in row.crops))
+                for row in session.scalars(query.order_by(ServerCharacterRow.id))
+            ]
+
+    def listed_server_characters(self, platform: str, guild_id: str) -> list[ListedServerCharacter]:
+        """A server's own characters as listed, oldest first, without reading their crops."""
+        crops = (
+            select(func.count(ServerCharacterCropRow.id))
+            .where(ServerCharacterCropRow.character_id == ServerCharacterRow.id)
+            .scalar_subquery()
+        )
+        query = select(ServerCharacterRow, crops).where(
+            ServerCharacterRow.platform == platform, ServerCharacterRow.guild_id == guild_id
+        )
+        with self._session() as session:
+            return [
+                ListedServerCharacter(row.guild_id, row.label, row.name, count, row.enrolled_by, row.created_at)
+                for row, count in session.execute(query.order_by(ServerCharacterRow.id))
+            ]
+
+    def delete_server_character(self, platform: str, guild_id: str, label: str) -> bool:
+        """Deletes one of a server's own characters and its crops; False when it has none by that label."""
+        with self._session.begin() as session:
+            return delete_server_characters(session, platform, guild_id, label) > 0
+
+
+def _server_characters(platform: str, guild_id: str | None, label: str | None = None):  # noqa: ANN202 - a select
+    query = select(ServerCharacterRow).where(ServerCharacterRow.platform == platform)
+    if guild_id is not None:
+        query = query.where(ServerCharacterRow.guild_id == guild_id)
+    return query.where(ServerCharacterRow.label == label) if label is not None else query
 
 
 def in_scope(scope: Scope) -> ColumnElement[bool]:
