@@ -80,7 +80,7 @@ from .records import (
     StoredFace,
     Swept,
 )
-from .server_characters import Galleries, ServerCharacter, build_extra, is_server_answer
+from .server_characters import SERVER_PREFIX, Galleries, ServerCharacter, build_extra, is_server_answer
 from .settings import Settings, parse_rate
 from .storage import Store, open_database, upgrade
 
@@ -391,7 +391,12 @@ class Service:
         face = await self.face(face_id, where)
         if face.verdict == Verdict.UNKNOWN:  # no name was given, so there is nothing to confirm
             raise BadRequest("I didn't name this one: tell me who it is instead")
-        return await self._feedback(face_id, Kind.CONFIRMATION, Match(face.label, face.name, True), who, where)
+        match = Match(face.label, face.name, True)
+        if face.label.startswith(SERVER_PREFIX):
+            # a server's own character: for the shared model it is a name this person gives, reviewed by the
+            # operators like a typed one, never a label of the bundle
+            match = await asyncio.to_thread(self._resolve, face.name, who)
+        return await self._feedback(face_id, Kind.CONFIRMATION, match, who, where)
 
     async def _feedback(self, face_id: int, kind: Kind, match: Match, who: Requester, where: Place) -> Ack:
         stored = await asyncio.to_thread(

@@ -161,3 +161,16 @@ def test_other_server_characters_migration_up_and_down(database_url: str):
 
 
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
+
+
+async def test_right_on_a_server_character_answer_is_a_name_for_review_never_a_server_label(service: Service):
+    await enroll_horo(service)
+    for path in HORO[SHOTS : SHOTS + 8]:
+        reply = await service.whois(path.read_bytes(), MEMBER, IN_A)
+        named = [i for i, face in enumerate(reply.faces) if face.label == SERVER_PREFIX + "horo"]
+        if named and reply.faces[named[0]].verdict != "unknown":
+            ack = await service.confirm(reply.face_ids[named[0]], MEMBER, IN_A)
+            break
+    else:
+        pytest.fail("none of horo's other faces was named as the server's character")
+    assert not ack.label.startswith(SERVER_PREFIX) and ack.name == "Horo" and not ack.known
