@@ -81,9 +81,20 @@ async def _stopped() -> None:
     log.info("stopping")
 
 
+async def _refresh_galleries(service: Service) -> None:
+    try:
+        changed = await service.refresh_galleries()
+    except Exception as exc:  # the database or a crop: serving goes on with the galleries it has
+        log.error("could not refresh the servers' own characters: %s", exc)
+        return
+    if changed:
+        log.info("servers' own characters changed elsewhere: %d galleries rebuilt", changed)
+
+
 async def watch_bundle(service: Service, settings: Settings) -> None:
     """Reloads the service's bundle when ``settings.bundle`` (a link such as ``models/current``) points
-    somewhere new, checked every ``bundle_poll_s`` seconds, and whenever SIGHUP arrives. Never returns."""
+    somewhere new, checked every ``bundle_poll_s`` seconds, and whenever SIGHUP arrives; at each check, also
+    the galleries of servers whose own characters another process changed. Never returns."""
     wake = asyncio.Event()
     loop = asyncio.get_running_loop()
     try:
@@ -98,6 +109,7 @@ async def watch_bundle(service: Service, settings: Settings) -> None:
                 await asyncio.wait_for(wake.wait(), settings.bundle_poll_s if settings.bundle_poll_s > 0 else None)
             except TimeoutError:
                 pass
+            await _refresh_galleries(service)
             forced = wake.is_set()
             wake.clear()
             target = os.path.realpath(settings.bundle)

@@ -262,6 +262,9 @@ class Service:
         self._galleries_lock = asyncio.Lock()
         self.galleries = Galleries.build(recognizer, store.server_characters(SERVER_PLATFORM))
         self._galleries_held = _held(recognizer)
+        # which server characters each server's gallery was built from: another process sharing the database
+        # (PostgreSQL) may add or remove some, and ``refresh_galleries`` notices
+        self._gallery_ids = store.server_character_ids(SERVER_PLATFORM)
 
     @classmethod
     async def start(cls, settings: Settings) -> Service:
@@ -778,11 +781,27 @@ class Service:
         """Embeds one server's own characters again from the store (the galleries lock held)."""
         recognizer = self.recognizer
 
-        def work() -> ExtraCharacters | None:
+        def work() -> tuple[ExtraCharacters | None, tuple[int, ...]]:
+            ids = self.store.server_character_ids(SERVER_PLATFORM, guild).get(guild, ())
             characters = self.store.server_characters(SERVER_PLATFORM, guild)
-            return build_extra(recognizer, characters) if characters else None
+            return (build_extra(recognizer, characters) if characters else None), ids
 
-        self.galleries = self.galleries.with_guild(guild, await asyncio.to_thread(work))
+        extra, ids = await asyncio.to_thread(work)
+        self.galleries = self.galleries.with_guild(guild, extra)
+        self._gallery_ids = {g: i for g, i in self._gallery_ids.items() if g != guild} | ({guild: ids} if ids else {})
+
+    async def refresh_galleries(self) -> int:
+        """Rebuilds the galleries of the servers whose own characters changed in the store since they were
+        built (by another process sharing the database); returns how many. ``darekana serve`` calls it every
+        ``bundle_poll_s``: one small query when nothing changed."""
+        async with self._galleries_lock:
+            stored = await asyncio.to_thread(self.store.server_character_ids, SERVER_PLATFORM)
+            changed = sorted(
+                g for g in stored.keys() | self._gallery_ids.keys() if stored.get(g) != self._gallery_ids.get(g)
+            )
+            for guild in changed:
+                await self._rebuild_gallery(guild)
+            return len(changed)
 
     def _galleries_for(self, recognizer: Recognizer) -> Galleries:
         """The galleries a newly loaded bundle answers with: the same when it has the same network and

@@ -174,3 +174,20 @@ async def test_right_on_a_server_character_answer_is_a_name_for_review_never_a_s
     else:
         pytest.fail("none of horo's other faces was named as the server's character")
     assert not ack.label.startswith(SERVER_PREFIX) and ack.name == "Horo" and not ack.known
+
+
+async def test_server_character_enrolled_by_another_process_is_answered_after_a_refresh(
+    make_service: Callable[..., Service], database_url: str
+):
+    """Two processes on one database (PostgreSQL in production): one enrolls, the other answers with it once
+    it refreshes, and forgets it once it is removed there."""
+    here = make_service(database_url, user_rate="1000/1", channel_rate="1000/1")
+    there = make_service(database_url, user_rate="1000/1", channel_rate="1000/1")
+    assert await there.refresh_galleries() == 0  # nothing changed: no rebuild
+    await enroll_horo(here)
+    assert there.galleries.of(A) is None
+    assert await there.refresh_galleries() == 1
+    assert any(f"Horo {SERVER_MARK}" in line for line in await answers(there, MOD, IN_A))
+    assert await here.refresh_galleries() == 0  # its own enrolment is not rebuilt twice
+    await here.remove_server_character("Horo", MOD, IN_A, moderator_of(here, IN_A))
+    assert await there.refresh_galleries() == 1 and there.galleries.of(A) is None

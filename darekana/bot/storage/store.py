@@ -424,6 +424,20 @@ class Store(Removal):
                 for row in session.scalars(query.order_by(ServerCharacterRow.id))
             ]
 
+    def server_character_ids(self, platform: str, guild_id: str | None = None) -> dict[str, tuple[int, ...]]:
+        """Each server's own characters' row ids, sorted (one server's, with ``guild_id``): any addition or
+        removal changes them."""
+        query = select(ServerCharacterRow.guild_id, ServerCharacterRow.id).where(
+            ServerCharacterRow.platform == platform
+        )
+        if guild_id is not None:
+            query = query.where(ServerCharacterRow.guild_id == guild_id)
+        ids: dict[str, list[int]] = {}
+        with self._session() as session:
+            for guild, row_id in session.execute(query.order_by(ServerCharacterRow.id)):
+                ids.setdefault(guild, []).append(row_id)
+        return {guild: tuple(rows) for guild, rows in ids.items()}
+
     def listed_server_characters(self, platform: str, guild_id: str) -> list[ListedServerCharacter]:
         """A server's own characters as listed, oldest first, without reading their crops."""
         crops = (
