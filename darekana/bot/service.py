@@ -37,7 +37,7 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -844,6 +844,16 @@ class Service:
     async def server_left(self, platform: str, guild_id: str) -> None:
         """The bot left a server (or it was deleted): its data goes once the grace period has passed."""
         await asyncio.to_thread(self.store.guild_removed, platform, guild_id, self.clock())
+
+    async def servers_absent(self, platform: str, present: Iterable[str], ours: Callable[[str], bool]) -> list[str]:
+        """At a (re)connection: the servers something is kept of that the bot is no longer in, among those
+        ``ours`` says this process would be told of (its shards), are treated as left while it was offline
+        (their grace period starts now, or earlier if it was recorded before); returns them."""
+        kept = await asyncio.to_thread(self.store.guilds_with_data, platform)
+        gone = sorted(g for g in kept - set(present) if ours(g))
+        for guild_id in gone:
+            await self.server_left(platform, guild_id)
+        return gone
 
     async def server_present(self, platform: str, guild_id: str) -> bool:
         """The bot is in a server (joined again, or found there at start): a pending removal is cancelled."""

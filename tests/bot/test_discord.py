@@ -941,3 +941,30 @@ async def until(condition: Callable[[], object], timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.02)
+
+
+async def test_a_server_that_removed_the_bot_while_it_was_offline_is_purged_after_the_grace_period(
+    known: Known, bot: Darekana, service: Service
+) -> None:
+    """No on_guild_remove comes for a server that removed the bot while it was offline: at on_ready, a server
+    something is kept of that the bot is not in starts its grace period; the servers it is in do not."""
+    clock = [datetime(2027, 1, 1, tzinfo=UTC)]
+    service.clock = lambda: clock[0]
+    await corrected(service, known.picture, Requester("discord", ALICE["id"]), HERE, "Shana")
+    await corrected(service, known.picture, Requester("discord", BOB["id"]), OTHER_SERVER, "Shana")
+
+    def removals() -> list[str]:
+        with Session(service.store.engine) as session:
+            return [r.guild_id for r in session.scalars(select(GuildRemovalRow))]
+
+    assert str(GUILD_ID) in [str(g.id) for g in bot.guilds]  # the fake server the bot is in
+    bot.dispatch("ready")
+    await until(lambda: removals())
+    assert removals() == [OTHER_SERVER.guild_id]
+    clock[0] += timedelta(days=7, seconds=1)
+    swept = await service.sweep()
+    assert swept.servers == (f"discord:{OTHER_SERVER.guild_id}",)
+    assert person_rows(service, "discord", BOB["id"]) == (0, 0, 0)
+    assert person_rows(service, "discord", ALICE["id"]) == (1, 1, 1)  # the server it is in keeps everything
+    # another process's shard is not this one's business: nothing of it is marked
+    assert await service.servers_absent("discord", [], lambda guild: False) == []

@@ -52,6 +52,10 @@ def make_client(service: Service, settings: Settings, *, sync_commands: bool = T
         await watch.answer_question(client, message)
 
     @client.event
+    async def on_ready() -> None:
+        await privacy.servers_at_start(client)
+
+    @client.event
     async def on_guild_remove(guild: discord.Guild) -> None:
         await privacy.server_left(client, guild)
 

@@ -72,6 +72,23 @@ async def server_left(client: Darekana, guild: discord.Guild) -> None:
         log.exception("could not record leaving server %s", guild.id)
 
 
+async def servers_at_start(client: Darekana) -> None:
+    """``on_ready``: servers that removed the bot while it was offline get no ``on_guild_remove``; those of
+    this process's shards it is not in any more are treated as left now."""
+    shards, count = client.shard_ids, client.shard_count or 1
+
+    def ours(guild_id: str) -> bool:  # Discord's rule for which shard is told of a server
+        return shards is None or (int(guild_id) >> 22) % count in shards
+
+    try:
+        gone = await client.service.servers_absent(PLATFORM, [str(g.id) for g in client.guilds], ours)
+    except Exception:
+        log.exception("could not check which servers the bot left while offline")
+        return
+    if gone:
+        log.info("left while offline: %s; their data goes after the grace period", ", ".join(gone))
+
+
 async def server_present(client: Darekana, guild: discord.Guild) -> None:
     """``on_guild_join`` and ``on_guild_available``: the bot is in a server, so nothing of it is purged."""
     try:

@@ -120,6 +120,13 @@ class Removal:
         except IntegrityError:  # another process recorded it at the same moment
             pass
 
+    def guilds_with_data(self, platform: str) -> set[str]:
+        """The servers anything is kept of: pictures asked about there, or characters of their own."""
+        asked = select(RecognitionRow.guild_id).where(RecognitionRow.platform == platform).distinct()
+        own = select(ServerCharacterRow.guild_id).where(ServerCharacterRow.platform == platform).distinct()
+        with self._session() as session:
+            return {g for g in session.scalars(asked) if g is not None} | set(session.scalars(own))
+
     def guild_back(self, platform: str, guild_id: str) -> bool:
         """Cancels a server's removal (the bot is in it again); False when none was recorded."""
         with self._session() as session:  # read first: called for every server at each start
