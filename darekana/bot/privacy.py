@@ -51,8 +51,9 @@ def privacy_text(settings: Settings) -> str:
         "- What you tell me (corrections, confirmations, new names) is kept with your account id for review.",
         "- The moderators of a server see only what was asked and said in that server. The bot's operators "
         "see everything, to improve the model every server shares.",
-        "- Faces from age-restricted channels are shown only in age-restricted channels (or to an operator who "
-        "asks in direct messages), never taught to the shared model, and exported only when asked for by name.",
+        "- Faces from age-restricted channels (or servers) are shown only in age-restricted channels (or to an "
+        "operator who asks in direct messages), never taught to the shared model, and exported only when asked "
+        "for by name.",
         "- A server's own characters (added by its moderators) keep their crops until they are removed; they "
         "are answered in that server only.",
         f"- When I leave a server, or it is deleted, everything asked and said there is deleted after "

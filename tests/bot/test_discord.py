@@ -968,3 +968,19 @@ async def test_a_server_that_removed_the_bot_while_it_was_offline_is_purged_afte
     assert person_rows(service, "discord", ALICE["id"]) == (1, 1, 1)  # the server it is in keeps everything
     # another process's shard is not this one's business: nothing of it is marked
     assert await service.servers_absent("discord", [], lambda guild: False) == []
+
+
+def test_nsfw_is_a_channel_age_restricted_itself_or_by_its_server_mark() -> None:
+    from types import SimpleNamespace
+
+    from darekana.bot.discord.replies import is_nsfw
+
+    def channel(own: bool, level: discord.NSFWLevel | None) -> SimpleNamespace:
+        return SimpleNamespace(is_nsfw=lambda: own, guild=SimpleNamespace(nsfw_level=level) if level else None)
+
+    assert is_nsfw(channel(True, discord.NSFWLevel.default))
+    assert is_nsfw(channel(False, discord.NSFWLevel.age_restricted))
+    assert is_nsfw(channel(False, discord.NSFWLevel.explicit))
+    assert not is_nsfw(channel(False, discord.NSFWLevel.safe))
+    assert not is_nsfw(channel(False, discord.NSFWLevel.default))
+    assert not is_nsfw(channel(False, None))  # a direct message

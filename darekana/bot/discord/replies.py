@@ -33,10 +33,17 @@ def text_id(snowflake: int | None) -> str | None:
     return None if snowflake is None else str(snowflake)
 
 
+# Servers Discord marks as a whole for adults: every channel of them counts as age-restricted.
+ADULT_SERVERS = (discord.NSFWLevel.explicit, discord.NSFWLevel.age_restricted)
+
+
 def is_nsfw(channel: object) -> bool:
-    """Whether a channel is age-restricted (a thread is as its channel is); direct messages are not."""
+    """Whether a channel is age-restricted, itself or by its server's mark (a thread is as its channel is);
+    direct messages are not."""
     check = getattr(channel, "is_nsfw", None)
-    return bool(check()) if callable(check) else False
+    if callable(check) and check():
+        return True
+    return getattr(getattr(channel, "guild", None), "nsfw_level", None) in ADULT_SERVERS
 
 
 def interaction_place(interaction: Interaction) -> Place:
