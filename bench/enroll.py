@@ -52,12 +52,12 @@ from bench.common import machine
 from bench.faces import Characters, characters_of, embedded, unknown_crops
 from darekana.cli.train import add_head_arguments, head_config
 from darekana.recognizer.bundle import Label, load_manifest
+from darekana.recognizer.embeddings import Embedded, load_embeddings
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import load_image
 from darekana.recognizer.layout import REPORT_FOLDER
 from darekana.recognizer.results import Decision, Verdict
 from darekana.train.configs import FinetuneConfig, FitConfig
-from darekana.train.embeddings import Embedded, load_embeddings
 from darekana.train.enroll import enroll
 from darekana.train.fit import fit, resolve_network
 from darekana.train.shared import DATASETS

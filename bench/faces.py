@@ -9,12 +9,12 @@ import numpy as np
 from PIL import Image
 
 from darekana.recognizer.bundle import load_manifest
+from darekana.recognizer.embeddings import Embedded
 from darekana.recognizer.images import PICTURE_SUFFIXES, load_image
 from darekana.recognizer.layout import MODEL_FILE
 from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import resize_square
 from darekana.train.detection import load_voc
-from darekana.train.embeddings import Embedded
 from darekana.train.network import embed
 from darekana.train.shared import DATASETS
 

@@ -30,9 +30,9 @@ from bench.common import machine
 from bench.faces import SETS, embedded, unknown_crops
 from darekana.recognizer.bundle import load_manifest
 from darekana.recognizer.decision import l2_normalize
+from darekana.recognizer.embeddings import Embedded, load_embeddings
 from darekana.recognizer.engine import Recognizer
 from darekana.train.configs import FinetuneConfig, FitConfig
-from darekana.train.embeddings import Embedded, load_embeddings
 from darekana.train.fit import fit
 from darekana.train.shared import DATASETS
 

@@ -39,10 +39,11 @@ from .decision import (
 )
 from .detect import Box, DetectedFace, crop_face
 from .detectors import open_detector
+from .embeddings import Embedded, calibration_faces, load_embeddings
 from .extra import ExtraCharacters, mean_centres
 from .gallery import Gallery, load_gallery
 from .images import ORIGINAL_SIZE, DecodeLimits, TooSlow, decode_image
-from .layout import EMBEDDINGS_FILE, FALLBACK_FILE, GALLERY_FILE, MODEL_FILE
+from .layout import FALLBACK_FILE, GALLERY_FILE, MODEL_FILE
 from .onnx import open_session
 from .preprocess import to_batch
 from .results import TOP_K, Candidate, Decision, Face, Model, Recognition, Verdict
@@ -284,7 +285,7 @@ class Recognizer:
         calibration = self._calibration_faces()
         if calibration is None:
             return replace(m.thresholds, doubt=None)
-        logits, unit, targets = calibration
+        logits, unit, targets = calibration.logits, calibration.unit, calibration.targets
         distances = np.concatenate([self._centres.distances(unit), self._extra_distances(unit, means)], axis=1)
         margin, doubt = enrolment_margins(distances, m.n_network)
         chosen = replace(m.thresholds, enrolled_margin=margin, doubt=doubt)
@@ -293,19 +294,12 @@ class Recognizer:
         routed = route(pad_primary(logits, n), pad_labels(fallback, n), distances, m.n_network, chosen)
         return replace(chosen, confident=confident_threshold(routed, targets, chosen))
 
-    def _calibration_faces(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Logits, unit embeddings and labels of the faces the bundle chose its thresholds on (validation in
-        bundles made before the calibration split), or None when it kept none that fit it."""
-        m = self.manifest
-        try:
-            with np.load(self.path / EMBEDDINGS_FILE, allow_pickle=False) as raw:
-                part = "calibration" if "calibration_unit" in raw and len(raw["calibration_unit"]) else "val"
-                faces = tuple(raw[f"{part}_{kind}"] for kind in ("logits", "unit", "targets"))
-        except (OSError, KeyError, ValueError):
-            return None
-        logits, unit, targets = faces[0].astype(np.float32), faces[1].astype(np.float32), faces[2]
-        fits = logits.shape[1:] == (m.n_network,) and unit.shape[1:] == (m.embedding_dim,) and len(unit) > 0
-        return (logits, unit, targets) if fits and len(logits) == len(unit) == len(targets) else None
+    def _calibration_faces(self) -> Embedded | None:
+        """The faces the bundle chose its thresholds on (``calibration_faces``), or None when it kept none
+        that fit it."""
+        parts = load_embeddings(self.path, self.manifest.n_network, self.manifest.embedding_dim)
+        faces = calibration_faces(parts) if parts is not None else None
+        return faces if faces is not None and len(faces.targets) else None
 
 
 def _on_time(deadline: float | None) -> None:

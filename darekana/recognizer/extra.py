@@ -34,7 +34,7 @@ class ExtraCharacters:
             raise ValueError(f"{len(self.labels)} extra characters but {self.means.shape[0]} centres")
 
 
-def mean_centres(unit: np.ndarray, owners: Sequence[int], count: int) -> np.ndarray:
+def mean_centres(unit: np.ndarray, owners: Sequence[int] | np.ndarray, count: int) -> np.ndarray:
     """Each character's centre: the mean of its crops' unit embeddings (``owners``: the character of each)."""
     of = np.asarray(owners)
     missing = [i for i in range(count) if not (of == i).any()]

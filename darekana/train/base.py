@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from darekana.progress import say
+from darekana.recognizer.embeddings import PARTS
 from darekana.recognizer.layout import partial, publish
 from darekana.recognizer.names import character_key
 from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
@@ -42,7 +43,6 @@ from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .backbones import Backbone, build_backbone, embedding, embedding_dim, load_pretrained
 from .configs import BaseConfig
 from .data import Dataset, Split, load_pixels, scan, split, unpacked
-from .embeddings import PARTS
 from .export import to_onnx_file
 from .finetune import Trainer
 from .fit import resolve_pretrained

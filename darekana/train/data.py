@@ -31,12 +31,11 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from darekana.progress import progress
 from darekana.recognizer.bundle import Label
+from darekana.recognizer.embeddings import PARTS
 from darekana.recognizer.images import PICTURE_SUFFIXES, ImageError, load_image
 from darekana.recognizer.layout import SPLIT_FILE
 from darekana.recognizer.names import character_key, display_name
 from darekana.recognizer.preprocess import resize_square
-
-from .embeddings import PARTS
 
 # hololive-20's "<md5>-<n>" and exports' "<sha256[:32]>-<n>"; moeimouto's "face_<A>_<B>_<n>"
 _SOURCE_GROUP = re.compile(r"^(?:([0-9a-f]{32})-\d+|(face_\d+_\d+)_\d+)$")

@@ -25,6 +25,7 @@ from PIL import Image, ImageOps
 
 from darekana.progress import say
 from darekana.recognizer.bundle import Label, Manifest, load_manifest, write_manifest
+from darekana.recognizer.embeddings import PARTS, Embedded, calibration_faces, load_embeddings, save_embeddings
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.gallery import Gallery, Source, load_gallery
 from darekana.recognizer.images import ImageError, load_image
@@ -43,7 +44,6 @@ from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import resize_square
 
 from .data import Dataset, Sample, load_pixels, scan, unpacked
-from .embeddings import PARTS, Embedded, calibration_faces, load_embeddings, save_embeddings
 from .evaluate import score
 from .fallback import fit_fallback
 from .gallery import build_gallery

@@ -12,9 +12,10 @@ from sklearn.svm import SVC
 from darekana.recognizer.bundle import Thresholds
 from darekana.recognizer.centres import Centres
 from darekana.recognizer.decision import pad_primary
+from darekana.recognizer.embeddings import Embedded
+from darekana.recognizer.extra import mean_centres
 
 from .calibrate import Outputs, choose_thresholds
-from .embeddings import Embedded
 from .export import export_fallback
 
 
@@ -50,7 +51,7 @@ def fit_centres(embeddings: np.ndarray, targets: np.ndarray, n_classes: int) -> 
     class's mean, shared by all classes. Ledoit-Wolf shrinkage keeps that 1280-dimensional covariance
     invertible and stable from a few hundred faces; the whitening is scaled so that a typical training face
     is about 1 from its centre (``darekana.recognizer.centres``)."""
-    means = np.stack([embeddings[targets == c].mean(axis=0) for c in range(n_classes)])
+    means = mean_centres(embeddings, targets, n_classes)
     covariance = LedoitWolf().fit(embeddings - means[targets]).covariance_
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     whitening = eigenvectors / np.sqrt(np.maximum(eigenvalues, 1e-12) * embeddings.shape[1])

@@ -33,6 +33,7 @@ from darekana.recognizer.detect import (
     measure_framing,
 )
 from darekana.recognizer.detectors import open_detector
+from darekana.recognizer.embeddings import PARTS, Embedded, calibration_faces, save_embeddings
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.gallery import Source
 from darekana.recognizer.images import load_image
@@ -43,7 +44,6 @@ from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .backbones import Backbone, build_backbone, load_pretrained
 from .configs import DEFAULT_INPUT_SIZE, FitConfig
 from .data import Dataset, Split, held_back_digests, load_pixels, scan, split, unpacked
-from .embeddings import PARTS, Embedded, calibration_faces, save_embeddings
 from .evaluate import promises, score
 from .export import export_network
 from .fallback import fit_fallback

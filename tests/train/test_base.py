@@ -14,6 +14,7 @@ import torch
 
 from darekana.cli import main
 from darekana.recognizer.bundle import load_manifest
+from darekana.recognizer.embeddings import load_embeddings
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import load_image
 from darekana.recognizer.layout import MODEL_FILE
@@ -23,7 +24,6 @@ from darekana.train.backbones import build_backbone, load_pretrained
 from darekana.train.base import train_base, work_folder
 from darekana.train.card import card_path, render
 from darekana.train.configs import BaseConfig, FinetuneConfig, FitConfig
-from darekana.train.embeddings import load_embeddings
 from darekana.train.finetune import Trainer
 from darekana.train.fit import fit
 from darekana.train.network import EMBEDDING, load_network, record_path

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from darekana.recognizer.bundle import load_manifest
+from darekana.recognizer.embeddings import load_embeddings
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.results import Verdict
 from darekana.train.data import source_group
-from darekana.train.embeddings import load_embeddings
 
 
 def test_the_calibration_split_shares_no_source_picture_with_training_early_stopping_or_test(trained_bundle: Path):

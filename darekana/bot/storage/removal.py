@@ -43,12 +43,9 @@ class Removal:
         on them), or, once none is left, up to ``limit`` of their corrections of anyone's faces. Nothing
         deleted (``rows == 0``): the batches are done."""
         with self._session.begin() as session:
-            ids = session.scalars(
-                select(RecognitionRow.id)
-                .where(RecognitionRow.platform == platform, RecognitionRow.user_id == user_id)
-                .order_by(RecognitionRow.id)
-                .limit(limit)
-            ).all()
+            ids = _first_recognitions(
+                session, limit, RecognitionRow.platform == platform, RecognitionRow.user_id == user_id
+            )
             if ids:
                 return _delete_recognitions(session, ids)
             mine = session.scalars(
@@ -153,12 +150,9 @@ class Removal:
         with self._session.begin() as session:
             if session.scalar(_removal(platform, guild_id).where(GuildRemovalRow.removed_at < before)) is None:
                 return None
-            ids = session.scalars(
-                select(RecognitionRow.id)
-                .where(RecognitionRow.platform == platform, RecognitionRow.guild_id == guild_id)
-                .order_by(RecognitionRow.id)
-                .limit(limit)
-            ).all()
+            ids = _first_recognitions(
+                session, limit, RecognitionRow.platform == platform, RecognitionRow.guild_id == guild_id
+            )
             return _delete_recognitions(session, ids)
 
     def end_guild_purge(self, platform: str, guild_id: str, before: datetime) -> Forgotten:
@@ -184,6 +178,12 @@ def _run(session: Session, statement: Executable) -> int:
     session, so there is nothing to synchronise."""
     result = session.execute(statement, execution_options={"synchronize_session": False})
     return cast(CursorResult[Any], result).rowcount or 0
+
+
+def _first_recognitions(session: Session, limit: int, *where: ColumnElement[bool]) -> Sequence[int]:
+    """The ids of the oldest ``limit`` recognitions matching ``where``: one batch of a deletion."""
+    query = select(RecognitionRow.id).where(*where).order_by(RecognitionRow.id).limit(limit)
+    return session.scalars(query).all()
 
 
 def _delete_recognitions(session: Session, ids: Sequence[int]) -> Forgotten:

@@ -1,7 +1,7 @@
 """The bundle's own faces through its network, kept in the bundle (``embeddings.npz``) so that enrolling does
 not embed thousands of faces again: per split, the raw logits, the unit embeddings (float16: the fallback and
-the centres need nothing finer) and the label indices. A training artefact like ``split.json``: the
-recognizer never reads it."""
+the centres need nothing finer) and the label indices. Written by training; the recognizer reads only the
+calibration faces, to place extra characters (``darekana.recognizer.extra``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from darekana.recognizer.layout import EMBEDDINGS_FILE
+from .layout import EMBEDDINGS_FILE
 
 PARTS = ("train", "val", "calibration", "test")
 
