@@ -20,7 +20,8 @@ calibrated thresholds, and at a threshold that rejects exactly 5 % of its known 
 there). Then per number of crops: the left-out characters enrolled from that many crops each (one per source
 picture, ``face_A_B`` of ``face_A_B_N``), top-1 on their crops of *other* source pictures (target at 5 crops:
 ≥ 0.85), how many of those are called unknown (≤ 0.10) and confident, how often the confident ones are right
-(≥ 0.95), and the known test split's top-1 and false rejection after enrolling.
+(≥ 0.95), the known test split's top-1 and false rejection after enrolling, and what enrolling costs: the
+share of the ``--unknown`` sources' faces still called unknown, and taken for one of the new characters.
 
 ``--enrol-as extra`` enrols the same crops as a server's own characters instead
 (``darekana.recognizer.extra``: the bundle unchanged, centres of the crops through its network, margins on its
@@ -43,6 +44,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,7 @@ from darekana.cli.train import add_head_arguments, head_config
 from darekana.recognizer.bundle import Label, load_manifest
 from darekana.recognizer.embeddings import Embedded, load_embeddings
 from darekana.recognizer.engine import Recognizer
+from darekana.recognizer.extra import ExtraCharacters
 from darekana.recognizer.images import load_image
 from darekana.recognizer.layout import REPORT_FOLDER
 from darekana.recognizer.results import Decision, Verdict
@@ -121,30 +124,62 @@ def rejection_figures(known: list[Decision], others: list[Decision]) -> dict[str
     }
 
 
-def enrolment_figures(
-    bundle: Path, new: Characters, new_faces: dict[Path, Embedded], shots: int, seed: int, work: Path
+def strangers_figures(
+    recognizer: Recognizer, strangers: dict[str, Embedded], new: set[str], extra: ExtraCharacters | None = None
 ) -> dict[str, object]:
+    """What enrolling costs: how many of each unknown source's faces are still called unknown once the new
+    characters (label ids ``new``) answer too, how many are taken for one of them, and how many are named
+    with confidence (all wrongly)."""
+    figures: dict[str, object] = {}
+    for name, faces in strangers.items():
+        decisions = recognizer.decide(faces.logits, faces.unit, extra)
+        taken = [d.label in new and d.verdict is not Verdict.UNKNOWN for d in decisions]
+        confident = [d.verdict is Verdict.CONFIDENT for d in decisions]  # each a wrong name, said with confidence
+        figures[f"{name}_rejected_after"] = rejected(decisions)
+        figures[f"{name}_taken_for_new"] = round(float(np.mean(taken)), 4)
+        figures[f"{name}_confident_after"] = round(float(np.mean(confident)), 4)
+    return figures
+
+
+@dataclass(frozen=True)
+class Draw:
+    """What each number of crops is enrolled from and judged on."""
+
+    bundle: Path
+    new: Characters  # the characters to enrol, all their crops
+    new_faces: dict[Path, Embedded]  # each new crop through the bundle's network
+    strangers: dict[str, Embedded]  # the unknown sources' faces
+    seed: int
+
+
+def enrolment_figures(draw: Draw, shots: int, work: Path) -> dict[str, object]:
     """``train enroll``: a new bundle holding the new characters."""
-    chosen, others = chosen_and_others(new, shots, seed)
+    bundle, new_faces, strangers = draw.bundle, draw.new_faces, draw.strangers
+    chosen, others = chosen_and_others(draw.new, shots, draw.seed)
     started = time.perf_counter()
     with quiet():
         result = enroll(bundle, [link(chosen, work / "faces")], work / "enrolled")
     seconds = time.perf_counter() - started
     faces = embedded_others(new_faces, others)
-    decisions = Recognizer(result.bundle).decide(faces.logits, faces.unit)
-    return new_figures(decisions, others) | {
-        "known_test_top1": round(result.report["top1"], 4),
-        "known_false_rejection_rate": round(result.report["known_false_rejection_rate"], 4),
-        "enroll_seconds": round(seconds, 1),
-    }
+    recognizer = Recognizer(result.bundle)
+    enrolled = {label.id for label in recognizer.manifest.labels[recognizer.manifest.n_network :]}
+    decisions = recognizer.decide(faces.logits, faces.unit)
+    return (
+        new_figures(decisions, others)
+        | strangers_figures(recognizer, strangers, enrolled)
+        | {
+            "known_test_top1": round(result.report["top1"], 4),
+            "known_false_rejection_rate": round(result.report["known_false_rejection_rate"], 4),
+            "enroll_seconds": round(seconds, 1),
+        }
+    )
 
 
-def extra_figures(
-    bundle: Path, new: Characters, new_faces: dict[Path, Embedded], shots: int, seed: int, work: Path
-) -> dict[str, object]:
+def extra_figures(draw: Draw, shots: int, work: Path) -> dict[str, object]:
     """The same characters as extra characters (``darekana.recognizer.extra``: a server's own), the bundle
     unchanged: centres of the crops through its network, margins on its calibration faces."""
-    chosen, others = chosen_and_others(new, shots, seed)
+    bundle, new_faces, strangers = draw.bundle, draw.new_faces, draw.strangers
+    chosen, others = chosen_and_others(draw.new, shots, draw.seed)
     recognizer = Recognizer(bundle)
     names = sorted(chosen)
     started = time.perf_counter()
@@ -159,11 +194,17 @@ def extra_figures(
     known = recognizer.decide(test["test"].logits, test["test"].unit, extra)
     labels = [label.id for label in manifest.labels]
     known_right = np.mean([d.label == labels[t] for d, t in zip(known, test["test"].targets)])
-    return new_figures(recognizer.decide(faces.logits, faces.unit, extra), others) | {
-        "known_test_top1": round(float(known_right), 4),
-        "known_false_rejection_rate": rejected(known),
-        "enroll_seconds": round(seconds, 1),
-    }
+    enrolled = {label.id for label in extra.labels}
+    new_decisions = recognizer.decide(faces.logits, faces.unit, extra)
+    return (
+        new_figures(new_decisions, others)
+        | strangers_figures(recognizer, strangers, enrolled, extra)
+        | {
+            "known_test_top1": round(float(known_right), 4),
+            "known_false_rejection_rate": rejected(known),
+            "enroll_seconds": round(seconds, 1),
+        }
+    )
 
 
 def chosen_and_others(new: Characters, shots: int, seed: int) -> tuple[Characters, list[tuple[Path, str]]]:
@@ -229,8 +270,11 @@ def held_out(args: argparse.Namespace) -> dict[str, object]:
     with quiet():
         new_faces = per_crop(bundle, new)
         before = {"held_out": rejection_figures(known, decide_all(recognizer, new_faces))}
-        for name in args.unknown:
-            faces = embedded(bundle, unknown_crops(name, args.unknown_sample, args.seed), f"embedding {name}")
+        strangers = {
+            name: embedded(bundle, unknown_crops(name, args.unknown_sample, args.seed), f"embedding {name}")
+            for name in args.unknown
+        }
+        for name, faces in strangers.items():
             before[name] = rejection_figures(known, recognizer.decide(faces.logits, faces.unit))
     figures: dict[str, object] = {
         "benchmark": "enroll",
@@ -246,7 +290,7 @@ def held_out(args: argparse.Namespace) -> dict[str, object]:
         "known_test_false_rejection": rejected(known),
         "before_enrolling": before,
     }
-    return figures | shots_figures(bundle, new, new_faces, args)
+    return figures | shots_figures(Draw(bundle, new, new_faces, strangers, args.seed), args)
 
 
 def decide_all(recognizer: Recognizer, faces: dict[Path, Embedded]) -> list[Decision]:
@@ -255,12 +299,12 @@ def decide_all(recognizer: Recognizer, faces: dict[Path, Embedded]) -> list[Deci
     return recognizer.decide(logits, unit)
 
 
-def shots_figures(bundle: Path, new: Characters, new_faces: dict[Path, Embedded], args: argparse.Namespace) -> dict:
+def shots_figures(draw: Draw, args: argparse.Namespace) -> dict:
     figures: dict[str, object] = {}
     for shots in args.shots:
         with tempfile.TemporaryDirectory(prefix="darekana-enroll-") as work:
             enrol = extra_figures if args.enrol_as == "extra" else enrolment_figures
-            figures[f"{shots}_crops"] = enrol(bundle, new, new_faces, shots, args.seed, Path(work))
+            figures[f"{shots}_crops"] = enrol(draw, shots, Path(work))
         print(f"{shots} crops: {figures[f'{shots}_crops']}", file=sys.stderr)
     return figures
 
@@ -300,7 +344,7 @@ def cross_set(args: argparse.Namespace) -> dict[str, object]:
         "training": training_figures(bundle),
         "new_characters": len(new),
     }
-    return figures | shots_figures(bundle, new, new_faces, args)
+    return figures | shots_figures(Draw(bundle, new, new_faces, {}, args.seed), args)
 
 
 def fit_config(args: argparse.Namespace) -> FitConfig:

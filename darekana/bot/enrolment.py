@@ -13,12 +13,15 @@ import json
 import logging
 import shutil
 import sys
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from darekana.recognizer.layout import partial
 
 from .errors import Conflict
+from .records import UnknownFace
 
 log = logging.getLogger("darekana")
 
@@ -33,6 +36,36 @@ class Gate:
     reasons: list[str]
     faces: int  # held-back faces both bundles were scored on
     deltas: dict[str, float]  # new minus old, per gated figure
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A new bundle that passed the gate, not yet promoted."""
+
+    path: Path
+    gate: Gate
+
+
+async def gated_bundle(
+    current: Path, faces: Sequence[UnknownFace], label: str, out: Path, data: list[str], tolerance: float
+) -> Candidate:
+    """``current`` plus ``faces`` as the character ``label``, at ``out``, once it passed the gate against
+    ``current`` on its held-back faces among ``data`` (the folders it was fitted on); removed when it did not."""
+    with tempfile.TemporaryDirectory(prefix="darekana-enroll-") as work:
+        folder = Path(work) / label
+        folder.mkdir()
+        for face in faces:  # named like the export's crops: faces of one picture stay together
+            (folder / f"{face.picture_sha256[:32]}-{face.face_id}.png").write_bytes(face.crop_png)
+        try:
+            await enroll(current, Path(work), out)
+            verdict = await gate(current, out, data, tolerance)
+        except BaseException:
+            discard(out)
+            raise
+    if not verdict.passed:
+        discard(out)
+        raise Conflict(f"the new bundle was refused, {current.name} answers on: {'; '.join(verdict.reasons)}")
+    return Candidate(out, verdict)
 
 
 async def enroll(current: Path, faces: Path, out: Path) -> None:

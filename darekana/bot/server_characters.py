@@ -3,8 +3,7 @@ serving bundle (``darekana.recognizer.extra``). No retraining and no new bundle:
 the bundle's network, and embedded again when a bundle with another network is promoted, so the crops are
 kept as long as the character is.
 
-The galleries are built off the event loop (embedding takes seconds) and swapped in whole, so an answer in
-flight sees a server's old characters or its new ones, never half of them.
+How the service keeps them in step with the store and the bundle: ``darekana.bot.galleries``.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from darekana.recognizer.images import decode_image
 from darekana.recognizer.results import Decision, Model
 
 SERVER_PREFIX = "server:"  # label ids of server characters the bundle does not hold
+SERVER_PLATFORM = "discord"  # the only platform whose places are servers
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,9 @@ import io
 import logging
 import os
 import secrets
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,20 +45,19 @@ from PIL import Image
 
 from darekana.recognizer.annotate import annotate
 from darekana.recognizer.bundle import BundleError
-from darekana.recognizer.describe import describe, describe_face
 from darekana.recognizer.engine import Recognizer
-from darekana.recognizer.extra import ExtraCharacters
 from darekana.recognizer.images import DecodeLimits, ImageError, decode_image, fit
-from darekana.recognizer.results import Face, Recognition, Verdict
+from darekana.recognizer.results import Recognition, Verdict
 from darekana.recognizer.sandbox import Decoders
 
 from . import enrolment, privacy, retention
 from .bundles import promote
+from .callers import Place, Requester
 from .characters import Match, resolve
-from .enrolment import Gate
 from .errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, ServiceError
 from .export import dataset_zip
 from .fetch import FetchError, FetchLimits, fetch_picture
+from .galleries import ServerGalleries
 from .groups import Group, group_faces
 from .limits import RateLimiter, WorkQueue
 from .metrics import Metrics
@@ -80,7 +78,8 @@ from .records import (
     StoredFace,
     Swept,
 )
-from .server_characters import SERVER_PREFIX, Galleries, ServerCharacter, build_extra, is_server_answer
+from .replies import Ack, Enrolled, Reply, ServerEnrolled, told
+from .server_characters import SERVER_PLATFORM, SERVER_PREFIX, ServerCharacter, is_server_answer
 from .settings import Settings, parse_rate
 from .storage import Store, open_database, upgrade
 
@@ -89,136 +88,13 @@ GROUPED_FACES = 1000  # the newest faces grouped for moderators: seconds of work
 ANNOTATED_MAX_SIDE = 1280
 # The scope of callers that name none (the command line, tests): an operator's, without NSFW faces.
 OPERATOR = Scope.everything()
-# A server's own characters: the only platform whose places are servers, and the most crops one keeps (a
-# character's centre is their mean: more change it little, and each is embedded again with a new network).
-SERVER_PLATFORM = "discord"
+# The most crops a server's own character keeps (its centre is their mean: more change it little, and each is
+# embedded again with a new network).
 SERVER_CHARACTER_CROPS = 50
-SERVER_MARK = "(this server's character)"  # after a name a server's own character gave, in its replies
 # Over HTTP there is no account to forget: each answer carries a token that deletes it.
 TOKEN_PLATFORMS = frozenset({"http"})
 
 log = logging.getLogger("darekana")
-
-
-@dataclass(frozen=True)
-class Requester:
-    platform: str  # "discord", "twitter", "http"
-    user_id: str
-
-    @property
-    def key(self) -> str:
-        """``<platform>:<user id>``: one person, as rate limits and stored reviews and proposals name them."""
-        return f"{self.platform}:{self.user_id}"
-
-
-@dataclass(frozen=True)
-class Place:
-    guild_id: str | None = None
-    channel_id: str | None = None  # also the HTTP client's address: rate limits apply per channel
-    message_id: str | None = None
-    request_id: str | None = None
-    nsfw: bool = False  # an age-restricted (NSFW) channel
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A stored recognition and what is said of it. Face ``n`` (numbered from 1, as in ``lines`` and on the
-    annotated picture) is ``recognition.faces[n - 1]``, stored as ``face_ids[n - 1]``."""
-
-    recognition_id: int
-    recognition: Recognition
-    face_ids: list[int]
-    lines: list[str]  # "1. Hatsune Miku (97%)", "2. not sure: maybe ...", "3. I don't know this character"
-    annotated_png: bytes | None = field(default=None, repr=False)  # when there are several faces
-    delete_token: str | None = field(default=None, repr=False)  # deletes it (HTTP answers); shown once, never stored
-
-    @property
-    def faces(self) -> list[Face]:
-        return self.recognition.faces
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-    @property
-    def named_any(self) -> bool:
-        """Whether some face is named with confidence."""
-        return any(face.verdict is Verdict.CONFIDENT for face in self.faces)
-
-    def to_dict(self) -> dict:
-        result = self.recognition
-        faces = [
-            {"id": face_id, "number": number, **face.to_dict(), "text": describe_face(face)}
-            for number, (face_id, face) in enumerate(zip(self.face_ids, self.faces), start=1)
-        ]
-        return {
-            "recognition_id": self.recognition_id,
-            "faces": faces,
-            "text": self.text,
-            "faces_detected": result.faces_detected,
-            "width": result.width,
-            "height": result.height,
-            "bundle": result.bundle,
-        }
-
-
-@dataclass(frozen=True)
-class Ack:
-    """A stored correction or confirmation."""
-
-    id: int
-    face_id: int
-    kind: Kind
-    label: str
-    name: str
-    known: bool
-
-    @property
-    def text(self) -> str:
-        if self.kind is Kind.CONFIRMATION:
-            return f"Thanks! Noted that this is {self.name}."
-        new = "" if self.known else " (a character I don't know yet: moderators will review it)"
-        return f"Thanks! Saved: this is {self.name}{new}."
-
-
-@dataclass(frozen=True)
-class Enrolled:
-    """A group of faces enrolled as a character, in a bundle that passed the gate and answers now."""
-
-    group_id: int
-    label: str
-    name: str
-    faces: int
-    bundle: str  # the version now answering
-    gate: Gate
-
-    @property
-    def text(self) -> str:
-        return f"Enrolled {self.faces} faces as {self.name}: {self.bundle} answers now."
-
-
-@dataclass(frozen=True)
-class ServerEnrolled:
-    """A character of one server only, stored and answering there now."""
-
-    label: str
-    name: str
-    crops: int
-    in_bundle: bool  # the bundle knows it too: a face is answered once, by the nearer centre
-
-    @property
-    def text(self) -> str:
-        also = f" I know {self.name} too: a face is answered once, by the nearer of the two." if self.in_bundle else ""
-        return (
-            f"Enrolled {self.crops} faces as {self.name}, a character of this server only: faces asked about "
-            f"here are now also compared with it, nowhere else.{also}"
-        )
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    path: Path
-    gate: Gate
 
 
 @dataclass(frozen=True)
@@ -257,14 +133,8 @@ class Service:
         self.metrics = Metrics(lambda state: getattr(self.queue, state))
         self._enrolling = asyncio.Lock()
         store.sync_characters(_labels(recognizer))
-        # Every server's own characters, embedded with the serving network (``start`` runs this off the event
-        # loop). The lock keeps one rebuild at a time, and a reload from swapping the network under one.
-        self._galleries_lock = asyncio.Lock()
-        self.galleries = Galleries.build(recognizer, store.server_characters(SERVER_PLATFORM))
-        self._galleries_held = _held(recognizer)
-        # which server characters each server's gallery was built from: another process sharing the database
-        # (PostgreSQL) may add or remove some, and ``refresh_galleries`` notices
-        self._gallery_ids = store.server_character_ids(SERVER_PLATFORM)
+        # every server's own characters, embedded with the serving network (``start`` runs this off the loop)
+        self.galleries = ServerGalleries(store, recognizer)
 
     @classmethod
     async def start(cls, settings: Settings) -> Service:
@@ -297,10 +167,10 @@ class Service:
             log.error("kept %s: %s", self.recognizer.version, exc)
             raise
         await asyncio.to_thread(self.store.sync_characters, _labels(recognizer))
-        async with self._galleries_lock:
-            galleries = await asyncio.to_thread(self._galleries_for, recognizer)
+        async with self.galleries.lock:  # a server's rebuild never embeds with the network being swapped out
+            galleries = await asyncio.to_thread(self.galleries.for_bundle, recognizer)
             previous, self.recognizer = self.recognizer.version, recognizer
-            self.galleries, self._galleries_held = galleries, _held(recognizer)
+            self.galleries.use(galleries, recognizer)
         log.info("now answering with %s (was %s)", recognizer.version, previous)
         return recognizer.version
 
@@ -356,7 +226,7 @@ class Service:
         self.metrics.requests.labels(who.platform, "ok").inc()
         for face in seen.result.faces:
             self.metrics.faces.labels(face.verdict).inc()
-        lines = describe(_as_told(seen.result, seen.server_faces))
+        lines = told(seen.result, seen.server_faces)
         return Reply(recognition_id, seen.result, face_ids, lines, seen.annotated, token)
 
     def _recognize(self, picture: bytes, annotated: bool, guild_id: str | None = None) -> _Recognized:
@@ -365,9 +235,8 @@ class Service:
         budget = self.settings.picture_budget_s
         deadline = time.monotonic() + budget
         image = self.decoders.decode(picture, timeout=budget)
-        recognizer, galleries = self.recognizer, self.galleries
-        # For the instant of a reload's swap the two may belong to different networks: then none is asked.
-        extra = galleries.of(guild_id) if galleries.network == recognizer.network else None
+        recognizer = self.recognizer
+        extra = self.galleries.of(guild_id, recognizer)
         result = recognizer.recognize(image, deadline=deadline, extra=extra)
         server = frozenset(i for i, face in enumerate(result.faces) if is_server_answer(face, extra))
         crops = [_png(face.crop, CROP_MAX_SIDE) if face.crop is not None else b"" for face in result.faces]
@@ -616,7 +485,10 @@ class Service:
                     f"{known.faces} of group {group_id}'s {len(group.faces)} faces are {known.name} to me, with "
                     f"confidence: enroll them as {known.name}, or reject the corrections"
                 )
-            new = await self._enrolled_bundle(current, group, match.label)
+            out = link.parent / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{match.label}"[:100]
+            data = self.recognizer.manifest.training.get("data", [])
+            tolerance = self.settings.enroll_tolerance
+            new = await enrolment.gated_bundle(current, group.faces, match.label, out, data, tolerance)
             await asyncio.to_thread(promote, new.path, link)
             version = await self.reload(link)
             ids = [face.face_id for face in group.faces]
@@ -635,27 +507,6 @@ class Service:
                 f"{self.settings.enroll_min_people} people must have, so that no one person teaches me a character"
             )
         return group
-
-    async def _enrolled_bundle(self, current: Path, group: Group, label: str) -> _Candidate:
-        """``current`` plus ``group`` as ``label``, beside it, once it passed the gate; removed when it did not."""
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        out = self.settings.bundle.parent / f"{stamp}-{label}"[:100]  # beside the link, where bundles live
-        data = self.recognizer.manifest.training.get("data", [])
-        with tempfile.TemporaryDirectory(prefix="darekana-enroll-") as work:
-            folder = Path(work) / label
-            folder.mkdir()
-            for face in group.faces:  # named like the export's crops: faces of one picture stay together
-                (folder / f"{face.picture_sha256[:32]}-{face.face_id}.png").write_bytes(face.crop_png)
-            try:
-                await enrolment.enroll(current, Path(work), out)
-                gate = await enrolment.gate(current, out, data, self.settings.enroll_tolerance)
-            except BaseException:
-                enrolment.discard(out)
-                raise
-        if not gate.passed:
-            enrolment.discard(out)
-            raise Conflict(f"the new bundle was refused, {current.name} answers on: {'; '.join(gate.reasons)}")
-        return _Candidate(out, gate)
 
     async def stats(self, scope: Scope = OPERATOR) -> Stats:
         return await asyncio.to_thread(self.store.stats, scope)
@@ -714,13 +565,13 @@ class Service:
         pngs = await (self._group_crops(group_id, guild) if group_id is not None else self._attached_crops(crops))
         match = await asyncio.to_thread(lambda: resolve(name, [c for c in self.store.characters() if c.in_bundle]))
         character = ServerCharacter(guild, match.label, match.name, tuple(pngs))
-        async with self._galleries_lock:
+        async with self.galleries.lock:
             now = self.clock()
             stored = await asyncio.to_thread(self.store.add_server_character, SERVER_PLATFORM, character, who.key, now)
             if not stored:
                 raise Conflict(f"{match.name} is already a character of this server: remove it first, then enroll")
             try:
-                await self._rebuild_gallery(guild)
+                await self.galleries.rebuild(guild, self.recognizer)
             except BaseException:  # nothing is stored that does not answer
                 await asyncio.to_thread(self.store.delete_server_character, SERVER_PLATFORM, guild, match.label)
                 raise
@@ -732,12 +583,12 @@ class Service:
         guild = self._server_of(who, where, scope)
         listed = await asyncio.to_thread(self.store.listed_server_characters, SERVER_PLATFORM, guild)
         match = resolve(name, [Character(c.label, c.name, [], False) for c in listed])
-        async with self._galleries_lock:
+        async with self.galleries.lock:
             if not match.known or not await asyncio.to_thread(
                 self.store.delete_server_character, SERVER_PLATFORM, guild, match.label
             ):
                 raise NotFound(f"this server has no character of its own called {match.name}")
-            await self._rebuild_gallery(guild)
+            await self.galleries.rebuild(guild, self.recognizer)
         return f"Removed {match.name}: faces asked about here are no longer compared with it."
 
     async def server_characters(self, who: Requester, where: Place, scope: Scope) -> list[ListedServerCharacter]:
@@ -777,39 +628,10 @@ class Service:
 
         return await asyncio.to_thread(work)
 
-    async def _rebuild_gallery(self, guild: str) -> None:
-        """Embeds one server's own characters again from the store (the galleries lock held)."""
-        recognizer = self.recognizer
-
-        def work() -> tuple[ExtraCharacters | None, tuple[int, ...]]:
-            ids = self.store.server_character_ids(SERVER_PLATFORM, guild).get(guild, ())
-            characters = self.store.server_characters(SERVER_PLATFORM, guild)
-            return (build_extra(recognizer, characters) if characters else None), ids
-
-        extra, ids = await asyncio.to_thread(work)
-        self.galleries = self.galleries.with_guild(guild, extra)
-        self._gallery_ids = {g: i for g, i in self._gallery_ids.items() if g != guild} | ({guild: ids} if ids else {})
-
     async def refresh_galleries(self) -> int:
-        """Rebuilds the galleries of the servers whose own characters changed in the store since they were
-        built (by another process sharing the database); returns how many. ``darekana serve`` calls it every
-        ``bundle_poll_s``: one small query when nothing changed."""
-        async with self._galleries_lock:
-            stored = await asyncio.to_thread(self.store.server_character_ids, SERVER_PLATFORM)
-            changed = sorted(
-                g for g in stored.keys() | self._gallery_ids.keys() if stored.get(g) != self._gallery_ids.get(g)
-            )
-            for guild in changed:
-                await self._rebuild_gallery(guild)
-            return len(changed)
-
-    def _galleries_for(self, recognizer: Recognizer) -> Galleries:
-        """The galleries a newly loaded bundle answers with: the same when it has the same network and
-        characters (the centres hold); else every server's crops embedded again (another network's
-        embeddings mean nothing to this one, and a character the bundle now holds takes its id)."""
-        if recognizer.network == self.galleries.network and _held(recognizer) == self._galleries_held:
-            return self.galleries
-        return Galleries.build(recognizer, self.store.server_characters(SERVER_PLATFORM))
+        """Rebuilds the galleries of the servers whose own characters another process sharing the database
+        changed; returns how many (``darekana serve`` calls it every ``bundle_poll_s``)."""
+        return await self.galleries.refresh(self.recognizer)
 
     # --- privacy ---------------------------------------------------------------------------------------
 
@@ -835,10 +657,7 @@ class Service:
         """Deletes crops past retention and servers past their grace period (see :mod:`.retention`)."""
         swept = await retention.sweep(self.store, self.settings, self.clock())
         gone = [server.split(":", 1)[1] for server in swept.servers if server.startswith(SERVER_PLATFORM + ":")]
-        if gone:  # the purge deleted their own characters: they answer nowhere now
-            async with self._galleries_lock:
-                for guild in gone:
-                    self.galleries = self.galleries.with_guild(guild, None)
+        await self.galleries.drop(gone)
         return swept
 
     async def server_left(self, platform: str, guild_id: str) -> None:
@@ -858,25 +677,6 @@ class Service:
     async def server_present(self, platform: str, guild_id: str) -> bool:
         """The bot is in a server (joined again, or found there at start): a pending removal is cancelled."""
         return await asyncio.to_thread(self.store.guild_back, platform, guild_id)
-
-
-def _held(recognizer: Recognizer) -> frozenset[str]:
-    """The bundle's label ids: a server character the bundle holds takes its id (answered once)."""
-    return frozenset(label.id for label in recognizer.manifest.labels)
-
-
-def _as_told(result: Recognition, server_faces: frozenset[int]) -> Recognition:
-    """The recognition as its reply describes it: a face one of the server's own characters named says so
-    (only the words: what is stored and sent as data keeps the name)."""
-    if not server_faces:
-        return result
-    faces = [_server_named(face) if i in server_faces else face for i, face in enumerate(result.faces)]
-    return dataclasses.replace(result, faces=faces)
-
-
-def _server_named(face: Face) -> Face:
-    top, *rest = face.candidates
-    return dataclasses.replace(face, candidates=[dataclasses.replace(top, name=f"{top.name} {SERVER_MARK}"), *rest])
 
 
 def _check_statuses(statuses: tuple[str, ...], what: str) -> None:

@@ -21,9 +21,10 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from darekana.bot.callers import Place, Requester
 from darekana.bot.discord import Darekana, make_client
 from darekana.bot.fetch import PRIVATE_MESSAGE
-from darekana.bot.service import Place, Requester, Service
+from darekana.bot.service import Service
 from darekana.bot.storage.models import AnswerRow, CorrectionRow, FaceRow, GuildRemovalRow, RecognitionRow
 from darekana.train.shared import DATASETS
 
@@ -638,14 +639,14 @@ async def test_server_character_added_listed_and_removed_by_moderators_only(
     interact(bot, character_payload(fake, "add", add, by_role, crops))
     (enrolled,) = await fake.wait_for("POST", HOOK)
     assert enrolled.json["flags"] == EPHEMERAL and enrolled.json["content"].startswith("Enrolled 3 faces as Horo")
-    assert service.galleries.of(str(GUILD_ID)) is not None
+    assert service.galleries.current.of(str(GUILD_ID)) is not None
     interact(bot, character_payload(fake, "list", [], by_role, []))
     listed = (await fake.wait_for("POST", CALLBACK, 3))[-1].json["data"]
     assert listed["flags"] == EPHEMERAL and f"**Horo**: 3 faces, enrolled by <@{MOD['id']}>" in listed["content"]
     interact(bot, character_payload(fake, "remove", [{"name": "name", "type": 3, "value": "horo"}], by_role, []))
     removed = (await fake.wait_for("POST", HOOK, 2))[-1]
     assert removed.json["flags"] == EPHEMERAL and removed.json["content"].startswith("Removed Horo")
-    assert service.store.server_characters("discord") == [] and service.galleries.of(str(GUILD_ID)) is None
+    assert service.store.server_characters("discord") == [] and service.galleries.current.of(str(GUILD_ID)) is None
 
 
 # --- watch mode: "who is she?" without a mention --------------------------------------------------------

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from darekana.bot import enrolment
+from darekana.bot.callers import Requester
 from darekana.bot.errors import Conflict, NotFound
 from darekana.bot.records import Status
-from darekana.bot.service import Requester, Service
+from darekana.bot.service import Service
 from darekana.bot.settings import Settings
 from darekana.bot.storage import Store, open_database, upgrade
 from darekana.recognizer.bundle import load_manifest, write_manifest

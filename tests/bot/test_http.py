@@ -24,10 +24,11 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from darekana.bot.callers import Place, Requester
 from darekana.bot.errors import ServiceError
 from darekana.bot.http.api import make_app
 from darekana.bot.http.bodies import read_json, read_picture
-from darekana.bot.service import Place, Requester, Service
+from darekana.bot.service import Service
 from darekana.bot.storage.models import RecognitionRow
 from darekana.train.shared import DATASETS
 

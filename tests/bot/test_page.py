@@ -1,5 +1,5 @@
 """The page in a real headless Chromium against the real app on a real port: send a picture, read the
-answer, correct a face, and see an error for a file that is not a picture."""
+answer, correct a face, take a picture's data back, and see an error for a file that is not a picture."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
 from darekana.bot.http.api import make_app
+from darekana.bot.records import STATUSES
 from darekana.bot.service import Service
 
 from pictures import group_picture
@@ -81,16 +82,22 @@ def button(item: WebElement, text: str) -> WebElement:
     return item.find_element(By.XPATH, f".//button[normalize-space()='{text}']")
 
 
+def send_known(browser: webdriver.Chrome, service: Service, known_picture: tuple[bytes, str], path: Path) -> str:
+    """Sends the known picture, saved as ``path``, from the page's file field; returns the name it gets."""
+    picture, label = known_picture
+    name = next(c.name for c in service.recognizer.manifest.labels if c.id == label)
+    path.write_bytes(picture)
+    browser.find_element(By.ID, "file").send_keys(str(path))
+    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "faces"), name))
+    return name
+
+
 def test_a_picture_answered_then_corrected(
     browser: webdriver.Chrome, page_url: str, service: Service, known_picture: tuple[bytes, str], tmp_path: Path
 ):
-    picture, label = known_picture
-    name = next(c.name for c in service.recognizer.manifest.labels if c.id == label)
-    path = tmp_path / "face.png"
-    path.write_bytes(picture)
     browser.get(page_url)
-    browser.find_element(By.ID, "file").send_keys(str(path))
-    wait(browser).until(seen.text_to_be_present_in_element((By.ID, "faces"), name))
+    name = send_known(browser, service, known_picture, tmp_path / "face.png")
+    label = known_picture[1]
     assert browser.find_element(By.ID, "picture").size["width"] > 50  # the picture with its box is drawn
     assert not browser.find_element(By.ID, "message").is_displayed()
 
@@ -142,6 +149,32 @@ def test_a_group_picture_numbered_and_one_face_confirmed(
     wait(browser).until(seen.text_to_be_present_in_element((By.CSS_SELECTOR, "#faces"), "Thanks! Noted"))
     browser.save_screenshot(str(tmp_path / "group.png.screenshot.png"))
     assert [r.kind for r in service.store.feedback()] == ["confirmation"]
+
+
+def test_forget_button_deletes_the_answer_and_its_confirmation_and_nothing_else(
+    browser: webdriver.Chrome, page_url: str, service: Service, known_picture: tuple[bytes, str], tmp_path: Path
+):
+    browser.get(page_url)
+    send_known(browser, service, known_picture, tmp_path / "face.png")  # someone else's answer: it must stay
+    first = face_item(browser, 1)
+    send_known(browser, service, known_picture, tmp_path / "again.png")  # this one is confirmed, then taken back
+    wait(browser).until(seen.staleness_of(first))  # the page shows the second answer
+    button(face_item(browser, 1), "Right").click()
+    wait(browser).until(seen.text_to_be_present_in_element((By.CSS_SELECTOR, "#faces .ack"), "Thanks! Noted"))
+    forget = browser.find_element(By.ID, "forget")
+    assert forget.is_displayed() and forget.text == "Delete this picture's data"
+    forget.click()
+    wait(browser).until(
+        seen.text_to_be_present_in_element((By.ID, "forgotten"), "Deleted: 1 face(s) and 1 correction(s).")
+    )
+    assert not forget.is_displayed() and not browser.find_element(By.ID, "message").is_displayed()
+    browser.save_screenshot(str(tmp_path / "forgotten.png"))
+    stats = service.store.stats()
+    assert (stats.recognitions, stats.faces, service.store.feedback(STATUSES)) == (1, 1, [])
+    # what is kept, in the server's own words, beside the button
+    browser.find_element(By.CSS_SELECTOR, "#privacy summary").click()
+    assert "30 days" in browser.find_element(By.ID, "privacy-text").text
+    assert _console_errors(browser) == []
 
 
 def test_a_file_that_is_not_a_picture_or_a_local_link_shows_an_error(

@@ -20,12 +20,13 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from darekana.bot import retention
+from darekana.bot import enrolment, retention
+from darekana.bot.callers import Place, Requester
 from darekana.bot.errors import BadRequest, Conflict, Forbidden, NotFound
 from darekana.bot.groups import Group
 from darekana.bot.privacy import privacy_text
-from darekana.bot.records import Authority, RecognitionRecord, Scope, Status
-from darekana.bot.service import Place, Requester, Service
+from darekana.bot.records import Authority, RecognitionRecord, Scope, Status, UnknownFace
+from darekana.bot.service import Service
 from darekana.bot.settings import Settings
 from darekana.bot.storage import Store
 from darekana.bot.storage.models import (
@@ -176,11 +177,11 @@ async def test_nsfw_faces_are_never_enrolled_so_never_evidence_in_a_reply(
     nsfw_only = await named(service, GURA[:6], [A1, A2], SERVER_A_NSFW)
     taught: list[set[int]] = []
 
-    async def enrolled(current: Path, group: Group, label: str) -> None:
-        taught.append({face.face_id for face in group.faces})
+    async def enrolled(current: Path, faces: list[UnknownFace], *args: object) -> None:
+        taught.append({face.face_id for face in faces})
         raise Conflict("stopped here: the gate itself is tests/bot/test_groups.py's")
 
-    monkeypatch.setattr(service, "_enrolled_bundle", enrolled)
+    monkeypatch.setattr(enrolment, "gated_bundle", enrolled)
     shown = await service.groups(None, service.scope(OPERATOR, Place(), Authority.PERSON, nsfw=True))
     assert shown and grouped(shown) <= set(nsfw_only)
     with pytest.raises(NotFound, match="no group"):

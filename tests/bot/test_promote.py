@@ -22,8 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from darekana.bot.bundles import point, promote
+from darekana.bot.callers import Requester
 from darekana.bot.serve import watch_bundle
-from darekana.bot.service import Requester, Service
+from darekana.bot.service import Service
 from darekana.bot.settings import Settings
 from darekana.bot.storage.models import RecognitionRow
 from darekana.cli import main as darekana

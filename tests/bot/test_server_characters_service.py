@@ -15,10 +15,12 @@ from PIL import Image
 from sqlalchemy import inspect
 
 import darekana.bot.service as service_module
+from darekana.bot.callers import Place, Requester
 from darekana.bot.errors import BadRequest, Conflict, Forbidden, NotFound
 from darekana.bot.records import Authority
+from darekana.bot.replies import SERVER_MARK
 from darekana.bot.server_characters import SERVER_PREFIX, ServerCharacter
-from darekana.bot.service import OPERATOR, SERVER_MARK, Place, Requester, Service
+from darekana.bot.service import OPERATOR, Service
 from darekana.bot.storage import Store, current_revision, downgrade, open_database, upgrade
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.layout import MODEL_FILE
@@ -89,14 +91,14 @@ async def test_only_that_server_moderators_enroll_a_server_character_not_other_s
         await service.enroll_server_character("Horo", MOD, IN_A, moderator_of(service, IN_A), crops=(*crops, b"no"))
     with pytest.raises(NotFound, match="no group 12345"):
         await service.enroll_server_character("Horo", MOD, IN_A, moderator_of(service, IN_A), group_id=12345)
-    assert service.store.server_characters("discord") == [] and service.galleries.of(A) is None
+    assert service.store.server_characters("discord") == [] and service.galleries.current.of(A) is None
     await enroll_horo(service)  # an operator could too: everything is theirs
     with pytest.raises(Conflict, match="already"):
         await service.enroll_server_character("horo", MOD, IN_A, OPERATOR, crops=crops)
     with pytest.raises(NotFound):  # B's moderator cannot remove what B does not have
         await service.remove_server_character("Horo", MOD, IN_B, moderator_of(service, IN_B))
     assert "Removed Horo" in await service.remove_server_character("Horo", MOD, IN_A, moderator_of(service, IN_A))
-    assert service.store.server_characters("discord") == [] and service.galleries.of(A) is None
+    assert service.store.server_characters("discord") == [] and service.galleries.current.of(A) is None
 
 
 async def test_server_character_from_an_unknown_faces_group_of_that_server(service: Service):
@@ -108,23 +110,23 @@ async def test_server_character_from_an_unknown_faces_group_of_that_server(servi
     with pytest.raises(NotFound):  # B's moderators cannot take A's faces
         await service.enroll_server_character("Horo", MOD, IN_B, moderator_of(service, IN_B), group_id=group.id)
     enrolled = await service.enroll_server_character("Horo", MOD, IN_A, moderator_of(service, IN_A), group.id)
-    assert enrolled.crops == len(group.faces) and service.galleries.of(A) is not None
+    assert enrolled.crops == len(group.faces) and service.galleries.current.of(A) is not None
 
 
 async def test_server_character_survives_a_reload_and_is_embedded_again_with_another_network(
     service: Service, trained_bundle: Path, monkeypatch: pytest.MonkeyPatch
 ):
     await enroll_horo(service)
-    before = service.galleries
+    before = service.galleries.current
     await service.reload(trained_bundle)  # the same network: the centres hold
-    assert service.galleries is before
+    assert service.galleries.current is before
     other = Recognizer(trained_bundle)
     other.manifest.checksums = {**other.manifest.checksums, MODEL_FILE: "another network"}
     monkeypatch.setattr(service_module, "_load", lambda bundle, settings: other)
     await service.reload(trained_bundle)
-    extra = service.galleries.of(A)
+    extra = service.galleries.current.of(A)
     assert service.recognizer is other and extra is not None and extra.network == "another network"
-    assert service.galleries is not before and extra.labels[0].id == SERVER_PREFIX + "horo"
+    assert service.galleries.current is not before and extra.labels[0].id == SERVER_PREFIX + "horo"
     assert any(SERVER_MARK in line for line in await answers(service, MOD, IN_A))
 
 
@@ -137,12 +139,12 @@ async def test_guild_purge_removes_server_character_retention_and_forget_do_not(
     swept = await service.sweep()  # far past retention: the crops of server characters are not faces
     assert swept.crops == 0 and swept.servers == ()
     (kept,) = service.store.server_characters("discord", A)
-    assert kept == enrolled and len(kept.crops) == SHOTS and service.galleries.of(A) is not None
+    assert kept == enrolled and len(kept.crops) == SHOTS and service.galleries.current.of(A) is not None
     await service.server_left("discord", A)
     service.clock = lambda: later + timedelta(days=service.settings.guild_grace_days + 1)
     swept = await service.sweep()
     assert swept.servers == (f"discord:{A}",) and swept.purged.server_characters == 1
-    assert service.store.server_characters("discord") == [] and service.galleries.of(A) is None
+    assert service.store.server_characters("discord") == [] and service.galleries.current.of(A) is None
 
 
 def test_other_server_characters_migration_up_and_down(database_url: str):
@@ -185,9 +187,9 @@ async def test_server_character_enrolled_by_another_process_is_answered_after_a_
     there = make_service(database_url, user_rate="1000/1", channel_rate="1000/1")
     assert await there.refresh_galleries() == 0  # nothing changed: no rebuild
     await enroll_horo(here)
-    assert there.galleries.of(A) is None
+    assert there.galleries.current.of(A) is None
     assert await there.refresh_galleries() == 1
     assert any(f"Horo {SERVER_MARK}" in line for line in await answers(there, MOD, IN_A))
     assert await here.refresh_galleries() == 0  # its own enrolment is not rebuilt twice
     await here.remove_server_character("Horo", MOD, IN_A, moderator_of(here, IN_A))
-    assert await there.refresh_galleries() == 1 and there.galleries.of(A) is None
+    assert await there.refresh_galleries() == 1 and there.galleries.current.of(A) is None

@@ -15,9 +15,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from PIL import Image
 
+from darekana.bot.callers import Place, Requester
 from darekana.bot.errors import BadRequest, Busy, NotFound, RateLimited
 from darekana.bot.fetch import FetchLimits
-from darekana.bot.service import Place, Reply, Requester, Service
+from darekana.bot.replies import Reply
+from darekana.bot.service import Service
 from darekana.recognizer.describe import describe_face
 from darekana.train.data import scan
 from darekana.train.shared import DATASETS

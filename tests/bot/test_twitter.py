@@ -20,7 +20,8 @@ from darekana import cli
 from darekana.bot import serve
 from darekana.bot.fetch import FetchLimits
 from darekana.bot.records import Kind
-from darekana.bot.service import Reply, Service
+from darekana.bot.replies import Reply
+from darekana.bot.service import Service
 from darekana.bot.settings import Settings
 from darekana.bot.twitter import poller as twitter_bot
 from darekana.bot.twitter.poller import Refused, TwitterBot, make_client, wait_for_reset

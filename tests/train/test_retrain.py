@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from darekana.bot.service import Requester
+from darekana.bot.callers import Requester
 from darekana.cli import main as darekana
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import load_image

@@ -19,8 +19,9 @@ from discord import app_commands
 
 from darekana.recognizer.annotate import COLOURS
 
+from ..callers import Place
 from ..errors import BadRequest
-from ..service import Place, Reply
+from ..replies import Reply
 from ..settings import Settings
 from .client import AppCommand, Component, Darekana, Interaction
 from .feedback import answer_view

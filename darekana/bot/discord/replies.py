@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import discord
 from discord import ui
 
+from ..callers import Place, Requester
 from ..errors import Forbidden, ServiceError
 from ..records import Authority, Scope
-from ..service import Place, Requester
 from .client import Interaction
 
 log = logging.getLogger("darekana.discord")

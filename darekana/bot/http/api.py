@@ -39,11 +39,13 @@ from aiohttp import web
 
 from darekana.recognizer.gallery import jpeg_data_url
 
+from ..callers import Place, Requester
 from ..errors import BadRequest, Forbidden, NotFound, RateLimited, ServiceError, Unauthorized
 from ..groups import Group
 from ..metrics import CONTENT_TYPE
 from ..records import Authority, Feedback, Forgotten, Scope
-from ..service import Ack, Place, Requester, Service
+from ..replies import Ack
+from ..service import Service
 from ..settings import MB, Settings
 from .bodies import read_json, read_picture
 from .openapi import spec

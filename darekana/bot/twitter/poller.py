@@ -44,9 +44,10 @@ import aiohttp
 import tweepy
 from tweepy.asynchronous import AsyncClient
 
+from ..callers import Place, Requester
 from ..errors import ServiceError
 from ..records import Kind
-from ..service import Place, Requester, Service
+from ..service import Service
 from ..settings import Settings
 from .state import PLATFORM, reply_budget
 from .text import answer_text, asks_to_forget, clip, parse_feedback

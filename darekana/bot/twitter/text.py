@@ -29,7 +29,7 @@ from darekana.recognizer.describe import percent
 from darekana.recognizer.results import Face, Verdict
 
 from ..records import Kind
-from ..service import Reply
+from ..replies import Reply
 
 MAX_WEIGHT = 280
 # twitter-text v3: these code point ranges weigh 1, everything else 2.

@@ -1,0 +1,45 @@
+"""The decision rule on hand-made distances: the enrolment margin routes faces to enrolled centres, and
+says "unknown" only where it brings a centre nearer."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from darekana.recognizer.bundle import Thresholds
+from darekana.recognizer.decision import pad_primary, route, verdicts
+from darekana.recognizer.results import Model, Verdict
+
+N_NETWORK = 2  # two known characters, one enrolled (label 2)
+THRESHOLDS = Thresholds(primary=0.5, confident=0.9, distance=1.0, temperature=1.0, doubt=0.0)
+
+
+def decide(distances: list[float], margin: float) -> tuple[int, float, int]:
+    """(model code, distance judged, verdict code) for one face nearest the enrolled centre."""
+    thresholds = replace(THRESHOLDS, enrolled_margin=margin)
+    d = np.array([distances])
+    primary = pad_primary(np.array([[0.0, 0.0]]), 3)
+    fallback = np.array([[0.5, 0.5, 0.0]])
+    routed = route(primary, fallback, d, N_NETWORK, thresholds)
+    return int(routed.model[0]), float(routed.distance[0]), int(verdicts(routed, thresholds)[0])
+
+
+@pytest.mark.parametrize("margin", [-0.2, 0.0])
+def test_a_negative_margin_routes_but_never_makes_an_enrolled_characters_own_face_unknown(margin: float):
+    model, distance, verdict = decide([2.0, 2.5, 0.9], margin)  # nearest the enrolled centre, within 1.0
+    assert model == Model.CENTRES.code
+    assert distance == pytest.approx(0.9)  # as far as it is: held to the known characters' distance
+    assert verdict != Verdict.UNKNOWN.code
+
+
+def test_a_negative_margin_still_keeps_faces_nearly_as_near_a_known_centre_from_an_enrolled_one():
+    model, _, _ = decide([1.0, 2.5, 0.9], -0.2)  # 0.9 + 0.2 > 1.0: the known character answers
+    assert model != Model.CENTRES.code
+
+
+def test_a_positive_margin_brings_a_centre_of_few_crops_nearer_for_the_unknown_distance_too():
+    model, distance, verdict = decide([2.0, 2.5, 1.2], 0.3)
+    assert model == Model.CENTRES.code and distance == pytest.approx(0.9) and verdict != Verdict.UNKNOWN.code
+    assert decide([2.0, 2.5, 1.4], 0.3)[2] == Verdict.UNKNOWN.code
