@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from darekana.recognizer.decision import MIN_CONFIDENT_CROPS
 from darekana.recognizer.describe import describe, describe_face
 from darekana.recognizer.results import Face, Recognition, Verdict
 
@@ -104,9 +105,14 @@ class ServerEnrolled:
     @property
     def text(self) -> str:
         also = f" I know {self.name} too: a face is answered once, by the nearer of the two." if self.in_bundle else ""
+        few = (
+            f" From fewer than {MIN_CONFIDENT_CROPS} faces I am never sure of it: remove it and enroll more faces."
+            if self.crops < MIN_CONFIDENT_CROPS
+            else ""
+        )
         return (
             f"Enrolled {self.crops} faces as {self.name}, a character of this server only: faces asked about "
-            f"here are now also compared with it, nowhere else.{also}"
+            f"here are now also compared with it, nowhere else.{also}{few}"
         )
 
 

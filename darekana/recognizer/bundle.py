@@ -69,6 +69,9 @@ def bundle_files(manifest: Manifest) -> tuple[str, ...]:
 class Label:
     id: str
     name: str
+    # a character enrolled after training (``train enroll``, extra characters): how many crops its centre was
+    # made from; None for the characters the network learned
+    crops: int | None = None
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,12 @@ the nearest of all, and the centre model's probabilities answer for it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .bundle import Thresholds
+from .bundle import Label, Thresholds
 from .results import Model, Verdict
 
 
@@ -70,6 +71,14 @@ CONFIDENT_GRID = np.round(np.arange(0.5, 0.995, 0.01), 3)
 # bench/enroll.py measured both against what they cost (docs/benchmarks.md).
 TO_ENROLLED = 0.02
 DOUBT = 0.2
+# A character enrolled from fewer crops never answers "confident": from one crop its confident answers were
+# right 88 % of the time, from two 95.7 %, from five 97.3 % (``bench/enroll.py``, docs/benchmarks.md).
+MIN_CONFIDENT_CROPS = 2
+
+
+def may_be_confident(labels: Sequence[Label]) -> np.ndarray:
+    """Per label, whether its answers may be "confident" (``MIN_CONFIDENT_CROPS``)."""
+    return np.array([label.crops is None or label.crops >= MIN_CONFIDENT_CROPS for label in labels], dtype=bool)
 
 
 def enrolled_gap(distances: np.ndarray, n_network: int) -> np.ndarray:
@@ -121,13 +130,16 @@ def route(
     return Routed(probs, model, judged[np.arange(len(probs)), probs.argmax(axis=1)], gap)
 
 
-def verdicts(routed: Routed, thresholds: Thresholds) -> np.ndarray:
+def verdicts(routed: Routed, thresholds: Thresholds, allowed: np.ndarray | None = None) -> np.ndarray:
     """Verdict codes (``Verdict.code``). With enrolled characters, an answer is confident only when no
     enrolled centre is within ``thresholds.doubt`` of the nearest known one, or when it is an enrolled
     character's (``bench/enroll.py``: with the margins ``darekana.train.calibrate`` chooses, confident answers
     on characters the network never saw, enrolled from 5 crops, were right 98.6 % of the time). Bundles
-    without ``doubt`` never call an enrolled character's answer confident."""
+    without ``doubt`` never call an enrolled character's answer confident, nor is the answer of a label that
+    ``allowed`` (``may_be_confident``) rules out."""
     confident = routed.probs.max(axis=1) >= thresholds.confident
+    if allowed is not None:
+        confident &= allowed[routed.probs.argmax(axis=1)]
     centres = routed.model == Model.CENTRES.code
     if thresholds.doubt is None:
         confident &= ~centres
@@ -141,13 +153,17 @@ def verdicts(routed: Routed, thresholds: Thresholds) -> np.ndarray:
 
 
 def confident_threshold(
-    routed: Routed, targets: np.ndarray, thresholds: Thresholds, precision: float = PRECISION
+    routed: Routed,
+    targets: np.ndarray,
+    thresholds: Thresholds,
+    precision: float = PRECISION,
+    allowed: np.ndarray | None = None,
 ) -> float:
     """The ``confident`` threshold for calibration faces ``routed`` under ``thresholds``, judged on the faces
     it decides: those the distance calls unknown, and (with enrolled characters) those an enrolled centre
     leaves in doubt, are never confident whatever their probability."""
     right = routed.probs.argmax(1) == targets
-    eligible = verdicts(routed, replace(thresholds, confident=0.0)) == Verdict.CONFIDENT.code
+    eligible = verdicts(routed, replace(thresholds, confident=0.0), allowed) == Verdict.CONFIDENT.code
     return choose_confident(routed.probs[eligible], right[eligible], precision)
 
 

@@ -32,6 +32,7 @@ from .decision import (
     confident_threshold,
     enrolment_margins,
     l2_normalize,
+    may_be_confident,
     pad_labels,
     pad_primary,
     route,
@@ -218,7 +219,7 @@ class Recognizer:
         labels, thresholds, distances = self._answerable(unit, extra)
         n = len(labels)
         routed = route(pad_primary(logits, n), pad_labels(fallback, n), distances, self.manifest.n_network, thresholds)
-        codes = verdicts(routed, thresholds)
+        codes = verdicts(routed, thresholds, may_be_confident(labels))
         answers = routed.probs.argmax(axis=1)
         gallery = self._gallery
         shown = gallery.nearest(answers, unit) if gallery is not None else np.full(len(unit), -1)
@@ -275,9 +276,10 @@ class Recognizer:
             raise ValueError(f"each of the {len(labels)} characters needs crops")
         _, embedding = self.embed(list(crops))
         means = mean_centres(l2_normalize(embedding), owners, len(labels))
-        return ExtraCharacters(tuple(labels), means, self.network, self._extra_thresholds(means))
+        counted = tuple(replace(label, crops=list(owners).count(i)) for i, label in enumerate(labels))
+        return ExtraCharacters(counted, means, self.network, self._extra_thresholds(counted, means))
 
-    def _extra_thresholds(self, means: np.ndarray) -> Thresholds:
+    def _extra_thresholds(self, labels: Sequence[Label], means: np.ndarray) -> Thresholds:
         """The bundle's thresholds with those enrolment chooses (``enrolled_margin``, ``doubt``, ``confident``)
         chosen again on its calibration faces with these centres added; without calibration faces kept, extra
         characters' answers are never confident (``doubt`` None)."""
@@ -292,7 +294,8 @@ class Recognizer:
         n = distances.shape[1]
         _, fallback = self._svm.run(None, {self._svm.get_inputs()[0].name: unit})
         routed = route(pad_primary(logits, n), pad_labels(fallback, n), distances, m.n_network, chosen)
-        return replace(chosen, confident=confident_threshold(routed, targets, chosen))
+        allowed = may_be_confident([*m.labels, *labels])
+        return replace(chosen, confident=confident_threshold(routed, targets, chosen, allowed=allowed))
 
     def _calibration_faces(self) -> Embedded | None:
         """The faces the bundle chose its thresholds on (``calibration_faces``), or None when it kept none

@@ -38,6 +38,7 @@ class Outputs:
     fallback: np.ndarray
     distances: np.ndarray
     n_network: int
+    allowed: np.ndarray | None = None  # per label, whether its answers may be confident (``may_be_confident``)
 
     def routed(self, thresholds: Thresholds) -> Routed:
         return route(self.primary, self.fallback, self.distances, self.n_network, thresholds)
@@ -65,8 +66,8 @@ def choose_thresholds(
     chosen = replace(chosen, distance=float(np.quantile(routed.distance, 1 - false_rejection)))
     chosen = replace(chosen, doubt=doubt)
     right = routed.probs.argmax(1) == targets
-    chosen = replace(chosen, confident=confident_threshold(routed, targets, chosen, precision))
-    verdict = verdicts(routed, chosen)
+    chosen = replace(chosen, confident=confident_threshold(routed, targets, chosen, precision, faces.allowed))
+    verdict = verdicts(routed, chosen, faces.allowed)
     confident = verdict == Verdict.CONFIDENT.code
     stats = {
         "calibration_top1_routed": float(max(accuracy)),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -91,7 +92,7 @@ def _enroll(source: Path, sources: list[Path], folders: list[str | Path], out: P
     parts["train"] = parts["train"] + fresh
     save_embeddings(staging, parts)
     _gallery(source, manifest, new, fresh).save(staging)
-    thresholds, calibration = fit_fallback(parts["train"], calibration_faces(parts), len(labels), staging)
+    thresholds, calibration = fit_fallback(parts["train"], calibration_faces(parts), labels, staging)
     split["train"] = split["train"] + [str(sample.path) for sample in new.samples]
     if "train_sha256" in split:  # kept in step with "train": `train compare` reads it to spot leaked faces
         split["train_sha256"] = split["train_sha256"] + [sample.digest for sample in new.samples]
@@ -163,12 +164,14 @@ def _match(labels: list[Label], folder_label: str) -> str:
 
 
 def _merged_labels(known: list[Label], new: Dataset) -> tuple[list[Label], list[str], list[str]]:
-    """The bundle's labels in their order (the network's logits index the first ones), then the new ones."""
-    ids = sorted({_match(known, s.label) for s in new.samples})
+    """The bundle's labels in their order (the network's logits index the first ones), then the new ones;
+    enrolled characters count the crops their centre is made from."""
+    crops = Counter(_match(known, s.label) for s in new.samples)
     known_ids = {label.id for label in known}
-    added = [i for i in ids if i not in known_ids]
-    extended = [i for i in ids if i in known_ids]
-    return known + [Label(i, display_name(i)) for i in added], added, extended
+    added = sorted(i for i in crops if i not in known_ids)
+    extended = sorted(i for i in crops if i in known_ids)
+    grown = [replace(k, crops=k.crops + crops[k.id]) if k.crops is not None and k.id in crops else k for k in known]
+    return grown + [Label(i, display_name(i), crops[i]) for i in added], added, extended
 
 
 def _bundle_faces(

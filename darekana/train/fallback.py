@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,9 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.covariance import LedoitWolf
 from sklearn.svm import SVC
 
-from darekana.recognizer.bundle import Thresholds
+from darekana.recognizer.bundle import Label, Thresholds
 from darekana.recognizer.centres import Centres
-from darekana.recognizer.decision import pad_primary
+from darekana.recognizer.decision import may_be_confident, pad_primary
 from darekana.recognizer.embeddings import Embedded
 from darekana.recognizer.extra import mean_centres
 
@@ -20,10 +21,11 @@ from .export import export_fallback
 
 
 def fit_fallback(
-    train: Embedded, calibration: Embedded, n_labels: int, directory: Path
+    train: Embedded, calibration: Embedded, labels: Sequence[Label], directory: Path
 ) -> tuple[Thresholds, dict[str, float]]:
     """The fallback SVM and the class centres fitted on ``train`` and written to the bundle ``directory``;
     the thresholds chosen on ``calibration``. Labels beyond the network's logits are enrolled characters."""
+    n_labels = len(labels)
     svm = fit_svm(train.unit, train.targets)
     export_fallback(svm, train.unit[:256], directory)
     centres = fit_centres(train.unit, train.targets, n_labels)
@@ -33,6 +35,7 @@ def fit_fallback(
         svm.predict_proba(calibration.unit),
         centres.distances(calibration.unit),
         n_network=calibration.logits.shape[1],
+        allowed=may_be_confident(labels),
     )
     return choose_thresholds(outputs, calibration.targets)
 

@@ -120,7 +120,7 @@ def _fit(
         part: Embedded(network.logits[i], network.unit[i], y[i]) for part in PARTS for i in [getattr(parts, part)]
     }
     save_embeddings(staging, embedded)
-    thresholds, calibration = fit_fallback(embedded["train"], calibration_faces(embedded), len(dataset.labels), staging)
+    thresholds, calibration = fit_fallback(embedded["train"], calibration_faces(embedded), dataset.labels, staging)
     paths = [dataset.samples[i].path for i in parts.train]
     build_gallery(paths, y[parts.train], network.unit[parts.train], Source.TRAINING).save(staging)
 

@@ -18,7 +18,7 @@ import darekana.bot.service as service_module
 from darekana.bot.callers import Place, Requester
 from darekana.bot.errors import BadRequest, Conflict, Forbidden, NotFound
 from darekana.bot.records import Authority
-from darekana.bot.replies import SERVER_MARK
+from darekana.bot.replies import SERVER_MARK, ServerEnrolled
 from darekana.bot.server_characters import SERVER_PREFIX, ServerCharacter
 from darekana.bot.service import OPERATOR, Service
 from darekana.bot.storage import Store, current_revision, downgrade, open_database, upgrade
@@ -193,3 +193,8 @@ async def test_server_character_enrolled_by_another_process_is_answered_after_a_
     assert await here.refresh_galleries() == 0  # its own enrolment is not rebuilt twice
     await here.remove_server_character("Horo", MOD, IN_A, moderator_of(here, IN_A))
     assert await there.refresh_galleries() == 1 and there.galleries.current.of(A) is None
+
+
+def test_server_character_of_one_crop_is_said_never_to_be_sure():
+    one, five = ServerEnrolled("server:horo", "Horo", 1, False), ServerEnrolled("server:horo", "Horo", 5, False)
+    assert "never sure of it" in one.text and "never sure" not in five.text

@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from darekana.recognizer.bundle import Thresholds
-from darekana.recognizer.decision import pad_primary, route, verdicts
+from darekana.recognizer.bundle import Label, Thresholds
+from darekana.recognizer.decision import may_be_confident, pad_primary, route, verdicts
 from darekana.recognizer.results import Model, Verdict
 
 N_NETWORK = 2  # two known characters, one enrolled (label 2)
@@ -37,6 +37,17 @@ def test_a_negative_margin_routes_but_never_makes_an_enrolled_characters_own_fac
 def test_a_negative_margin_still_keeps_faces_nearly_as_near_a_known_centre_from_an_enrolled_one():
     model, _, _ = decide([1.0, 2.5, 0.9], -0.2)  # 0.9 + 0.2 > 1.0: the known character answers
     assert model != Model.CENTRES.code
+
+
+def test_a_label_of_one_crop_never_answers_confidently():
+    labels = [Label("a", "A"), Label("b", "B"), Label("new", "New", crops=1)]
+    primary, fallback = pad_primary(np.zeros((1, 2)), 3), np.array([[0.5, 0.5, 0.0]])
+    routed = route(primary, fallback, np.array([[2.0, 2.5, 0.1]]), N_NETWORK, THRESHOLDS)
+    assert routed.model[0] == Model.CENTRES.code and routed.probs.max() >= THRESHOLDS.confident
+    assert verdicts(routed, THRESHOLDS)[0] == Verdict.CONFIDENT.code
+    assert verdicts(routed, THRESHOLDS, may_be_confident(labels))[0] == Verdict.UNSURE.code
+    twice = [*labels[:2], replace(labels[2], crops=2)]
+    assert verdicts(routed, THRESHOLDS, may_be_confident(twice))[0] == Verdict.CONFIDENT.code
 
 
 def test_a_positive_margin_brings_a_centre_of_few_crops_nearer_for_the_unknown_distance_too():

@@ -89,6 +89,17 @@ def test_extra_characters_of_another_network_are_refused(recognizer: Recognizer,
         recognizer.classify(crops_of(NEW[0])[:1], replace(extra, network="0" * 64))
 
 
+def test_a_character_of_one_crop_is_never_confident(recognizer: Recognizer, faces: dict[str, list[Image.Image]]):
+    """From one crop its confident answers were right 88 % of the time (bench/enroll.py): below the promise."""
+    labels = [Label(f"server:{name}", name) for name in NEW]
+    one = recognizer.extra_characters(labels, [faces[NEW[0]][0], *faces[NEW[1]][:SHOTS]], [0] + [1] * SHOTS)
+    assert [label.crops for label in one.labels] == [1, SHOTS]
+    decisions = recognizer.classify([crop for name in NEW for crop in faces[name][SHOTS:]], one)
+    by_label = {label.id: [d.verdict for d in decisions if d.label == label.id] for label in one.labels}
+    assert by_label[one.labels[0].id] and Verdict.CONFIDENT not in by_label[one.labels[0].id]
+    assert Verdict.CONFIDENT in by_label[one.labels[1].id]
+
+
 def test_every_character_needs_crops(recognizer: Recognizer):
     labels = [Label("server:a", "A"), Label("server:b", "B")]
     with pytest.raises(ValueError, match="needs crops"):

@@ -96,6 +96,7 @@ def test_enrolled_bundle_is_complete(small_bundle: Path, enrolled: Path):
     manifest = load_manifest(enrolled)  # checksums verified
     assert manifest.format_version == FORMAT_VERSION
     assert manifest.network_labels == 6 and [label.id for label in manifest.labels[6:]] == [f.name for f in NEWCOMERS]
+    assert [label.crops for label in manifest.labels] == [None] * 6 + [ENROLL_CROPS] * len(NEWCOMERS)
     assert manifest.labels[:6] == load_manifest(small_bundle).labels
     split = json.loads((enrolled / "split.json").read_text())
     assert sum(Path(p).parent.name == NEWCOMERS[0].name for p in split["train"]) == ENROLL_CROPS
