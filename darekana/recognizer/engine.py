@@ -276,7 +276,8 @@ class Recognizer:
             raise ValueError(f"each of the {len(labels)} characters needs crops")
         _, embedding = self.embed(list(crops))
         means = mean_centres(l2_normalize(embedding), owners, len(labels))
-        counted = tuple(replace(label, crops=list(owners).count(i)) for i, label in enumerate(labels))
+        counts = np.bincount(np.asarray(owners), minlength=len(labels))
+        counted = tuple(replace(label, crops=int(c)) for label, c in zip(labels, counts))
         return ExtraCharacters(counted, means, self.network, self._extra_thresholds(counted, means))
 
     def _extra_thresholds(self, labels: Sequence[Label], means: np.ndarray) -> Thresholds:
