@@ -13,6 +13,10 @@ it (head, fallback, centres, thresholds, gallery), in minutes. So the long train
   ``train fit`` pins those faces to the same parts: a bundle calibrates and tests on faces the network never
   saw. ``hold_out`` leaves whole characters out of training, to measure how it names and rejects
   characters it never saw (``bench/enroll.py --network``).
+- **Started from another base network** (``--pretrained FILE.onnx`` with its record beside it, e.g. to go
+  on at another input size, or to add the characters it held out), it keeps that network's split, refuses
+  to hold out a character that network trained on, and its record lists the faces both runs trained on and
+  the first run's recipe under ``started_from``.
 - **Chosen on what matters.** The schedule runs to its end (no early stopping on known characters'
   validation accuracy, which says little about characters a server enrolls later); validation top-1 is
   logged only.
@@ -46,7 +50,7 @@ from .data import Dataset, Split, load_pixels, scan, split, unpacked
 from .export import to_onnx_file
 from .finetune import Trainer
 from .fit import resolve_pretrained
-from .network import EMBEDDING, record_path
+from .network import EMBEDDING, BaseNetwork, load_network, record_path
 from .report import plot_history
 from .shared import darekana_version, machine
 
@@ -71,13 +75,16 @@ def train_base(
     out = Path(out)
     work = work_folder(out)
     started = time.perf_counter()
+    source = resolve_pretrained(config.arch, config.pretrained)
+    parent = _parent(source, config)
     with unpacked(folders) as sources:
         dataset = scan(sources)
         held = _held_out(dataset, config.hold_out)
         _claim(work, config, dataset)
         pixels = load_pixels(dataset, config.img_size)
     say(dataset.summary())
-    parts = split(dataset, config.val, config.test, config.seed, calibration=config.calibration)
+    assigned = parent.split if parent else None
+    parts = split(dataset, config.val, config.test, config.seed, calibration=config.calibration, assigned=assigned)
     y = dataset.targets
     train = np.array([i for i in parts.train if y[i] not in held], dtype=np.int64)
     val = np.array([i for i in parts.val if y[i] not in held], dtype=np.int64)
@@ -87,7 +94,6 @@ def train_base(
     say(f"training on {len(train)} faces of {len(known)} characters; {len(held)} characters held out")
 
     net = build_backbone(config.arch, len(known))
-    source = resolve_pretrained(config.arch, config.pretrained)
     if source:
         load_pretrained(net, source)
     trainer = Trainer(net, IMAGENET_MEAN, IMAGENET_STD, config.finetune, work / "checkpoints")
@@ -105,6 +111,8 @@ def train_base(
         "seconds_this_run": round(time.perf_counter() - started, 1),
         "device": str(trainer.device),
     }
+    if parent:
+        record |= _lineage(parent, record["trained_on"])
     record_path(out).write_text(json.dumps(record, indent=1), encoding="utf-8")
     plot_history(epochs, work / "training.png")
     return BaseResult(out, record, done)
@@ -142,6 +150,32 @@ def _record(
         "split": {dataset.samples[i].digest: part for part in PARTS for i in getattr(parts, part)},
         "trained_on": sorted(dataset.samples[i].digest for i in train),
     }
+
+
+def _parent(source: str | None, config: BaseConfig) -> BaseNetwork | None:
+    """The base network training starts from, when ``source`` is one (an ONNX file with its record)."""
+    if source is None or not record_path(source).is_file():
+        return None
+    parent = load_network(Path(source))
+    if parent.record.get("architecture") != config.arch:
+        raise ValueError(f"{source} is a {parent.record.get('architecture')}, not a {config.arch}")
+    unseen = {character_key(n) for n in parent.record.get("held_out", [])}
+    seen = sorted(n for n in config.hold_out if character_key(n) not in unseen)
+    if seen:
+        raise ValueError(f"{source} trained on {', '.join(seen)}: a network started from it cannot hold them out")
+    return parent
+
+
+def _lineage(parent: BaseNetwork, trained_on: list[str]) -> dict[str, Any]:
+    """What the network starting this run was and saw: its faces count as trained on too."""
+    earlier = parent.record
+    kept = ("network", "sha256", "input_size", "pretrained", "recipe", "training_seconds", "machine")
+    started_from = {key: earlier[key] for key in kept if key in earlier} | {
+        "last_epoch": earlier["history"][-1] if earlier.get("history") else None,
+        "started_from": earlier.get("started_from"),
+    }
+    both = sorted(set(trained_on) | set(earlier.get("trained_on", [])))
+    return {"started_from": started_from, "trained_on": both}
 
 
 def _claim(work: Path, config: BaseConfig, dataset: Dataset) -> None:

@@ -121,6 +121,34 @@ def test_a_resumed_run_of_another_recipe_is_refused(base: Path, four_characters:
         train_base([four_characters], base, BaseConfig(img_size=SIZE + 16, finetune=_quick(epochs=2)))
 
 
+def test_a_network_started_from_another_keeps_its_split_and_counts_its_faces_as_trained_on(
+    base: Path, four_characters: Path, tmp_path: Path
+):
+    parent = json.loads(record_path(base).read_text())
+    dropped = parent["characters"][0]  # trained on by the first run only
+    three = tmp_path / "faces"
+    shutil.copytree(four_characters, three, ignore=lambda folder, names: [n for n in names if n == dropped])
+    out = tmp_path / "every.onnx"
+    # Another split seed, which alone would split the faces otherwise; the held-out character trained on now.
+    config = BaseConfig(img_size=SIZE + 16, pretrained=str(base), seed=1, finetune=_quick(epochs=1))
+    train_base([three], out, config)
+    record = json.loads(record_path(out).read_text())
+    assert record["split"] == {d: part for d, part in parent["split"].items() if d in record["split"]}
+    assert record["held_out"] == [] and "003_fate_testarossa" in record["characters"] and len(record["split"]) == 72
+    assert set(parent["trained_on"]) < set(record["trained_on"])  # the dropped character's faces stay listed
+    assert record["started_from"]["sha256"] == parent["sha256"]
+    assert record["started_from"]["recipe"]["img_size"] == SIZE and record["input_size"] == SIZE + 16
+
+
+def test_a_network_cannot_hold_out_a_character_the_one_it_starts_from_trained_on(
+    base: Path, four_characters: Path, tmp_path: Path
+):
+    trained = json.loads(record_path(base).read_text())["characters"][0]
+    config = BaseConfig(img_size=SIZE, pretrained=str(base), hold_out=(trained,), finetune=_quick(epochs=1))
+    with pytest.raises(ValueError, match=f"trained on {trained}"):
+        train_base([four_characters], tmp_path / "leaky.onnx", config)
+
+
 @pytest.fixture(scope="module")
 def frozen_bundle(base: Path, four_characters: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bundles") / "frozen"
