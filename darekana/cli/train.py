@@ -81,7 +81,11 @@ def _base(train: Commands) -> None:
     faces_argument(p)
     p.add_argument("--out", required=True, metavar="FILE.onnx", help="network to write (record in FILE.json)")
     p.add_argument("--arch", choices=ARCHITECTURES, default=base.arch)
-    p.add_argument("--pretrained", default=base.pretrained, help="a local .pth, 'none', or 'auto' (MobileNetV2 trunk)")
+    p.add_argument(
+        "--pretrained",
+        default=base.pretrained,
+        help="a local .pth, a base network's .onnx (its split kept), 'none', or 'auto' (MobileNetV2 trunk)",
+    )
     p.add_argument("--img-size", type=int, default=base.img_size)
     _training_arguments(p, base.finetune)
     p.add_argument(
