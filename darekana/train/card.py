@@ -53,6 +53,7 @@ def render(record: dict[str, Any]) -> str:
         f"{tune['label_smoothing']}, {tune['head']['kind']} head, random resized crop ≥ {tune['min_area']:.0%} "
         f"of the area, flips, brightness and contrast (no hue change: hair and eye colour name characters); "
         f"{'stem frozen' if tune['freeze_stem'] else 'every layer trained'}; the last epoch is kept.",
+        *_lineage(record.get("started_from")),
         f"- **Training**: {record['training_seconds'] / 3600:.2f} h on {record['machine']} ({record['device']}); "
         f"last epoch's loss {history[-1]['loss']:.3f}, validation top-1 {history[-1]['val_accuracy']:.4f} "
         "(logged only: the recipe is judged on characters it never saw).",
@@ -63,6 +64,22 @@ def render(record: dict[str, Any]) -> str:
         lines += [f"| {key} | {value} |" for key, value in _flatten(figures)]
         lines.append("")
     return "\n".join(lines)
+
+
+def _lineage(parent: dict[str, Any] | None) -> list[str]:
+    """One line per earlier run the network started from, the nearest first."""
+    lines = []
+    while parent:
+        tune, last = parent["recipe"]["finetune"], parent.get("last_epoch") or {}
+        lines.append(
+            f"- **Started from** `{parent['network']}` (sha256 `{parent['sha256'][:12]}`): {tune['epochs']} epochs "
+            f"at {parent['input_size']} px from `{parent['pretrained']}`, lr {tune['lr']}, "
+            f"{parent['training_seconds'] / 3600:.2f} h on {parent['machine']}"
+            + (f"; its last epoch's validation top-1 {last['val_accuracy']:.4f}" if "val_accuracy" in last else "")
+            + ". Its training faces count as this network's."
+        )
+        parent = parent.get("started_from")
+    return lines
 
 
 def _parts(faces: dict[str, int]) -> str:

@@ -138,6 +138,7 @@ def test_a_network_started_from_another_keeps_its_split_and_counts_its_faces_as_
     assert set(parent["trained_on"]) < set(record["trained_on"])  # the dropped character's faces stay listed
     assert record["started_from"]["sha256"] == parent["sha256"]
     assert record["started_from"]["recipe"]["img_size"] == SIZE and record["input_size"] == SIZE + 16
+    assert f"**Started from** `base.onnx` (sha256 `{parent['sha256'][:12]}`): 2 epochs at {SIZE} px" in render(record)
 
 
 def test_a_network_cannot_hold_out_a_character_the_one_it_starts_from_trained_on(
