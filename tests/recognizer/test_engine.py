@@ -21,11 +21,15 @@ from PIL import Image
 
 from darekana.recognizer import BundleError, ImageError, Recognizer
 from darekana.recognizer.annotate import annotate
+from darekana.recognizer.centres import load_centres
+from darekana.recognizer.decision import l2_normalize, pad_labels, pad_primary, route
 from darekana.recognizer.describe import describe
 from darekana.recognizer.detect import MULTI_SCALE
 from darekana.recognizer.images import decode_image, load_image
+from darekana.recognizer.layout import FALLBACK_FILE
+from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import to_batch
-from darekana.recognizer.results import FACE_SCHEMA, RECOGNITION_SCHEMA
+from darekana.recognizer.results import FACE_SCHEMA, RECOGNITION_SCHEMA, Model
 from darekana.train.backbones import build_backbone, load_pretrained
 from darekana.train.network import load_network
 from darekana.train.shared import BASE_NETWORK, DATASETS
@@ -270,3 +274,23 @@ def test_many_pictures_at_once_answer_as_one_at_a_time(recognizer: Recognizer):
     assert sum(len(faces) for faces in together) > len(pictures)
     assert together[-1][0]["whole_picture"]
     assert recognizer.recognize_many(pictures[-1:], classify_whole=False)[0].faces == []
+
+
+def test_the_fallback_svm_answers_the_faces_the_network_is_unsure_of_as_if_it_ran_for_all(
+    recognizer: Recognizer, trained_bundle: Path, held_back: list[Path]
+):
+    logits, embedding = recognizer.embed([load_image(p) for p in held_back[:12]])
+    logits[::3] = 0  # a flat softmax, below the routing threshold: the SVM answers those faces
+    unit = l2_normalize(embedding)
+    m = recognizer.manifest
+    n = len(m.labels)
+    svm = open_session(trained_bundle / FALLBACK_FILE)
+    _, every_face = svm.run(None, {svm.get_inputs()[0].name: unit})
+    centres = load_centres(trained_bundle, m.format_version)
+    expected = route(pad_primary(logits, n), pad_labels(every_face, n), centres.distances(unit), n, m.thresholds)
+
+    decisions = recognizer.decide(logits, embedding)
+    assert [d.model.code for d in decisions] == expected.model.tolist()
+    assert {d.model for d in decisions} == {Model.PRIMARY, Model.FALLBACK}
+    assert [d.candidates[0].label for d in decisions] == [m.labels[i].id for i in expected.probs.argmax(1)]
+    np.testing.assert_allclose([d.candidates[0].probability for d in decisions], expected.probs.max(1), rtol=1e-6)
