@@ -263,6 +263,18 @@ def test_a_spent_time_budget_stops_the_work(recognizer: Recognizer):
     assert len(recognizer.recognize(data, deadline=time.monotonic() + 60).faces) == 3
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal, figures to within their last rounded digit: ONNX Runtime's sums differ in the last float bits
+    between a batch and a single face, enough to round 2.55025 either way."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 2e-4
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return bool(a == b)
+
+
 def test_many_pictures_at_once_answer_as_one_at_a_time(recognizer: Recognizer):
     """The batch tagger's way (every face of several pictures in one batch) gives each picture's own answers,
     whole-picture guesses included."""
@@ -270,7 +282,7 @@ def test_many_pictures_at_once_answer_as_one_at_a_time(recognizer: Recognizer):
     pictures.append(Image.new("RGB", (200, 120), (90, 140, 200)))  # no face
     one_by_one = [recognizer.recognize(p).to_dict()["faces"] for p in pictures]
     together = [r.to_dict()["faces"] for r in recognizer.recognize_many(pictures)]
-    assert together == one_by_one
+    assert _same(together, one_by_one), (together, one_by_one)
     assert sum(len(faces) for faces in together) > len(pictures)
     assert together[-1][0]["whole_picture"]
     assert recognizer.recognize_many(pictures[-1:], classify_whole=False)[0].faces == []
