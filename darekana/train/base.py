@@ -112,7 +112,7 @@ def train_base(
         "device": str(trainer.device),
     }
     if parent:
-        record |= _lineage(parent, record["trained_on"])
+        record |= _lineage(parent, record)
     record_path(out).write_text(json.dumps(record, indent=1), encoding="utf-8")
     plot_history(epochs, work / "training.png")
     return BaseResult(out, record, done)
@@ -166,16 +166,18 @@ def _parent(source: str | None, config: BaseConfig) -> BaseNetwork | None:
     return parent
 
 
-def _lineage(parent: BaseNetwork, trained_on: list[str]) -> dict[str, Any]:
-    """What the network starting this run was and saw: its faces count as trained on too."""
+def _lineage(parent: BaseNetwork, record: dict[str, Any]) -> dict[str, Any]:
+    """What the network starting this run was and saw: its faces count as trained on too (in the list and
+    in the count the model card quotes)."""
     earlier = parent.record
     kept = ("network", "sha256", "input_size", "pretrained", "recipe", "training_seconds", "machine")
     started_from = {key: earlier[key] for key in kept if key in earlier} | {
         "last_epoch": earlier["history"][-1] if earlier.get("history") else None,
         "started_from": earlier.get("started_from"),
     }
-    both = sorted(set(trained_on) | set(earlier.get("trained_on", [])))
-    return {"started_from": started_from, "trained_on": both}
+    both = sorted(set(record["trained_on"]) | set(earlier.get("trained_on", [])))
+    faces = record["faces"] | {"trained_on": len(both)}
+    return {"started_from": started_from, "trained_on": both, "faces": faces}
 
 
 def _claim(work: Path, config: BaseConfig, dataset: Dataset) -> None:

@@ -136,6 +136,7 @@ def test_a_network_started_from_another_keeps_its_split_and_counts_its_faces_as_
     assert record["split"] == {d: part for d, part in parent["split"].items() if d in record["split"]}
     assert record["held_out"] == [] and "003_fate_testarossa" in record["characters"] and len(record["split"]) == 72
     assert set(parent["trained_on"]) < set(record["trained_on"])  # the dropped character's faces stay listed
+    assert record["faces"]["trained_on"] == len(record["trained_on"])
     assert record["started_from"]["sha256"] == parent["sha256"]
     assert record["started_from"]["recipe"]["img_size"] == SIZE and record["input_size"] == SIZE + 16
     assert f"**Started from** `base.onnx` (sha256 `{parent['sha256'][:12]}`): 2 epochs at {SIZE} px" in render(record)
