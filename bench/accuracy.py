@@ -5,7 +5,8 @@ picture), then score open-set rejection on a source of characters the set does n
                              [--out runs/bench]
 
 Sets (``bench.faces.SETS``): animeface-10 and hololive-20, each the other's unknowns; ``115``, the three shared
-datasets together (animeface-10, moeimouto-85, hololive-20), with paperface-heads' head boxes as unknowns.
+datasets together (animeface-10, moeimouto-85, hololive-20), with the heads of paperface-heads' held-back pictures,
+cut as the bundle cuts a detected head, as unknowns.
 A bundle already in ``OUT/<set>`` is scored again, not retrained. Prints one JSON line: per set top-1, top-5,
 test size, false rejection of known faces, confident precision, and whether the promises held (with 95 %
 intervals), rejection of unknown characters, training minutes; plus the machine.
@@ -41,7 +42,7 @@ def report_of(name: str, out: Path, args: argparse.Namespace) -> dict:
 
 def unknown_figures(bundle: Path, source: str) -> dict[str, object]:
     recognizer = Recognizer(bundle)
-    crops = unknown_crops(source)
+    crops = unknown_crops(source, recognizer.manifest.framing)
     known = [label.id for label in recognizer.manifest.labels]
     figures = score(recognizer.classify(crops), [UNKNOWN] * len(crops), known)
     return {

@@ -15,7 +15,8 @@ record says which it trained on, and the benchmark refuses one that saw them. Su
 on an ``--unknown`` set's characters (hololive-20 for the shipped one): use ``paperface-heads`` then.
 
 Before enrolling: the share of the left-out characters' crops, and of the ``--unknown`` sources' (another
-art style; ``paperface-heads`` is cut into its VOC head boxes), that the bundle calls unknown at its own
+art style; ``paperface-heads`` is cut into its VOC head boxes as the bundle cuts a detected head, and
+``paperface-heads:held`` is its held-back pictures' heads only), that the bundle calls unknown at its own
 calibrated thresholds, and at a threshold that rejects exactly 5 % of its known test faces (target: ≥ 0.80
 there). Then per number of crops: the left-out characters enrolled from that many crops each (one per source
 picture, ``face_A_B`` of ``face_A_B_N``), top-1 on their crops of *other* source pictures (target at 5 crops:
@@ -271,7 +272,9 @@ def held_out(args: argparse.Namespace) -> dict[str, object]:
         new_faces = per_crop(bundle, new)
         before = {"held_out": rejection_figures(known, decide_all(recognizer, new_faces))}
         strangers = {
-            name: embedded(bundle, unknown_crops(name, args.unknown_sample, args.seed), f"embedding {name}")
+            name: embedded(
+                bundle, unknown_crops(name, manifest.framing, args.unknown_sample, args.seed), f"embedding {name}"
+            )
             for name in args.unknown
         }
         for name, faces in strangers.items():

@@ -9,12 +9,13 @@ import numpy as np
 from PIL import Image
 
 from darekana.recognizer.bundle import load_manifest
+from darekana.recognizer.detect import Framing
 from darekana.recognizer.embeddings import Embedded
 from darekana.recognizer.images import PICTURE_SUFFIXES, load_image
 from darekana.recognizer.layout import MODEL_FILE
 from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import resize_square
-from darekana.train.detection import load_voc
+from darekana.train.detection import head_crops, load_voc, split_pictures
 from darekana.train.network import embed
 from darekana.train.shared import DATASETS
 
@@ -22,7 +23,8 @@ from darekana.train.shared import DATASETS
 SETS: dict[str, tuple[list[str], str]] = {
     "animeface-10": (["animeface-10"], "hololive-20"),
     "hololive-20": (["hololive-20"], "animeface-10"),
-    "115": (["animeface-10", "moeimouto-85", "hololive-20"], "paperface-heads"),
+    # the held-back pictures' heads: the tuning pictures' may have been trained on (``train base --outliers``)
+    "115": (["animeface-10", "moeimouto-85", "hololive-20"], "paperface-heads:held"),
 }
 Characters = dict[str, list[Path]]
 
@@ -35,23 +37,20 @@ def characters_of(dataset: Path) -> Characters:
     return {folder.name: images(folder) for folder in sorted(p for p in dataset.iterdir() if p.is_dir())}
 
 
-def voc_heads(dataset: Path) -> list[Image.Image]:
-    """Every head box of a Pascal VOC set (``darekana.train.detection.load_voc``: ``pictures/N.jpg`` +
-    ``boxes/N.xml``), cut out at whole pixels (corners truncated)."""
-    crops = []
-    for annotated in load_voc([dataset]):
-        picture = load_image(annotated.path)
-        for x0, y0, x1, y1 in annotated.boxes:
-            crops.append(picture.crop((int(x0), int(y0), int(x1), int(y1))))
-    return crops
-
-
-def unknown_crops(name: str, sample: int = 0, seed: int = 0) -> list[Image.Image]:
+def unknown_crops(name: str, framing: Framing, sample: int = 0, seed: int = 0) -> list[Image.Image]:
     """The crops of an unknown source: a folder of character folders (``sample`` of them drawn with
-    ``seed``; 0: all), or VOC pictures with head boxes (``paperface-heads``: all of them)."""
+    ``seed``; 0: all), or VOC pictures cut into their head boxes with ``framing`` (the bundle's: as it cuts
+    a detected head), so that framing gives nothing away (``paperface-heads``: all of them; ``paperface-heads:held``:
+    those of its held-back pictures only, which ``train base --outliers`` never trains on)."""
+    name, _, part = name.partition(":")
     dataset = DATASETS / name
     if (dataset / "boxes").is_dir():
-        return voc_heads(dataset)
+        pictures = load_voc([dataset])
+        if part not in ("", "held"):
+            raise ValueError(f"{name}:{part}: the only part of a VOC set to name is 'held'")
+        return head_crops(split_pictures(pictures)[1] if part else pictures, framing)
+    if part:
+        raise ValueError(f"{name}:{part}: only VOC sets have a held-back part")
     paths = [p for folder in characters_of(dataset).values() for p in folder]
     if sample and len(paths) > sample:
         paths = [paths[i] for i in sorted(np.random.default_rng(seed).choice(len(paths), sample, replace=False))]

@@ -4,11 +4,11 @@
 
 For each set (``bench.faces.SETS``) it takes the bundle ``BUNDLES/<set>`` (training it when missing), and scores
 the bundle's validation and test faces (its ``embeddings.npz``) and every face of the set's unknown source
-(the other dataset; paperface-heads' head boxes for ``115``) with several rejection scores, and prints one
-JSON line. Per score: the threshold chosen the way calibration does (reject 5 % of known *validation* faces)
-and what it gives on held-out faces (known test false rejection, unknown rejection), a curve (unknown
-rejection at a known test false-rejection rate of 1/2/5/10 %) and the AUROC of known test against unknown
-faces. ``engine`` is what the bundle does (distance to the answer's class centre,
+(the other dataset; the heads of paperface-heads' held-back pictures for ``115``) with several rejection
+scores, and prints one JSON line. Per score: the threshold chosen the way calibration does (reject 5 % of
+known *validation* faces) and what it gives on held-out faces (known test false rejection, unknown
+rejection), a curve (unknown rejection at a known test false-rejection rate of 1/2/5/10 %) and the AUROC
+of known test against unknown faces. ``engine`` is what the bundle does (distance to the answer's class centre,
 ``darekana.recognizer.centres``); ``cosine`` is what bundle formats 1-2 did (cosine similarity to the
 answer's mean embedding).
 """
@@ -116,7 +116,9 @@ def main() -> None:
             sys.exit(f"{bundle} keeps no embeddings.npz (made before darekana kept them): train it again")
         recognizer = Recognizer(bundle)
         val, test = judged(recognizer, parts["val"]), judged(recognizer, parts["test"])
-        unknown = judged(recognizer, embedded(bundle, unknown_crops(SETS[name][1]), "embedding unknown faces"))
+        unknown = judged(
+            recognizer, embedded(bundle, unknown_crops(SETS[name][1], manifest.framing), "embedding unknown faces")
+        )
         figures[name] = {
             "bundle": str(bundle),
             "test_top1": manifest.metrics.get("test_top1"),

@@ -95,6 +95,16 @@ def _base(train: Commands) -> None:
         metavar="CHARACTER",
         help="characters left out of training, to measure it on characters it never saw",
     )
+    p.add_argument(
+        "--outliers",
+        nargs="+",
+        default=list(base.outliers),
+        metavar="FOLDER",
+        help="faces of no known character, taught a uniform answer (a VOC set: its tuning pictures' heads)",
+    )
+    p.add_argument(
+        "--outlier-weight", type=float, default=base.finetune.outlier_weight, help="the outliers' share of the loss"
+    )
     p.add_argument("--until", type=int, metavar="EPOCH", help="stop after this epoch; the same command continues")
     p.set_defaults(run=run_base)
 
@@ -110,7 +120,8 @@ def run_base(args: argparse.Namespace) -> int:
         pretrained=args.pretrained,
         img_size=args.img_size,
         hold_out=tuple(args.hold_out),
-        finetune=_training(args, base.finetune),
+        outliers=tuple(args.outliers),
+        finetune=replace(_training(args, base.finetune), outlier_weight=args.outlier_weight),
     )
     result = train_base(args.data, args.out, config, args.until)
     if result.network is None:

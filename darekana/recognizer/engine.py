@@ -20,11 +20,13 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+from threadpoolctl import ThreadpoolController
 
 from .bundle import BundleError, Label, Manifest, Thresholds, bundle_version, load_manifest
 from .centres import Centres, load_centres
@@ -49,6 +51,15 @@ from .preprocess import to_batch
 from .results import TOP_K, Candidate, Decision, Face, Model, Recognition, Verdict
 
 EMBED_BATCH = 64  # faces through the network at once
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    """numpy's BLAS, held to one thread while faces are decided: a picture's products are a few vectors
+    against the centres, too small for threads to pay, and BLAS threads woken beside ONNX Runtime's fight
+    them for the cores (one face's distances to its centres: 14.8 ms on two threads against 0.13 ms on one,
+    on a 2-core machine busy training). Found once: the controller scans the loaded libraries."""
+    return ThreadpoolController()
 
 
 class Recognizer:
@@ -213,6 +224,10 @@ class Recognizer:
     def decide(self, logits: np.ndarray, embedding: np.ndarray, extra: ExtraCharacters | None = None) -> list[Decision]:
         """Decisions from the network's raw outputs (used by evaluation, which batches its own crops); with
         ``extra``, its characters are answerable too (:meth:`extra_characters`)."""
+        with _blas().limit(limits=1, user_api="blas"):
+            return self._decide(logits, embedding, extra)
+
+    def _decide(self, logits: np.ndarray, embedding: np.ndarray, extra: ExtraCharacters | None) -> list[Decision]:
         unit = l2_normalize(embedding)
         labels, thresholds, distances = self._answerable(unit, extra)
         primary = pad_primary(logits, len(labels))

@@ -17,6 +17,9 @@ it (head, fallback, centres, thresholds, gallery), in minutes. So the long train
   on at another input size, or to add the characters it held out), it keeps that network's split, refuses
   to hold out a character that network trained on, and its record lists the faces both runs trained on and
   the first run's recipe under ``started_from``.
+- **Outlier exposure** (``outliers``: folders of faces of no known character, :mod:`darekana.train.outliers`):
+  each batch adds a few of them, taught a uniform answer, so that faces of characters it never saw land
+  away from every character it knows.
 - **Chosen on what matters.** The schedule runs to its end (no early stopping on known characters'
   validation accuracy, which says little about characters a server enrolls later); validation top-1 is
   logged only.
@@ -39,6 +42,8 @@ import torch
 from torch import nn
 
 from darekana.progress import say
+from darekana.recognizer.detect import DEFAULT_DETECTOR_MODEL, DetectorSpec, Framing
+from darekana.recognizer.detectors import FaceBoxesDetector
 from darekana.recognizer.embeddings import PARTS
 from darekana.recognizer.layout import partial, publish
 from darekana.recognizer.names import character_key
@@ -49,8 +54,9 @@ from .configs import BaseConfig
 from .data import Dataset, Split, load_pixels, scan, split, unpacked
 from .export import to_onnx_file
 from .finetune import Trainer
-from .fit import resolve_pretrained
+from .fit import resolve_pretrained, training_framing
 from .network import EMBEDDING, BaseNetwork, load_network, record_path
+from .outliers import outlier_faces
 from .report import plot_history
 from .shared import darekana_version, machine
 
@@ -85,6 +91,7 @@ def train_base(
     say(dataset.summary())
     assigned = parent.split if parent else None
     parts = split(dataset, config.val, config.test, config.seed, calibration=config.calibration, assigned=assigned)
+    strangers, framing = _outliers(config, dataset, parts.train)
     y = dataset.targets
     train = np.array([i for i in parts.train if y[i] not in held], dtype=np.int64)
     val = np.array([i for i in parts.val if y[i] not in held], dtype=np.int64)
@@ -97,7 +104,9 @@ def train_base(
     if source:
         load_pretrained(net, source)
     trainer = Trainer(net, IMAGENET_MEAN, IMAGENET_STD, config.finetune, work / "checkpoints")
-    history = trainer.fit(pixels[train], remap[y[train]], pixels[val], remap[y[val]], resume=True, until=until)
+    history = trainer.fit(
+        pixels[train], remap[y[train]], pixels[val], remap[y[val]], resume=True, until=until, outliers=strangers
+    )
     done = history.history[-1].epoch if history.history else 0
     if not history.finished:
         say(f"stopped after epoch {done} of {config.finetune.epochs}: the same command continues")
@@ -111,6 +120,9 @@ def train_base(
         "seconds_this_run": round(time.perf_counter() - started, 1),
         "device": str(trainer.device),
     }
+    if strangers is not None and framing is not None:
+        record["faces"]["outliers"] = len(strangers)
+        record["outlier_framing"] = asdict(framing)
     if parent:
         record |= _lineage(parent, record)
     record_path(out).write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -150,6 +162,16 @@ def _record(
         "split": {dataset.samples[i].digest: part for part in PARTS for i in getattr(parts, part)},
         "trained_on": sorted(dataset.samples[i].digest for i in train),
     }
+
+
+def _outliers(config: BaseConfig, dataset: Dataset, train: np.ndarray) -> tuple[np.ndarray | None, Framing | None]:
+    """The outlier faces, their heads framed as the training faces are (as a bundle would cut them)."""
+    if not config.outliers:
+        return None, None
+    framing = training_framing(dataset, train, FaceBoxesDetector(DetectorSpec(), DEFAULT_DETECTOR_MODEL))
+    faces = outlier_faces(config.outliers, config.img_size, framing)
+    say(f"{len(faces)} faces of no known character (heads framed as {framing}), taught a uniform answer")
+    return faces, framing
 
 
 def _parent(source: str | None, config: BaseConfig) -> BaseNetwork | None:

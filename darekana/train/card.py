@@ -52,7 +52,8 @@ def render(record: dict[str, Any]) -> str:
         f"AdamW lr {tune['lr']} (one-cycle), weight decay {tune['weight_decay']}, label smoothing "
         f"{tune['label_smoothing']}, {tune['head']['kind']} head, random resized crop ≥ {tune['min_area']:.0%} "
         f"of the area, flips, brightness and contrast (no hue change: hair and eye colour name characters); "
-        f"{'stem frozen' if tune['freeze_stem'] else 'every layer trained'}; the last epoch is kept.",
+        f"{'stem frozen' if tune['freeze_stem'] else 'every layer trained'}{_exposure(record)}; the last epoch "
+        "is kept.",
         *_lineage(record.get("started_from")),
         f"- **Training**: {record['training_seconds'] / 3600:.2f} h on {record['machine']} ({record['device']}); "
         f"last epoch's loss {history[-1]['loss']:.3f}, validation top-1 {history[-1]['val_accuracy']:.4f} "
@@ -80,6 +81,18 @@ def _lineage(parent: dict[str, Any] | None) -> list[str]:
         )
         parent = parent.get("started_from")
     return lines
+
+
+def _exposure(record: dict[str, Any]) -> str:
+    outliers = record["faces"].get("outliers")
+    if not outliers:
+        return ""
+    folders = ", ".join(Path(f).name for f in record["recipe"]["outliers"])
+    weight = record["recipe"]["finetune"]["outlier_weight"]
+    return (
+        f"; outlier exposure: {outliers} faces of no known character ({folders}) taught a uniform answer, "
+        f"weight {weight}"
+    )
 
 
 def _parts(faces: dict[str, int]) -> str:

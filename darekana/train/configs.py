@@ -53,6 +53,10 @@ class FinetuneConfig:
     jitter: bool = True  # brightness/contrast augmentation
     device: str = DEVICE
     head: HeadConfig = field(default_factory=HeadConfig)
+    # Outlier exposure, when the trainer is given faces of no known character: each batch adds this many
+    # of them, and their cross-entropy to the uniform distribution, times ``outlier_weight``, joins the loss.
+    outliers_per_batch: int = 16
+    outlier_weight: float = 0.5
 
     @classmethod
     def study(cls, epochs: int = 25, **overrides) -> FinetuneConfig:
@@ -105,6 +109,7 @@ class BaseConfig:
     pretrained: str = "auto"
     img_size: int = 160
     hold_out: tuple[str, ...] = ()
+    outliers: tuple[str, ...] = ()  # folders of faces of no known character (darekana.train.outliers)
     seed: int = 0  # the split's; the training's is ``finetune.seed``
     val: float = VAL_SHARE
     calibration: float = CALIBRATION_SHARE

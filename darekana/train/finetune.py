@@ -154,11 +154,13 @@ class Trainer:
         val_y: np.ndarray,
         resume: bool = False,
         until: int | None = None,
+        outliers: np.ndarray | None = None,
     ) -> FinetuneResult:
         """Trains for ``config.epochs`` (or until early stopping) and leaves the chosen epoch's weights in the
         network. Each epoch ends with ``checkpoints/state.pt``: weights, optimizer, schedule and random
         states. With ``resume`` a run continues from it exactly as if it had never stopped; ``until`` stops
-        this call after that epoch (``result.finished`` False), to continue in a later one."""
+        this call after that epoch (``result.finished`` False), to continue in a later one. ``outliers``:
+        faces of no known character, taught a uniform answer (``config.outlier_weight``)."""
         cfg = self.config
         torch.manual_seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
@@ -175,9 +177,7 @@ class Trainer:
                 first = cfg.epochs + 1
         for epoch in range(first, min(cfg.epochs, until or cfg.epochs) + 1):
             t0 = time.perf_counter()
-            loss = self._epoch(
-                pixels, targets, optimizer, schedule if per_batch else None, generator, f"epoch {epoch}/{cfg.epochs}"
-            )
+            loss = self._epoch(pixels, targets, outliers, optimizer, schedule if per_batch else None, generator, epoch)
             if not per_batch:
                 schedule.step()
             accuracy = float((self.logits(val_x).argmax(1) == val_y).mean()) if len(val_y) else 0.0
@@ -249,10 +249,11 @@ class Trainer:
         self,
         pixels: torch.Tensor,
         targets: torch.Tensor,
+        outliers: np.ndarray | None,
         optimizer: torch.optim.Optimizer,
         schedule: torch.optim.lr_scheduler.LRScheduler | None,
         generator: torch.Generator,
-        desc: str,
+        epoch: int,
     ) -> float:
         self.net.train()
         for module in self.frozen:
@@ -260,20 +261,23 @@ class Trainer:
         cfg = self.config
         order = torch.randperm(len(pixels), generator=generator)
         total, seen = 0.0, 0
-        bar = progress(range(0, len(order), cfg.batch_size), desc, "batch")
+        strangers = torch.from_numpy(outliers) if outliers is not None and len(outliers) else None
+        bar = progress(range(0, len(order), cfg.batch_size), f"epoch {epoch}/{cfg.epochs}", "batch")
         for start in bar:
             idx = order[start : start + cfg.batch_size]
             if len(idx) < 2:  # BatchNorm cannot train on a single sample
                 continue
-            x = augment(
-                normalize_batch(pixels[idx].to(self.device), self.mean, self.std), generator, cfg.min_area, cfg.jitter
-            )
+            faces = pixels[idx]
+            if strangers is not None:
+                drawn = torch.randint(len(strangers), (cfg.outliers_per_batch,), generator=generator)
+                faces = torch.cat([faces, strangers[drawn]])
+            x = normalize_batch(faces.to(self.device), self.mean, self.std)
+            x = augment(x, generator, cfg.min_area, cfg.jitter)
             y = targets[idx].to(self.device)
-            loss = F.cross_entropy(
-                self._training_logits(x.contiguous(memory_format=torch.channels_last), y),
-                y,
-                label_smoothing=cfg.label_smoothing,
-            )
+            logits = self._training_logits(x.contiguous(memory_format=torch.channels_last), y)
+            loss = F.cross_entropy(logits[: len(y)], y, label_smoothing=cfg.label_smoothing)
+            if len(logits) > len(y):  # outliers: cross-entropy to the uniform distribution over characters
+                loss = loss - cfg.outlier_weight * F.log_softmax(logits[len(y) :], dim=1).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -284,7 +288,10 @@ class Trainer:
         return total / max(seen, 1)
 
     def _training_logits(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Logits of ``x``, whose first ``len(targets)`` faces are those targets' (the rest: outliers)."""
         head = head_of(self.net)
-        if isinstance(head, CosineHead):  # the margin needs each face's own character
-            return head(self.net.embed(x), targets)
+        if isinstance(head, CosineHead):  # the margin needs each face's own character; outliers get none
+            features = self.net.embed(x)
+            known = head(features[: len(targets)], targets)
+            return torch.cat([known, head(features[len(targets) :])]) if len(x) > len(targets) else known
         return self.net(x)

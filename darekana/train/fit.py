@@ -28,6 +28,7 @@ from darekana.recognizer.detect import (
     ANIMEFACE_SPEC,
     DEFAULT_DETECTOR_MODEL,
     FACEBOXES,
+    Detector,
     DetectorSpec,
     Framing,
     measure_framing,
@@ -131,7 +132,7 @@ def _fit(
         mean=base.mean if base else IMAGENET_MEAN,  # fine-tuning a base network keeps its normalisation
         std=base.std if base else IMAGENET_STD,
         labels=dataset.labels,
-        framing=_framing(dataset, parts.train, detector, staging),
+        framing=training_framing(dataset, parts.train, open_detector(detector, staging)),
         detector=detector,
         thresholds=thresholds,
         embedding_dim=int(network.unit.shape[1]),
@@ -281,8 +282,8 @@ def install_detector(kind: str, model: str | None, directory: Path) -> DetectorS
     return DetectorSpec()
 
 
-def _framing(dataset: Dataset, train: np.ndarray, detector: DetectorSpec, bundle: Path, sample: int = 300) -> Framing:
+def training_framing(dataset: Dataset, train: np.ndarray, detector: Detector, sample: int = 300) -> Framing:
     """The training crops' framing, read off a sample of them; the default when faces are too few."""
     chosen = np.random.default_rng(0).permutation(train)[:sample]
     crops = (load_image(dataset.samples[i].path) for i in chosen)
-    return measure_framing(crops, open_detector(detector, bundle)) or Framing()
+    return measure_framing(crops, detector) or Framing()

@@ -18,10 +18,11 @@ import pytest
 import torch
 from onnx import numpy_helper
 from PIL import Image
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from darekana.recognizer import BundleError, ImageError, Recognizer
 from darekana.recognizer.annotate import annotate
-from darekana.recognizer.centres import load_centres
+from darekana.recognizer.centres import Centres, load_centres
 from darekana.recognizer.decision import l2_normalize, pad_labels, pad_primary, route
 from darekana.recognizer.describe import describe
 from darekana.recognizer.detect import MULTI_SCALE
@@ -286,6 +287,26 @@ def test_many_pictures_at_once_answer_as_one_at_a_time(recognizer: Recognizer):
     assert sum(len(faces) for faces in together) > len(pictures)
     assert together[-1][0]["whole_picture"]
     assert recognizer.recognize_many(pictures[-1:], classify_whole=False)[0].faces == []
+
+
+def _blas_threads() -> int:
+    return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+
+
+def test_faces_are_decided_on_one_blas_thread_and_the_process_keeps_its_own(
+    recognizer: Recognizer, held_back: list[Path], monkeypatch: pytest.MonkeyPatch
+):
+    seen: list[int] = []
+    distances = Centres.distances
+
+    def spied(self: Centres, unit: np.ndarray) -> np.ndarray:
+        seen.append(_blas_threads())
+        return distances(self, unit)
+
+    monkeypatch.setattr(Centres, "distances", spied)
+    with threadpool_limits(limits=2, user_api="blas"):  # the process's own setting, whatever ran before
+        recognizer.classify([load_image(held_back[0])])
+        assert seen == [1] and _blas_threads() == 2
 
 
 def test_the_fallback_svm_answers_the_faces_the_network_is_unsure_of_as_if_it_ran_for_all(

@@ -63,16 +63,18 @@ def _trainer(checkpoints: Path, epochs: int) -> Trainer:
     return Trainer(net, IMAGENET_MEAN, IMAGENET_STD, _quick(epochs), checkpoints)
 
 
-def test_resuming_a_stopped_run_gives_the_same_next_epoch_as_not_stopping(tmp_path: Path):
+@pytest.mark.parametrize("exposed", [False, True], ids=["plain", "outlier exposure"])
+def test_resuming_a_stopped_run_gives_the_same_next_epoch_as_not_stopping(tmp_path: Path, exposed: bool):
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 3
+    outliers = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8) if exposed else None
     straight = _trainer(tmp_path / "straight", 2)
-    whole = straight.fit(x, y, x[:8], y[:8], resume=True)
+    whole = straight.fit(x, y, x[:8], y[:8], resume=True, outliers=outliers)
 
-    stopped = _trainer(tmp_path / "stopped", 2).fit(x, y, x[:8], y[:8], resume=True, until=1)
+    stopped = _trainer(tmp_path / "stopped", 2).fit(x, y, x[:8], y[:8], resume=True, until=1, outliers=outliers)
     assert not stopped.finished and [h.epoch for h in stopped.history] == [1]
     resumed_trainer = _trainer(tmp_path / "stopped", 2)  # a new process: fresh network, optimizer, generators
-    resumed = resumed_trainer.fit(x, y, x[:8], y[:8], resume=True)
+    resumed = resumed_trainer.fit(x, y, x[:8], y[:8], resume=True, outliers=outliers)
 
     assert resumed.finished and [h.epoch for h in resumed.history] == [1, 2]
     assert [h.loss for h in resumed.history] == [h.loss for h in whole.history]
@@ -227,3 +229,17 @@ def test_the_model_card_is_written_from_the_record_and_carries_the_report_s_figu
 @pytest.mark.skipif(not BASE_NETWORK.is_file(), reason="no base network shipped")
 def test_the_shipped_model_card_is_its_record_s():
     assert card_path(BASE_NETWORK).read_text() == render(load_network(BASE_NETWORK).record)
+
+
+def test_a_network_trained_with_outliers_records_them(four_characters: Path, tmp_path: Path):
+    strangers = tmp_path / "strangers"
+    strangers.mkdir()
+    for path in sorted((DATASETS / "hololive-20").rglob("*.jpg"))[:5]:
+        shutil.copyfile(path, strangers / path.name)
+    out = tmp_path / "exposed.onnx"
+    train_base([four_characters], out, BaseConfig(img_size=SIZE, outliers=(str(strangers),), finetune=_quick(1)))
+    record = json.loads(record_path(out).read_text())
+    assert record["faces"]["outliers"] == 5 and record["recipe"]["outliers"] == [str(strangers)]
+    assert "outlier exposure: 5 faces of no known character (strangers) taught a uniform answer, weight 0.5" in render(
+        record
+    )
