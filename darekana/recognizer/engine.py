@@ -58,7 +58,8 @@ def _blas() -> ThreadpoolController:
     """numpy's BLAS, held to one thread while faces are decided: a picture's products are a few vectors
     against the centres, too small for threads to pay, and BLAS threads woken beside ONNX Runtime's fight
     them for the cores (one face's distances to its centres: 14.8 ms on two threads against 0.13 ms on one,
-    on a 2-core machine busy training). Found once: the controller scans the loaded libraries."""
+    on a 2-core machine busy training; two tagging workers ran no faster than one on 2 cores, each starting a
+    BLAS thread a core). Found once: the controller scans the loaded libraries."""
     return ThreadpoolController()
 
 

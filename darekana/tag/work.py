@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from threadpoolctl import threadpool_limits
-
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import ImageError, decode_image, read_picture
 
@@ -49,17 +47,12 @@ class WorkerSpec:
 
 class Worker:
     def __init__(self, spec: WorkerSpec):
-        # One thread each: a run's parallelism is its workers, and more threads per worker only contend.
+        # One thread each: a run's parallelism is its workers, and more threads per worker only contend
+        # (numpy's BLAS too: ``Recognizer.decide`` holds it to one thread).
         self.recognizer = Recognizer(spec.bundle, top_k=spec.top_k, threads=1)
         self.whole_picture = spec.whole_picture
 
     def run(self, jobs: list[Job]) -> list[Outcome]:
-        # numpy's BLAS (the centres' distances) would otherwise start a thread a core in every worker: measured,
-        # 2 workers then ran no faster than 1 on 2 cores, and 1 worker 7 % slower while taking 1.55 cores.
-        with threadpool_limits(limits=1):
-            return self._run(jobs)
-
-    def _run(self, jobs: list[Job]) -> list[Outcome]:
         done: dict[int, Outcome] = {}
         pending: list[tuple[int, str]] = []
         images = []
