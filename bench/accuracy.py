@@ -7,9 +7,10 @@ picture), then score open-set rejection on a source of characters the set does n
 Sets (``bench.faces.SETS``): animeface-10 and hololive-20, each the other's unknowns; ``115``, the three shared
 datasets together (animeface-10, moeimouto-85, hololive-20), with the heads of paperface-heads' held-back pictures,
 cut as the bundle cuts a detected head, as unknowns.
-A bundle already in ``OUT/<set>`` is scored again, not retrained. Prints one JSON line: per set top-1, top-5,
-test size, false rejection of known faces, confident precision, and whether the promises held (with 95 %
-intervals), rejection of unknown characters, training minutes; plus the machine.
+A bundle already in ``OUT/<set>`` is not retrained: its report is read and its unknowns scored again. Prints one
+JSON line: per set top-1, top-5, test size, known faces called unknown (overall, averaged over characters, and per
+dataset), confident precision, and whether the promises held (with 95 % intervals), rejection of unknown
+characters, training minutes; plus the machine.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ def report_of(name: str, out: Path, args: argparse.Namespace) -> dict:
     if not (bundle / "manifest.json").is_file():
         datasets: list[str | Path] = [DATASETS / d for d in SETS[name][0]]
         fit(datasets, bundle, FitConfig(network=args.network, finetune=FinetuneConfig(epochs=args.epochs)))
-    return json.loads((bundle / REPORT_FOLDER / "report.json").read_text())
+    report = json.loads((bundle / REPORT_FOLDER / "report.json").read_text())
+    if "known_false_rejection_per_character" not in report:
+        raise SystemExit(f"{bundle} was made before its report counted faces called unknown per character: delete it")
+    return report
 
 
 def unknown_figures(bundle: Path, source: str) -> dict[str, object]:
@@ -53,6 +57,16 @@ def unknown_figures(bundle: Path, source: str) -> dict[str, object]:
     }
 
 
+def by_dataset(per_class: dict[str, dict], datasets: list[str]) -> dict[str, float]:
+    """Known test faces called unknown, per dataset of the set (its characters' folders name them)."""
+    rates = {}
+    for dataset in datasets:
+        mine = [per_class[f.name] for f in (DATASETS / dataset).iterdir() if f.name in per_class]
+        faces = sum(c["n"] for c in mine)
+        rates[dataset] = round(sum(c["called_unknown"] * c["n"] for c in mine) / max(faces, 1), 4)
+    return rates
+
+
 def set_figures(name: str, out: Path, args: argparse.Namespace) -> dict[str, object]:
     with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON line
         r = report_of(name, out, args)
@@ -64,6 +78,8 @@ def set_figures(name: str, out: Path, args: argparse.Namespace) -> dict[str, obj
         "top1": round(r["top1"], 4),
         "top5": round(r["top5"], 4),
         "known_false_rejection_rate": round(r["known_false_rejection_rate"], 4),
+        "known_false_rejection_per_character": round(r["known_false_rejection_per_character"], 4),
+        "known_false_rejection_by_dataset": by_dataset(r["per_class"], SETS[name][0]),
         "confident_precision": round(r["confident_precision"], 4),
         "promises": r["promises"],
         **unknown,

@@ -105,6 +105,21 @@ def _base(train: Commands) -> None:
     p.add_argument(
         "--outlier-weight", type=float, default=base.finetune.outlier_weight, help="the outliers' share of the loss"
     )
+    p.add_argument(
+        "--slim",
+        type=float,
+        default=base.slim,
+        metavar="KEEP",
+        help="below 1: keep this share of the --pretrained network's hidden channels, taught its embedding",
+    )
+    p.add_argument(
+        "--distil-weight", type=float, default=base.finetune.distil_weight, help="the teacher's share of the loss"
+    )
+    p.add_argument(
+        "--distil-mix",
+        action="store_true",
+        help="with --slim: half of each batch blended pairwise, taught only the teacher's embedding",
+    )
     p.add_argument("--until", type=int, metavar="EPOCH", help="stop after this epoch; the same command continues")
     p.set_defaults(run=run_base)
 
@@ -121,7 +136,13 @@ def run_base(args: argparse.Namespace) -> int:
         img_size=args.img_size,
         hold_out=tuple(args.hold_out),
         outliers=tuple(args.outliers),
-        finetune=replace(_training(args, base.finetune), outlier_weight=args.outlier_weight),
+        slim=args.slim,
+        finetune=replace(
+            _training(args, base.finetune),
+            outlier_weight=args.outlier_weight,
+            distil_weight=args.distil_weight,
+            distil_mix=args.distil_mix,
+        ),
     )
     result = train_base(args.data, args.out, config, args.until)
     if result.network is None:

@@ -18,7 +18,7 @@ classifier and open-set rejection work on: the pooled features, or the vector a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,9 +132,10 @@ class ConvBNReLU6(nn.Sequential):
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int, expand_ratio: int):
+    def __init__(self, cin: int, cout: int, stride: int, expand_ratio: int, hidden: int = 0):
+        """``hidden``: the expanded width, ``cin * expand_ratio`` unless given (a slimmed network's)."""
         super().__init__()
-        hidden = cin * expand_ratio
+        self.hidden = hidden = hidden or cin * expand_ratio
         self.use_res_connect = stride == 1 and cin == cout
         layers: list[nn.Module] = [ConvBNReLU6(cin, hidden, 1)] if expand_ratio != 1 else []
         layers += [ConvBNReLU6(hidden, hidden, 3, stride, groups=hidden), *_conv_bn(hidden, cout, 1)]
@@ -157,14 +158,18 @@ class MobileNetV2(nn.Module):
         (6, 320, 1, 1),
     )
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2):
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2, hidden: Sequence[int] | None = None):
+        """``hidden``: each block's expanded width (``darekana.train.slim``); None: torchvision's."""
         super().__init__()
         layers: list[nn.Module] = [ConvBNReLU6(3, 32, 3, 2)]
         cin = 32
-        for t, c, n, s in self.SETTINGS:
-            for i in range(n):
-                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
-                cin = c
+        settings = [(t, c, s if i == 0 else 1) for t, c, n, s in self.SETTINGS for i in range(n)]
+        widths = list(hidden) if hidden is not None else [0] * len(settings)
+        if len(widths) != len(settings):
+            raise ValueError(f"MobileNetV2 has {len(settings)} blocks, not {len(widths)} hidden widths")
+        for (t, c, stride), width in zip(settings, widths):
+            layers.append(InvertedResidual(cin, c, stride, t, width))
+            cin = c
         self.features_dim = 1280
         layers.append(ConvBNReLU6(cin, self.features_dim, 1))
         self.features = nn.Sequential(*layers)
@@ -175,6 +180,11 @@ class MobileNetV2(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
+
+    @property
+    def hidden(self) -> list[int]:
+        """Each block's expanded width (its depthwise convolution's channels)."""
+        return [block.hidden for block in self.features if isinstance(block, InvertedResidual)]
 
     def embed(self, x: Tensor) -> Tensor:
         return nn.functional.adaptive_avg_pool2d(self.features(x), 1).flatten(1)
@@ -276,11 +286,18 @@ _BUILDERS: dict[str, Callable[[int], Backbone]] = {
 }
 
 
-def build_backbone(arch: str, num_classes: int = 1000, head: HeadConfig | None = None) -> Backbone:
+def build_backbone(
+    arch: str, num_classes: int = 1000, head: HeadConfig | None = None, hidden: Sequence[int] | None = None
+) -> Backbone:
     """A randomly initialised network of ``arch`` (one of ``ARCHITECTURES``) with ``num_classes`` outputs,
-    its head as ``head`` says (default: linear)."""
+    its head as ``head`` says (default: linear); ``hidden``: a slimmed MobileNetV2's block widths (a base
+    network's record names them)."""
     if arch not in _BUILDERS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if hidden is not None:
+        if arch != "mobilenet_v2":
+            raise ValueError(f"only mobilenet_v2 can be slimmed, not {arch}")
+        return install_head(MobileNetV2(num_classes, hidden=hidden), head or HeadConfig())
     return install_head(_BUILDERS[arch](num_classes), head or HeadConfig())
 
 

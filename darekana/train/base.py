@@ -20,6 +20,10 @@ it (head, fallback, centres, thresholds, gallery), in minutes. So the long train
 - **Outlier exposure** (``outliers``: folders of faces of no known character, :mod:`darekana.train.outliers`):
   each batch adds a few of them, taught a uniform answer, so that faces of characters it never saw land
   away from every character it knows.
+- **Slimmed** (``slim``, with a base network as ``pretrained``): a MobileNetV2 with that share of the
+  hidden channels of the network it starts from, taught to give that network's embedding
+  (:mod:`darekana.train.slim`), for a face in fewer milliseconds. Its record names each block's width
+  (``hidden``), which loading it back into torch needs.
 - **Chosen on what matters.** The schedule runs to its end (no early stopping on known characters'
   validation accuracy, which says little about characters a server enrolls later); validation top-1 is
   logged only.
@@ -49,7 +53,7 @@ from darekana.recognizer.layout import partial, publish
 from darekana.recognizer.names import character_key
 from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
-from .backbones import Backbone, build_backbone, embedding, embedding_dim, load_pretrained
+from .backbones import Backbone, MobileNetV2, build_backbone, embedding, embedding_dim, load_pretrained
 from .configs import BaseConfig
 from .data import Dataset, Split, load_pixels, scan, split, unpacked
 from .export import to_onnx_file
@@ -59,6 +63,7 @@ from .network import EMBEDDING, BaseNetwork, load_network, record_path
 from .outliers import outlier_faces
 from .report import plot_history
 from .shared import darekana_version, machine
+from .slim import slim
 
 
 @dataclass
@@ -78,6 +83,8 @@ def train_base(
     """Trains (or resumes training) the embedding network on ``folders`` and writes ``out`` (ONNX) and its
     record beside it; with ``until``, stops after that epoch without writing them (a GPU lease, a night)."""
     config = config or BaseConfig()
+    if config.slim < 1:  # the cut stem has to learn back what it lost too
+        config = replace(config, finetune=replace(config.finetune, freeze_stem=False))
     out = Path(out)
     work = work_folder(out)
     started = time.perf_counter()
@@ -100,10 +107,8 @@ def train_base(
     remap[known] = np.arange(len(known))
     say(f"training on {len(train)} faces of {len(known)} characters; {len(held)} characters held out")
 
-    net = build_backbone(config.arch, len(known))
-    if source:
-        load_pretrained(net, source)
-    trainer = Trainer(net, IMAGENET_MEAN, IMAGENET_STD, config.finetune, work / "checkpoints")
+    net, teacher = _networks(config, source, parent, len(known))
+    trainer = Trainer(net, IMAGENET_MEAN, IMAGENET_STD, config.finetune, work / "checkpoints", teacher)
     history = trainer.fit(
         pixels[train], remap[y[train]], pixels[val], remap[y[val]], resume=True, until=until, outliers=strangers
     )
@@ -116,6 +121,7 @@ def train_base(
     epochs = [asdict(h) for h in history.history]
     record = _record(out, config, folders, dataset, parts, known, held, train, epochs) | {
         "embedding_dim": embedding_dim(net),
+        "hidden": net.hidden if isinstance(net, MobileNetV2) else None,
         "pretrained": Path(source).name if source else "none",
         "seconds_this_run": round(time.perf_counter() - started, 1),
         "device": str(trainer.device),
@@ -172,6 +178,29 @@ def _outliers(config: BaseConfig, dataset: Dataset, train: np.ndarray) -> tuple[
     faces = outlier_faces(config.outliers, config.img_size, framing)
     say(f"{len(faces)} faces of no known character (heads framed as {framing}), taught a uniform answer")
     return faces, framing
+
+
+def _networks(
+    config: BaseConfig, source: str | None, parent: BaseNetwork | None, classes: int
+) -> tuple[Backbone, Backbone | None]:
+    """The network to train, from ``source``; and with ``config.slim``, the network it was cut from, to teach it."""
+    net = build_backbone(config.arch, classes, hidden=parent.record.get("hidden") if parent else None)
+    if source:
+        load_pretrained(net, source)
+    if config.slim < 1:
+        return _slimmed(net, config, parent, classes), net
+    return net, None
+
+
+def _slimmed(net: Backbone, config: BaseConfig, parent: BaseNetwork | None, classes: int) -> MobileNetV2:
+    """``config.slim`` of ``net``'s hidden channels; ``net``, the base network it was loaded from, teaches it."""
+    if parent is None or not isinstance(net, MobileNetV2):
+        raise ValueError("--slim cuts a MobileNetV2 base network: give one as --pretrained (FILE.onnx, record beside)")
+    if parent.record.get("recipe", {}).get("finetune", {}).get("head", {}).get("kind", "linear") != "linear":
+        raise ValueError(f"{parent.path} has a cosine head: --slim teaches pooled features, not its embedding")
+    student = slim(net, config.slim, classes)
+    say(f"slimmed to {sum(student.hidden)} of {sum(net.hidden)} hidden channels; {parent.path.name} teaches it")
+    return student
 
 
 def _parent(source: str | None, config: BaseConfig) -> BaseNetwork | None:

@@ -52,7 +52,8 @@ def render(record: dict[str, Any]) -> str:
         f"AdamW lr {tune['lr']} (one-cycle), weight decay {tune['weight_decay']}, label smoothing "
         f"{tune['label_smoothing']}, {tune['head']['kind']} head, random resized crop ≥ {tune['min_area']:.0%} "
         f"of the area, flips, brightness and contrast (no hue change: hair and eye colour name characters); "
-        f"{'stem frozen' if tune['freeze_stem'] else 'every layer trained'}{_exposure(record)}; the last epoch "
+        f"{'stem frozen' if tune['freeze_stem'] else 'every layer trained'}{_exposure(record)}{_slimmed(record)}; "
+        "the last epoch "
         "is kept.",
         *_lineage(record.get("started_from")),
         f"- **Training**: {record['training_seconds'] / 3600:.2f} h on {record['machine']} ({record['device']}); "
@@ -92,6 +93,18 @@ def _exposure(record: dict[str, Any]) -> str:
     return (
         f"; outlier exposure: {outliers} faces of no known character ({folders}) taught a uniform answer, "
         f"weight {weight}"
+    )
+
+
+def _slimmed(record: dict[str, Any]) -> str:
+    keep = record["recipe"].get("slim", 1.0)
+    if keep >= 1:
+        return ""
+    tune = record["recipe"]["finetune"]
+    return (
+        f"; slimmed to {keep} of the hidden channels of the network it started from ({sum(record['hidden'])} "
+        f"channels), taught that network's embedding, weight {tune['distil_weight']}"
+        + (", on half of each batch blended pairwise" if tune.get("distil_mix") else "")
     )
 
 

@@ -57,6 +57,11 @@ class FinetuneConfig:
     # of them, and their cross-entropy to the uniform distribution, times ``outlier_weight``, joins the loss.
     outliers_per_batch: int = 16
     outlier_weight: float = 0.5
+    # Distillation, when the trainer is given a teacher network (``train base --slim``): the mean cosine
+    # distance of the two embeddings, times this, joins the loss.
+    distil_weight: float = 10.0
+    # With a teacher: half of each batch's faces blended pairwise (mixup) and taught the teacher's embedding only.
+    distil_mix: bool = False
 
     @classmethod
     def study(cls, epochs: int = 25, **overrides) -> FinetuneConfig:
@@ -110,6 +115,9 @@ class BaseConfig:
     img_size: int = 160
     hold_out: tuple[str, ...] = ()
     outliers: tuple[str, ...] = ()  # folders of faces of no known character (darekana.train.outliers)
+    # Below 1: a MobileNetV2 with this share of the hidden channels of the network it starts from
+    # (``pretrained``, a base network), taught that network's embedding (darekana.train.slim).
+    slim: float = 1.0
     seed: int = 0  # the split's; the training's is ``finetune.seed``
     val: float = VAL_SHARE
     calibration: float = CALIBRATION_SHARE

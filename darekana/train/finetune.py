@@ -36,6 +36,7 @@ from darekana.recognizer.layout import partial, publish
 
 from .backbones import Backbone, CosineHead, MobileNetV2, ResNet, head_of, install_head
 from .configs import FinetuneConfig
+from .slim import distillation_loss
 
 STATE_FILE = "state.pt"
 
@@ -98,6 +99,19 @@ def augment(x: torch.Tensor, generator: torch.Generator, min_area: float = 0.75,
     return x
 
 
+def mix_half(x: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The second half of the batch's faces each blended with another face of the batch (mixup, a share drawn
+    uniformly per face), their targets -1: only the teacher's embedding teaches them. Blends of two characters
+    stand between the characters a network knows, where those it never saw lie."""
+    n = len(targets)
+    first = n // 2
+    share = torch.empty(n - first, 1, 1, 1).uniform_(0, 1, generator=generator).to(x.device)
+    other = torch.randint(n, (n - first,), generator=generator).to(x.device)
+    mixed = x.clone()
+    mixed[first:n] = share * x[first:n] + (1 - share) * x[other]
+    return mixed, torch.cat([targets[:first], torch.full_like(targets[first:], -1)])
+
+
 def _optimizer(
     cfg: FinetuneConfig,
     params: list[nn.Parameter],
@@ -122,8 +136,15 @@ class Trainer:
     caller's network (which it exports) is the trained one."""
 
     def __init__(
-        self, net: Backbone, mean: tuple[float, ...], std: tuple[float, ...], config: FinetuneConfig, checkpoints: Path
+        self,
+        net: Backbone,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        config: FinetuneConfig,
+        checkpoints: Path,
+        teacher: Backbone | None = None,
     ):
+        """``teacher``: a network whose embedding ``net``'s is taught to match (``config.distil_weight``)."""
         self.device = torch.device(resolve_device(config.device))
         if config.head.kind != "linear" and not isinstance(head_of(net), CosineHead):
             with torch.random.fork_rng():  # the head's initial weights repeat with the seed
@@ -133,6 +154,7 @@ class Trainer:
         self.config = config
         self.mean, self.std = torch.tensor(mean, device=self.device), torch.tensor(std, device=self.device)
         self.checkpoints = checkpoints
+        self.teacher = teacher.to(self.device).eval().requires_grad_(False) if teacher is not None else None
         self.frozen = stem(net) if config.freeze_stem else []
         for module in self.frozen:
             module.requires_grad_(False)
@@ -274,10 +296,9 @@ class Trainer:
             x = normalize_batch(faces.to(self.device), self.mean, self.std)
             x = augment(x, generator, cfg.min_area, cfg.jitter)
             y = targets[idx].to(self.device)
-            logits = self._training_logits(x.contiguous(memory_format=torch.channels_last), y)
-            loss = F.cross_entropy(logits[: len(y)], y, label_smoothing=cfg.label_smoothing)
-            if len(logits) > len(y):  # outliers: cross-entropy to the uniform distribution over characters
-                loss = loss - cfg.outlier_weight * F.log_softmax(logits[len(y) :], dim=1).mean()
+            if self.teacher is not None and cfg.distil_mix:
+                x, y = mix_half(x, y, generator)
+            loss = self._loss(x.contiguous(memory_format=torch.channels_last), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -287,11 +308,26 @@ class Trainer:
             bar.set_postfix(loss=f"{total / seen:.3f}")
         return total / max(seen, 1)
 
-    def _training_logits(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Logits of ``x``, whose first ``len(targets)`` faces are those targets' (the rest: outliers)."""
+    def _loss(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The batch's loss; ``x``'s first ``len(targets)`` faces are those targets' (the rest: outliers)."""
+        cfg = self.config
+        features = self.net.embed(x)
+        labelled = targets >= 0  # faces mixed for the teacher (``mix_half``) have no character
+        logits = self._training_logits(features, targets)
+        known = logits[: len(targets)]
+        loss = F.cross_entropy(known[labelled], targets[labelled], label_smoothing=cfg.label_smoothing)
+        if len(logits) > len(targets):  # outliers: cross-entropy to the uniform distribution over characters
+            loss = loss - cfg.outlier_weight * F.log_softmax(logits[len(targets) :], dim=1).mean()
+        if self.teacher is not None:
+            with torch.no_grad():
+                taught = self.teacher.embed(x)
+            loss = loss + cfg.distil_weight * distillation_loss(features, taught)
+        return loss
+
+    def _training_logits(self, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Logits of ``features``, whose first ``len(targets)`` are those targets' faces (the rest: outliers)."""
         head = head_of(self.net)
         if isinstance(head, CosineHead):  # the margin needs each face's own character; outliers get none
-            features = self.net.embed(x)
-            known = head(features[: len(targets)], targets)
-            return torch.cat([known, head(features[len(targets) :])]) if len(x) > len(targets) else known
-        return self.net(x)
+            known = head(features[: len(targets)], targets.clamp(min=0))  # -1: mixed, no character
+            return torch.cat([known, head(features[len(targets) :])]) if len(features) > len(targets) else known
+        return head(features)

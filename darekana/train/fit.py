@@ -206,7 +206,8 @@ def _network(
     source = str(base.path) if base else resolve_pretrained(config.arch, config.pretrained)
     if base:
         config = replace(config, arch=base.record["architecture"])
-    net, history = _finetune(config, source, n_classes, pixels, y, parts, staging)
+    hidden = base.record.get("hidden") if base else None
+    net, history = _finetune(config, source, hidden, n_classes, pixels, y, parts, staging)
     export_network(net.cpu(), size, staging)
     logits, unit = embed(open_session(staging / MODEL_FILE), pixels, IMAGENET_MEAN, IMAGENET_STD)
     tuned = {"pretrained": source or "none", "finetune": asdict(config.finetune), "best_epoch": history.best_epoch}
@@ -247,13 +248,14 @@ def _report(
 def _finetune(
     config: FitConfig,
     source: str | None,
+    hidden: list[int] | None,
     n_classes: int,
     pixels: np.ndarray,
     y: np.ndarray,
     parts: Split,
     staging: Path,
 ) -> tuple[Backbone, FinetuneResult]:
-    net = build_backbone(config.arch, n_classes)
+    net = build_backbone(config.arch, n_classes, hidden=hidden)
     if source:
         load_pretrained(net, source)
     # A network trained from scratch has no generic early layers worth keeping frozen.

@@ -155,7 +155,12 @@ def markdown(figures: dict[str, Any], title: str) -> str:
         f"- top-1: {figures['top1']:.4f}",
         f"- top-5: {figures['top5']:.4f}",
     ]
-    for key in ("unknown_n", "unknown_rejection_rate", "known_false_rejection_rate"):
+    for key in (
+        "unknown_n",
+        "unknown_rejection_rate",
+        "known_false_rejection_rate",
+        "known_false_rejection_per_character",
+    ):
         if key in figures:
             lines.append(
                 f"- {key.replace('_', ' ')}: {figures[key]:.4g}"
@@ -179,11 +184,12 @@ def markdown(figures: dict[str, Any], title: str) -> str:
         "",
         "![confusion matrix](confusion.png)",
         "",
-        "| character | n | precision | recall |",
-        "|---|---|---|---|",
+        "| character | n | precision | recall | called unknown |",
+        "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {name} | {v['n']} | {v['precision']:.3f} | {v['recall']:.3f} |" for name, v in figures["per_class"].items()
+        f"| {name} | {v['n']} | {v['precision']:.3f} | {v['recall']:.3f} | {v.get('called_unknown', 0.0):.3f} |"
+        for name, v in figures["per_class"].items()
     ]
     if figures["confused_pairs"]:
         lines += ["", "Most confused pairs:", ""] + [

@@ -28,6 +28,7 @@ from darekana.train.finetune import Trainer
 from darekana.train.fit import fit
 from darekana.train.network import EMBEDDING, load_network, record_path
 from darekana.train.shared import BASE_NETWORK, DATASETS, MOBILENET_V2_TRUNK
+from darekana.train.slim import slim
 
 SIZE = 48
 
@@ -56,24 +57,31 @@ def _quick(epochs: int) -> FinetuneConfig:
     return replace(BaseConfig().finetune, epochs=epochs, batch_size=16)
 
 
-def _trainer(checkpoints: Path, epochs: int) -> Trainer:
+def _trainer(checkpoints: Path, epochs: int, taught: str = "") -> Trainer:
     torch.manual_seed(0)
     net = build_backbone("mobilenet_v2", 3)
     load_pretrained(net, str(MOBILENET_V2_TRUNK))
-    return Trainer(net, IMAGENET_MEAN, IMAGENET_STD, _quick(epochs), checkpoints)
+    if not taught:
+        return Trainer(net, IMAGENET_MEAN, IMAGENET_STD, _quick(epochs), checkpoints)
+    settings = replace(_quick(epochs), freeze_stem=False, distil_mix=taught == "mixed")
+    return Trainer(slim(net, 0.5, 3), IMAGENET_MEAN, IMAGENET_STD, settings, checkpoints, teacher=net)
 
 
-@pytest.mark.parametrize("exposed", [False, True], ids=["plain", "outlier exposure"])
-def test_resuming_a_stopped_run_gives_the_same_next_epoch_as_not_stopping(tmp_path: Path, exposed: bool):
+@pytest.mark.parametrize(
+    ("exposed", "taught"),
+    [(False, ""), (True, ""), (False, "plain"), (False, "mixed")],
+    ids=["plain", "outlier exposure", "slim", "slim, half mixed"],
+)
+def test_resuming_a_stopped_run_gives_the_same_next_epoch_as_not_stopping(tmp_path: Path, exposed: bool, taught: str):
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 3
     outliers = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8) if exposed else None
-    straight = _trainer(tmp_path / "straight", 2)
+    straight = _trainer(tmp_path / "straight", 2, taught)
     whole = straight.fit(x, y, x[:8], y[:8], resume=True, outliers=outliers)
 
-    stopped = _trainer(tmp_path / "stopped", 2).fit(x, y, x[:8], y[:8], resume=True, until=1, outliers=outliers)
-    assert not stopped.finished and [h.epoch for h in stopped.history] == [1]
-    resumed_trainer = _trainer(tmp_path / "stopped", 2)  # a new process: fresh network, optimizer, generators
+    stopped = _trainer(tmp_path / "stopped", 2, taught)
+    assert not stopped.fit(x, y, x[:8], y[:8], resume=True, until=1, outliers=outliers).finished
+    resumed_trainer = _trainer(tmp_path / "stopped", 2, taught)  # a new process: fresh network, optimizer, generators
     resumed = resumed_trainer.fit(x, y, x[:8], y[:8], resume=True, outliers=outliers)
 
     assert resumed.finished and [h.epoch for h in resumed.history] == [1, 2]
@@ -204,7 +212,7 @@ def test_fit_refuses_another_input_size_for_a_frozen_network(base: Path, four_ch
 def test_the_shipped_network_loads_strictly_and_matches_its_recorded_checksum():
     network = load_network(BASE_NETWORK)  # checks the file's sha256 against the record's
     assert network.sha256 == network.record["sha256"]
-    net = build_backbone(network.record["architecture"], 1)
+    net = build_backbone(network.record["architecture"], 1, hidden=network.record.get("hidden"))
     report = load_pretrained(net, str(BASE_NETWORK))
     assert report.trunk_missing == [] and report.unexpected == []
 
@@ -243,3 +251,40 @@ def test_a_network_trained_with_outliers_records_them(four_characters: Path, tmp
     assert "outlier exposure: 5 faces of no known character (strangers) taught a uniform answer, weight 0.5" in render(
         record
     )
+
+
+def _embeddings(network: Path, faces: np.ndarray) -> np.ndarray:
+    return open_session(network).run([EMBEDDING], {"image": normalize(faces, IMAGENET_MEAN, IMAGENET_STD)})[0]
+
+
+def _agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(np.sum(a * b, 1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)))
+
+
+def test_a_slim_network_is_cut_from_its_teacher_keeps_its_split_and_learns_its_embedding(
+    base: Path, four_characters: Path, tmp_path: Path
+):
+    out = tmp_path / "slim.onnx"
+    held = ("003_fate_testarossa",)
+    config = BaseConfig(img_size=SIZE, pretrained=str(base), hold_out=held, slim=0.5, finetune=_quick(epochs=5))
+    train_base([four_characters], out, config)
+    record, teacher = (json.loads(record_path(n).read_text()) for n in (out, base))
+    assert sum(record["hidden"]) < 0.55 * sum(teacher["hidden"]) and record["recipe"]["slim"] == 0.5
+    assert record["split"] == teacher["split"] and record["trained_on"] == teacher["trained_on"]
+    assert "slimmed to 0.5 of the hidden channels" in render(record)
+
+    net = build_backbone("mobilenet_v2", 3, hidden=record["hidden"])  # as train fit loads it to fine-tune
+    report = load_pretrained(net, str(out))
+    assert report.trunk_missing == [] and report.unexpected == []
+    faces = np.stack([resize_square(load_image(p), SIZE) for p in sorted((four_characters / held[0]).iterdir())[:16]])
+    full = build_backbone("mobilenet_v2", 3)
+    load_pretrained(full, str(base))
+    with torch.inference_mode():
+        cut = slim(full.eval(), 0.5, 3).eval().embed(torch.from_numpy(normalize(faces, IMAGENET_MEAN, IMAGENET_STD)))
+    taught = _agreement(_embeddings(out, faces), _embeddings(base, faces))
+    assert taught > _agreement(cut.numpy(), _embeddings(base, faces)) + 0.03  # on a character neither trained on
+
+
+def test_slimming_needs_a_base_network_to_start_from(four_characters: Path, tmp_path: Path):
+    with pytest.raises(ValueError, match="--slim cuts a MobileNetV2 base network"):
+        train_base([four_characters], tmp_path / "slim.onnx", BaseConfig(img_size=SIZE, slim=0.5, finetune=_quick(1)))

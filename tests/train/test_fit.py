@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from darekana.recognizer.bundle import load_manifest
 from darekana.recognizer.embeddings import load_embeddings
@@ -51,3 +52,16 @@ def test_the_report_checks_the_promises_on_the_test_split_and_draws_a_reliabilit
     assert promises["confident_precision"]["delivered"] == report["confident_precision"]
     assert (trained_bundle / "report" / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| false rejection | 0.05 |" in (trained_bundle / "report" / "report.md").read_text()
+
+
+def test_the_report_says_how_often_each_character_s_faces_are_called_unknown(trained_bundle: Path):
+    report = json.loads((trained_bundle / "report" / "report.json").read_text())
+    per_class = report["per_class"]
+    called = sum(c["called_unknown"] * c["n"] for c in per_class.values())
+    assert called == pytest.approx(report["known_false_rejection_rate"] * report["n"])
+    rates = [c["called_unknown"] for c in per_class.values() if c["n"]]
+    assert report["known_false_rejection_per_character"] == pytest.approx(sum(rates) / len(rates))
+    assert report["promises"]["false_rejection"]["per_character"] == report["known_false_rejection_per_character"]
+    name, figures = next(iter(per_class.items()))
+    row = f"| {name} | {figures['n']} | {figures['precision']:.3f} | {figures['recall']:.3f} | "
+    assert row + f"{figures['called_unknown']:.3f} |" in (trained_bundle / "report" / "report.md").read_text()
