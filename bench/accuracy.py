@@ -25,6 +25,7 @@ from bench.common import machine
 from bench.faces import SETS, unknown_crops
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.layout import REPORT_FOLDER
+from darekana.recognizer.names import character_key
 from darekana.train.configs import FinetuneConfig, FitConfig
 from darekana.train.evaluate import score
 from darekana.train.fit import fit
@@ -59,9 +60,10 @@ def unknown_figures(bundle: Path, source: str) -> dict[str, object]:
 
 def by_dataset(per_class: dict[str, dict], datasets: list[str]) -> dict[str, float]:
     """Known test faces called unknown, per dataset of the set (its characters' folders name them)."""
+    keys = {character_key(name): figures for name, figures in per_class.items() if figures["n"]}
     rates = {}
-    for dataset in datasets:
-        mine = [per_class[f.name] for f in (DATASETS / dataset).iterdir() if f.name in per_class]
+    for dataset in datasets:  # as ``scan`` names a character: by its key, whichever folder came first
+        mine = [keys[character_key(f.name)] for f in (DATASETS / dataset).iterdir() if character_key(f.name) in keys]
         faces = sum(c["n"] for c in mine)
         rates[dataset] = round(sum(c["called_unknown"] * c["n"] for c in mine) / max(faces, 1), 4)
     return rates

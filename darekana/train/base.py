@@ -90,6 +90,7 @@ def train_base(
     started = time.perf_counter()
     source = resolve_pretrained(config.arch, config.pretrained)
     parent = _parent(source, config)
+    _check_slim(config, parent)
     with unpacked(folders) as sources:
         dataset = scan(sources)
         held = _held_out(dataset, config.hold_out)
@@ -192,12 +193,27 @@ def _networks(
     return net, None
 
 
+def _check_slim(config: BaseConfig, parent: BaseNetwork | None) -> None:
+    """Refuses a slimming the run could not do as asked, before any face is read."""
+    if not 0 < config.slim <= 1:
+        raise ValueError(f"--slim must be in (0, 1], not {config.slim}")
+    if config.slim == 1:
+        if config.finetune.distil_mix:
+            raise ValueError("--distil-mix blends faces for a teacher: it needs --slim below 1")
+        return
+    if parent is None or config.arch != "mobilenet_v2":
+        raise ValueError("--slim cuts a MobileNetV2 base network: give one as --pretrained (FILE.onnx, record beside)")
+    heads = (
+        parent.record.get("recipe", {}).get("finetune", {}).get("head", {}).get("kind", "linear"),
+        config.finetune.head.kind,
+    )
+    if heads != ("linear", "linear"):
+        raise ValueError("--slim teaches pooled features: both networks need a linear head, not a cosine one")
+
+
 def _slimmed(net: Backbone, config: BaseConfig, parent: BaseNetwork | None, classes: int) -> MobileNetV2:
     """``config.slim`` of ``net``'s hidden channels; ``net``, the base network it was loaded from, teaches it."""
-    if parent is None or not isinstance(net, MobileNetV2):
-        raise ValueError("--slim cuts a MobileNetV2 base network: give one as --pretrained (FILE.onnx, record beside)")
-    if parent.record.get("recipe", {}).get("finetune", {}).get("head", {}).get("kind", "linear") != "linear":
-        raise ValueError(f"{parent.path} has a cosine head: --slim teaches pooled features, not its embedding")
+    assert parent is not None and isinstance(net, MobileNetV2)  # _check_slim
     student = slim(net, config.slim, classes)
     say(f"slimmed to {sum(student.hidden)} of {sum(net.hidden)} hidden channels; {parent.path.name} teaches it")
     return student

@@ -83,7 +83,7 @@ def _per_character(per_class: dict[str, dict[str, Any]], targets: np.ndarray, ca
     rates = []
     for c, figures in enumerate(per_class.values()):
         mine = called_unknown[targets == c]
-        figures["called_unknown"] = float(mine.mean()) if len(mine) else 0.0
+        figures["called_unknown"] = float(mine.mean()) if len(mine) else None  # no faces: nothing measured
         if len(mine):
             rates.append(figures["called_unknown"])
     return float(np.mean(rates)) if rates else 0.0

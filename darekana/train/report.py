@@ -147,6 +147,10 @@ def write_report(figures: dict[str, Any], directory: Path, title: str) -> None:
     (directory / "report.md").write_text(markdown(figures, title), encoding="utf-8")
 
 
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
 def markdown(figures: dict[str, Any], title: str) -> str:
     lines = [
         f"# {title}",
@@ -188,7 +192,7 @@ def markdown(figures: dict[str, Any], title: str) -> str:
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {name} | {v['n']} | {v['precision']:.3f} | {v['recall']:.3f} | {v.get('called_unknown', 0.0):.3f} |"
+        f"| {name} | {v['n']} | {v['precision']:.3f} | {v['recall']:.3f} | {_share(v.get('called_unknown'))} |"
         for name, v in figures["per_class"].items()
     ]
     if figures["confused_pairs"]:

@@ -285,6 +285,24 @@ def test_a_slim_network_is_cut_from_its_teacher_keeps_its_split_and_learns_its_e
     assert taught > _agreement(cut.numpy(), _embeddings(base, faces)) + 0.03  # on a character neither trained on
 
 
-def test_slimming_needs_a_base_network_to_start_from(four_characters: Path, tmp_path: Path):
-    with pytest.raises(ValueError, match="--slim cuts a MobileNetV2 base network"):
-        train_base([four_characters], tmp_path / "slim.onnx", BaseConfig(img_size=SIZE, slim=0.5, finetune=_quick(1)))
+@pytest.mark.parametrize(
+    ("settings", "refusal"),
+    [
+        ({"slim": 0.5}, "--slim cuts a MobileNetV2 base network"),
+        ({"slim": 1.5}, "--slim must be in"),
+        ({"slim": 0.0}, "--slim must be in"),
+        ({"finetune": replace(_quick(1), distil_mix=True)}, "--distil-mix .* needs --slim"),
+    ],
+    ids=["no base network", "above 1", "zero", "blending without a teacher"],
+)
+def test_a_slimming_it_cannot_do_is_refused_before_reading_faces(tmp_path: Path, settings: dict, refusal: str):
+    config = replace(BaseConfig(img_size=SIZE, finetune=_quick(1)), **settings)
+    with pytest.raises(ValueError, match=refusal):
+        train_base([tmp_path / "no faces here"], tmp_path / "slim.onnx", config)
+
+
+def test_slimming_needs_linear_heads(base: Path, tmp_path: Path):
+    head = replace(_quick(1).head, kind="cosface")
+    config = BaseConfig(img_size=SIZE, pretrained=str(base), slim=0.5, finetune=replace(_quick(1), head=head))
+    with pytest.raises(ValueError, match="linear head"):
+        train_base([tmp_path / "no faces here"], tmp_path / "slim.onnx", config)
