@@ -266,7 +266,7 @@ def test_a_slim_network_is_cut_from_its_teacher_keeps_its_split_and_learns_its_e
 ):
     out = tmp_path / "slim.onnx"
     held = ("003_fate_testarossa",)
-    config = BaseConfig(img_size=SIZE, pretrained=str(base), hold_out=held, slim=0.5, finetune=_quick(epochs=5))
+    config = BaseConfig(img_size=SIZE, pretrained=str(base), hold_out=held, slim=0.5, finetune=_quick(epochs=8))
     train_base([four_characters], out, config)
     record, teacher = (json.loads(record_path(n).read_text()) for n in (out, base))
     assert sum(record["hidden"]) < 0.55 * sum(teacher["hidden"]) and record["recipe"]["slim"] == 0.5

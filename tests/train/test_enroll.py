@@ -106,14 +106,17 @@ def test_enrolled_bundle_is_complete(small_bundle: Path, enrolled: Path):
 
 def test_enrolled_characters_are_answered_by_the_svm_or_their_centres(enrolled: Path):
     """The network has no output for them: the models fitted on the embeddings answer; a centre's answer may
-    be confident (the enrolment chose a doubt margin), and then it names the right character."""
+    be confident (the enrolment chose a doubt margin), and then it names the right character nearly always:
+    the rule's target is 95 % (bench/enroll.py measures 97-99 %), so of some 30 confident answers one or two
+    may be wrong; a broken rule (confident centres right 0-88 % before it) falls below 90 %."""
     truth = [folder.name for folder in NEWCOMERS for _ in sorted(folder.iterdir())[ENROLL_CROPS:][:10]]
     others = [load_image(path) for folder in NEWCOMERS for path in sorted(folder.iterdir())[ENROLL_CROPS:][:10]]
     decisions = Recognizer(enrolled).classify(others)
     assert sum(d.model is not Model.PRIMARY for d in decisions) >= 0.8 * len(decisions)
     assert load_manifest(enrolled).thresholds.doubt is not None
     sure = [(d, t) for d, t in zip(decisions, truth) if d.model is Model.CENTRES and d.verdict is Verdict.CONFIDENT]
-    assert all(character_key(d.label) == character_key(t) for d, t in sure), [(d.label, t) for d, t in sure]
+    wrong = [(d.label, t) for d, t in sure if character_key(d.label) != character_key(t)]
+    assert sure and len(wrong) <= 0.1 * len(sure), wrong
 
 
 @pytest.mark.parametrize("kept", [True, False], ids=["embeddings kept", "embedded again"])
