@@ -53,8 +53,7 @@ def render(record: dict[str, Any]) -> str:
         f"{tune['label_smoothing']}, {tune['head']['kind']} head, random resized crop ≥ {tune['min_area']:.0%} "
         f"of the area, flips, brightness and contrast (no hue change: hair and eye colour name characters); "
         f"{'stem frozen' if tune['freeze_stem'] else 'every layer trained'}{_exposure(record)}{_slimmed(record)}; "
-        "the last epoch "
-        "is kept.",
+        "the last epoch is kept.",
         *_lineage(record.get("started_from")),
         f"- **Training**: {record['training_seconds'] / 3600:.2f} h on {record['machine']} ({record['device']}); "
         f"last epoch's loss {history[-1]['loss']:.3f}, validation top-1 {history[-1]['val_accuracy']:.4f} "

@@ -26,24 +26,23 @@ def slim_widths(net: MobileNetV2, keep: float) -> list[int]:
     """Each block's hidden width after keeping ``keep`` (0–1] of it; blocks without expansion unchanged."""
     if not 0 < keep <= 1:
         raise ValueError(f"keep must be in (0, 1], not {keep}")
-    return [
-        block.hidden if not _expands(block) else max(ROUND_TO, round(block.hidden * keep / ROUND_TO) * ROUND_TO)
-        for block in _blocks(net)
-    ]
+    return [_width(block, keep) for block in net.features if isinstance(block, InvertedResidual)]
 
 
 def slim(net: MobileNetV2, keep: float, num_classes: int) -> MobileNetV2:
     """A new MobileNetV2 with ``keep`` of ``net``'s hidden channels in every expanding block, their weights
     copied from ``net``, and a fresh linear head of ``num_classes``."""
     student = MobileNetV2(num_classes, hidden=slim_widths(net, keep))
-    state = {
-        key: value.clone()
-        for key, value in net.state_dict().items()
-        if not key.startswith(net.head_prefix) and not _in_cut_block(key, net)
+    cut = {
+        f"features.{index}.conv.": block
+        for index, block in enumerate(net.features)
+        if isinstance(block, InvertedResidual) and _expands(block)
     }
-    for block, width in zip(_blocks(net), student.hidden):
-        if _expands(block):
-            state.update(_cut(block, _strongest(block, width), _prefix(net, block)))
+    state = {
+        key: value.clone() for key, value in net.state_dict().items() if not key.startswith((net.head_prefix, *cut))
+    }
+    for prefix, block in cut.items():
+        state.update(_cut(block, _strongest(block, _width(block, keep)), prefix))
     missing, unexpected = student.load_state_dict(state, strict=False)
     assert not unexpected and all(key.startswith(net.head_prefix) for key in missing), (missing, unexpected)
     return student
@@ -54,26 +53,14 @@ def distillation_loss(student: Tensor, teacher: Tensor) -> Tensor:
     return (1 - F.cosine_similarity(student, teacher.detach(), dim=1)).mean()
 
 
-def _blocks(net: MobileNetV2) -> list[InvertedResidual]:
-    return [block for block in net.features if isinstance(block, InvertedResidual)]
-
-
 def _expands(block: InvertedResidual) -> bool:
     return len(block.conv) == 4  # widen, depthwise, narrow, its BatchNorm
 
 
-def _prefix(net: MobileNetV2, block: InvertedResidual) -> str:
-    index = next(i for i, module in enumerate(net.features) if module is block)
-    return f"features.{index}.conv."
-
-
-def _in_cut_block(key: str, net: MobileNetV2) -> bool:
-    """Whether ``key`` is one of an expanding block's weights (copied by ``_cut``, not whole)."""
-    parts = key.split(".")
-    if parts[0] != "features" or len(parts) < 3 or parts[2] != "conv":
-        return False
-    block = net.features[int(parts[1])]
-    return isinstance(block, InvertedResidual) and _expands(block)
+def _width(block: InvertedResidual, keep: float) -> int:
+    if not _expands(block):
+        return block.hidden
+    return max(ROUND_TO, round(block.hidden * keep / ROUND_TO) * ROUND_TO)
 
 
 def _strongest(block: InvertedResidual, width: int) -> Tensor:
