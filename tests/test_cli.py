@@ -226,6 +226,13 @@ def test_train_base_names_a_character_not_in_the_data_in_one_line(tmp_path: Path
     assert list(tmp_path.iterdir()) == []  # nothing claimed: the corrected command starts afresh
 
 
+@pytest.mark.parametrize("share", ["1", "-0.1", "lots"])
+def test_train_base_refuses_a_label_smoothing_outside_0_to_1_before_reading_faces(tmp_path: Path, share: str):
+    done = darekana("train", "base", "/nowhere", "--out", str(tmp_path / "b.onnx"), "--label-smoothing", share)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--label-smoothing" in done.stderr and list(tmp_path.iterdir()) == []
+
+
 def test_train_fit_refuses_a_base_network_without_its_record(tmp_path: Path):
     (tmp_path / "lonely.onnx").write_bytes(b"not really a network")
     done = darekana(

@@ -35,6 +35,16 @@ def add_commands(commands: Commands) -> None:
         add(group)
 
 
+def _smoothing(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), not {value}")
+    return value
+
+
 def add_head_arguments(p: argparse.ArgumentParser) -> None:
     """The classification head's options (``HeadConfig``), read back by :func:`head_config`."""
     head = HeadConfig()
@@ -55,6 +65,12 @@ def _training_arguments(p: argparse.ArgumentParser, tune: FinetuneConfig) -> Non
     p.add_argument("--epochs", type=int, default=tune.epochs)
     p.add_argument("--batch-size", type=int, default=tune.batch_size)
     p.add_argument("--lr", type=float, default=tune.lr)
+    p.add_argument(
+        "--label-smoothing",
+        type=_smoothing,
+        default=tune.label_smoothing,
+        help="share of each target spread over all classes",
+    )
     p.add_argument("--seed", type=int, default=tune.seed, help="the training's seed")
     add_head_arguments(p)
     p.add_argument("--device", default=tune.device, help=DEVICE_HELP)
@@ -66,6 +82,7 @@ def _training(args: argparse.Namespace, tune: FinetuneConfig) -> FinetuneConfig:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        label_smoothing=args.label_smoothing,
         seed=args.seed,
         device=args.device,
         head=head_config(args),
