@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import json
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -99,7 +100,9 @@ def choose_crops(paths: list[Path], shots: int, seed: int) -> tuple[list[Path], 
 
 
 def link(characters: Characters, target: Path) -> Path:
-    """``target`` with one sub-folder per character holding links to its crops."""
+    """``target`` with one sub-folder per character holding links to its crops (made afresh: a run that
+    stopped halfway leaves some)."""
+    shutil.rmtree(target, ignore_errors=True)
     for name, paths in characters.items():
         (target / name).mkdir(parents=True)
         for path in paths:

@@ -246,3 +246,14 @@ def test_train_fit_refuses_a_base_network_without_its_record(tmp_path: Path):
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "record" in done.stderr and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--triplet", "-1"), ("--triplet", "nan"), ("--faces-per-character", "1")]
+)
+def test_train_base_refuses_a_triplet_setting_it_cannot_train_with_before_reading_faces(
+    tmp_path: Path, option: str, value: str
+):
+    done = darekana("train", "base", "/nowhere", "--out", str(tmp_path / "b.onnx"), option, value)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert option in done.stderr and list(tmp_path.iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -35,13 +36,37 @@ def add_commands(commands: Commands) -> None:
         add(group)
 
 
-def _smoothing(text: str) -> float:
+def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def _smoothing(text: str) -> float:
+    value = _number(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), not {value}")
+    return value
+
+
+def _weight(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _per_character(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"a batch needs at least 2 faces of a character, not {value}")
     return value
 
 
@@ -72,6 +97,21 @@ def _training_arguments(p: argparse.ArgumentParser, tune: FinetuneConfig) -> Non
         help="share of each target spread over all classes",
     )
     p.add_argument("--seed", type=int, default=tune.seed, help="the training's seed")
+    p.add_argument(
+        "--triplet",
+        type=_weight,
+        default=tune.triplet_weight,
+        metavar="WEIGHT",
+        help="batch-hard triplet loss on the unit embedding at this weight beside the classification loss (0: none)",
+    )
+    p.add_argument("--triplet-margin", type=_weight, default=tune.triplet_margin, help="the triplet loss's margin")
+    p.add_argument(
+        "--faces-per-character",
+        type=_per_character,
+        default=tune.faces_per_character,
+        metavar="K",
+        help="with --triplet: each batch holds K faces of each of its characters",
+    )
     add_head_arguments(p)
     p.add_argument("--device", default=tune.device, help=DEVICE_HELP)
 
@@ -84,6 +124,9 @@ def _training(args: argparse.Namespace, tune: FinetuneConfig) -> FinetuneConfig:
         lr=args.lr,
         label_smoothing=args.label_smoothing,
         seed=args.seed,
+        triplet_weight=args.triplet,
+        triplet_margin=args.triplet_margin,
+        faces_per_character=args.faces_per_character,
         device=args.device,
         head=head_config(args),
     )

@@ -62,6 +62,11 @@ class FinetuneConfig:
     distil_weight: float = 10.0
     # With a teacher: half of each batch's faces blended pairwise (mixup) and taught the teacher's embedding only.
     distil_mix: bool = False
+    # Batch-hard triplet loss on the unit embedding (:mod:`darekana.train.metric`), times this, joins the loss
+    # (0: none); its batches then hold ``faces_per_character`` faces of each of their characters.
+    triplet_weight: float = 0.0
+    triplet_margin: float = 0.3
+    faces_per_character: int = 4
 
     @classmethod
     def study(cls, epochs: int = 25, **overrides) -> FinetuneConfig:

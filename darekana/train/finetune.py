@@ -17,6 +17,9 @@ Training runs on ``device`` (``cuda`` when a GPU is there); nothing requires one
 With ``FinetuneConfig.head`` a cosine head (CosFace or ArcFace, ``darekana.train.backbones.CosineHead``),
 the trainer puts it on the network in place of the linear one, and trains it with the margin on each face's
 own character; validation, like the exported model, sees the logits without margin.
+
+With ``FinetuneConfig.triplet_weight`` a batch-hard triplet loss on the unit embedding joins the loss, on
+batches of K faces per character (:mod:`darekana.train.metric`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from darekana.recognizer.layout import partial, publish
 
 from .backbones import Backbone, CosineHead, MobileNetV2, ResNet, head_of, install_head
 from .configs import FinetuneConfig
+from .metric import batch_hard_triplet, grouped_order
 from .slim import distillation_loss
 
 STATE_FILE = "state.pt"
@@ -281,7 +285,10 @@ class Trainer:
         for module in self.frozen:
             module.eval()  # frozen BatchNorm keeps its pretrained statistics
         cfg = self.config
-        order = torch.randperm(len(pixels), generator=generator)
+        if cfg.triplet_weight > 0:
+            order = grouped_order(targets, cfg.faces_per_character, generator)
+        else:
+            order = torch.randperm(len(pixels), generator=generator)
         total, seen = 0.0, 0
         strangers = torch.from_numpy(outliers) if outliers is not None and len(outliers) else None
         bar = progress(range(0, len(order), cfg.batch_size), f"epoch {epoch}/{cfg.epochs}", "batch")
@@ -316,6 +323,9 @@ class Trainer:
         logits = self._training_logits(features, targets)
         known = logits[: len(targets)]
         loss = F.cross_entropy(known[labelled], targets[labelled], label_smoothing=cfg.label_smoothing)
+        if cfg.triplet_weight > 0:
+            named = features[: len(targets)][labelled]
+            loss = loss + cfg.triplet_weight * batch_hard_triplet(named, targets[labelled], cfg.triplet_margin)
         if len(logits) > len(targets):  # outliers: cross-entropy to the uniform distribution over characters
             loss = loss - cfg.outlier_weight * F.log_softmax(logits[len(targets) :], dim=1).mean()
         if self.teacher is not None:

@@ -16,11 +16,13 @@ is 2·C + 32 nodes (262 for 115 characters), mostly matrix products, built from 
 
 Two characters are scikit-learn's binary case: one decision value, positive for the second, and
 ``p₀ = 1 − p₁``. :func:`svm_graph` is checked against ``predict_proba`` where it is written
-(``darekana.train.export.export_fallback``).
+(``darekana.train.export.export_fallback``), except on faces where a pair of characters is within float32's
+rounding of a tie (:func:`clear_of_ties`).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,9 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import SVC
 
 INPUT = "unit"
+# A pair's decision value nearer 0 than this is a tie float32 cannot settle: the graph (float32) and
+# scikit-learn (float64) may give that pair's vote to different characters, which moves the probabilities.
+TIE = 1e-5
 
 
 class _Graph:
@@ -138,3 +143,14 @@ def svm_graph(model: CalibratedClassifierCV, opset: int) -> onnx.ModelProto:
         g.constants,
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def clear_of_ties(model: CalibratedClassifierCV, faces: np.ndarray) -> np.ndarray:
+    """Which of ``faces`` no pair of characters decides within ``TIE`` of a tie (with two characters there
+    are no votes, so every face): there the graph must give scikit-learn's probabilities."""
+    (calibrated,) = model.calibrated_classifiers_
+    if len(calibrated.estimator.classes_) == 2:
+        return np.ones(len(faces), bool)
+    pairs = copy.copy(calibrated.estimator)  # the fitted arrays shared; only the output's shape differs
+    pairs.decision_function_shape = "ovo"
+    return np.abs(pairs.decision_function(faces)).min(axis=1) > TIE

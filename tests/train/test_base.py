@@ -7,6 +7,7 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -57,31 +58,41 @@ def _quick(epochs: int) -> FinetuneConfig:
     return replace(BaseConfig().finetune, epochs=epochs, batch_size=16)
 
 
-def _trainer(checkpoints: Path, epochs: int, taught: str = "") -> Trainer:
+def _trainer(checkpoints: Path, epochs: int, taught: str = "", **tune: Any) -> Trainer:
     torch.manual_seed(0)
     net = build_backbone("mobilenet_v2", 3)
     load_pretrained(net, str(MOBILENET_V2_TRUNK))
     if not taught:
-        return Trainer(net, IMAGENET_MEAN, IMAGENET_STD, _quick(epochs), checkpoints)
-    settings = replace(_quick(epochs), freeze_stem=False, distil_mix=taught == "mixed")
+        return Trainer(net, IMAGENET_MEAN, IMAGENET_STD, replace(_quick(epochs), **tune), checkpoints)
+    settings = replace(_quick(epochs), freeze_stem=False, distil_mix=taught == "mixed", **tune)
     return Trainer(slim(net, 0.5, 3), IMAGENET_MEAN, IMAGENET_STD, settings, checkpoints, teacher=net)
 
 
 @pytest.mark.parametrize(
-    ("exposed", "taught"),
-    [(False, ""), (True, ""), (False, "plain"), (False, "mixed")],
-    ids=["plain", "outlier exposure", "slim", "slim, half mixed"],
+    ("exposed", "taught", "tune"),
+    [
+        (False, "", {}),
+        (True, "", {}),
+        (False, "plain", {}),
+        (False, "mixed", {}),
+        (False, "", {"triplet_weight": 1.0, "faces_per_character": 4}),
+    ],
+    ids=["plain", "outlier exposure", "slim", "slim, half mixed", "triplet"],
 )
-def test_resuming_a_stopped_run_gives_the_same_next_epoch_as_not_stopping(tmp_path: Path, exposed: bool, taught: str):
+def test_resuming_a_stopped_run_gives_the_same_next_epoch_as_not_stopping(
+    tmp_path: Path, exposed: bool, taught: str, tune: dict[str, Any]
+):
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 3
     outliers = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8) if exposed else None
-    straight = _trainer(tmp_path / "straight", 2, taught)
+    straight = _trainer(tmp_path / "straight", 2, taught, **tune)
     whole = straight.fit(x, y, x[:8], y[:8], resume=True, outliers=outliers)
 
-    stopped = _trainer(tmp_path / "stopped", 2, taught)
+    stopped = _trainer(tmp_path / "stopped", 2, taught, **tune)
     assert not stopped.fit(x, y, x[:8], y[:8], resume=True, until=1, outliers=outliers).finished
-    resumed_trainer = _trainer(tmp_path / "stopped", 2, taught)  # a new process: fresh network, optimizer, generators
+    resumed_trainer = _trainer(
+        tmp_path / "stopped", 2, taught, **tune
+    )  # a new process: fresh network, optimizer, generators
     resumed = resumed_trainer.fit(x, y, x[:8], y[:8], resume=True, outliers=outliers)
 
     assert resumed.finished and [h.epoch for h in resumed.history] == [1, 2]
