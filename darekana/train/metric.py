@@ -24,10 +24,8 @@ def grouped_order(targets: Tensor, per_character: int, generator: torch.Generato
         raise ValueError(f"faces per character must be at least 2, not {per_character}")
     shuffled = torch.randperm(len(targets), generator=generator)
     by_character = shuffled[torch.argsort(targets[shuffled], stable=True)]
-    runs: list[Tensor] = []
-    for character in torch.unique(targets):
-        faces = by_character[targets[by_character] == character]
-        runs.extend(faces.split(per_character))
+    _, counts = torch.unique_consecutive(targets[by_character], return_counts=True)
+    runs = [run for faces in by_character.split(counts.tolist()) for run in faces.split(per_character)]
     order = torch.randperm(len(runs), generator=generator)
     return torch.cat([runs[i] for i in order.tolist()]) if runs else shuffled
 
