@@ -17,6 +17,7 @@ the nearest of all, and the centre model's probabilities answer for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -76,6 +77,15 @@ DOUBT = 0.2
 MIN_CONFIDENT_CROPS = 2
 
 
+def centre_spread(labels: Sequence[Label]) -> np.ndarray:
+    """Per label, how much further its own faces lie from its centre than a known character's lie from theirs.
+    A centre made from k crops is itself off its character's mean by about 1/k of the faces' spread, so their
+    faces lie about sqrt(1 + 1/k) times as far from it (bench/enroll.py: the spread of a character's crops
+    around their mean foretold its other faces' distances, the ratio's median 0.94–1.08 from 2 to 20 crops).
+    The characters the network learned, with centres of hundreds of faces: 1."""
+    return np.array([1.0 if label.crops is None else math.sqrt(1 + 1 / max(label.crops, 1)) for label in labels])
+
+
 def may_be_confident(labels: Sequence[Label]) -> np.ndarray:
     """Per label, whether its answers may be "confident" (``MIN_CONFIDENT_CROPS``)."""
     return np.array([label.crops is None or label.crops >= MIN_CONFIDENT_CROPS for label in labels], dtype=bool)
@@ -106,27 +116,31 @@ class Routed:
 
 
 def route(
-    primary: np.ndarray, fallback: np.ndarray, distances: np.ndarray, n_network: int, thresholds: Thresholds
+    primary: np.ndarray,
+    fallback: np.ndarray,
+    distances: np.ndarray,
+    n_network: int,
+    thresholds: Thresholds,
+    spread: np.ndarray | None = None,
 ) -> Routed:
     """The engine's decision rule over arrays (vectorised: training calibrates the thresholds by running it
     over the whole calibration split). ``primary`` is padded to every label (``pad_primary``).
 
     The enrolment margin routes: it decides which faces an enrolled centre answers. The distance that says
-    "unknown" takes it only where it brings a centre nearer: a centre of one or a few crops lies further
-    from its character's faces than one of hundreds (a positive margin), while a negative one, whose centres
-    (of many crops) would otherwise take known characters' faces, must not push the enrolled character's
-    own faces past the distance known characters are held to (``bench/enroll.py``: at 20 crops it called
-    10 % of their faces unknown instead of 5 %)."""
+    "unknown" is each face's distance to its answer's centre over that label's ``spread`` (``centre_spread``;
+    None: all 1): a centre of a few crops lies further from its character's faces than one of hundreds, and
+    by how much follows from the number of crops, where the margin says only how near the known characters'
+    faces come to it (``bench/enroll.py``: judged with the margin, 3.7 to 18.0 % of the faces of characters
+    enrolled from 5 crops were called unknown, depending on the network; by the spread, 4.8 to 10.1 %)."""
     gap = enrolled_gap(distances, n_network)
-    margin = thresholds.enrolled_margin
-    routing = enrolled_nearer(distances, n_network, margin)
+    routing = enrolled_nearer(distances, n_network, thresholds.enrolled_margin)
     enrolled = routing.argmin(axis=1) >= n_network
     use_primary = (primary.max(axis=1) >= thresholds.primary) & ~enrolled
     probs = np.where(use_primary[:, None], primary, fallback)
     if enrolled.any():
         probs[enrolled] = centre_probabilities(routing[enrolled], thresholds.temperature)
     model = np.where(enrolled, Model.CENTRES.code, np.where(use_primary, Model.PRIMARY.code, Model.FALLBACK.code))
-    judged = routing if margin >= 0 else distances
+    judged = distances if spread is None else distances / spread[None, :]
     return Routed(probs, model, judged[np.arange(len(probs)), probs.argmax(axis=1)], gap)
 
 

@@ -31,6 +31,7 @@ from threadpoolctl import ThreadpoolController
 from .bundle import BundleError, Label, Manifest, Thresholds, bundle_version, load_manifest
 from .centres import Centres, load_centres
 from .decision import (
+    centre_spread,
     confident_threshold,
     enrolment_margins,
     l2_normalize,
@@ -233,7 +234,7 @@ class Recognizer:
         labels, thresholds, distances = self._answerable(unit, extra)
         primary = pad_primary(logits, len(labels))
         fallback = self._fallback(unit, primary, thresholds.primary)
-        routed = route(primary, fallback, distances, self.manifest.n_network, thresholds)
+        routed = route(primary, fallback, distances, self.manifest.n_network, thresholds, centre_spread(labels))
         codes = verdicts(routed, thresholds, may_be_confident(labels))
         answers = routed.probs.argmax(axis=1)
         gallery = self._gallery
@@ -320,8 +321,10 @@ class Recognizer:
         margin, doubt = enrolment_margins(distances, m.n_network)
         chosen = replace(m.thresholds, enrolled_margin=margin, doubt=doubt)
         primary = pad_primary(logits, distances.shape[1])
-        routed = route(primary, self._fallback(unit, primary, chosen.primary), distances, m.n_network, chosen)
-        allowed = may_be_confident([*m.labels, *labels])
+        every = [*m.labels, *labels]
+        fallback = self._fallback(unit, primary, chosen.primary)
+        routed = route(primary, fallback, distances, m.n_network, chosen, centre_spread(every))
+        allowed = may_be_confident(every)
         return replace(chosen, confident=confident_threshold(routed, targets, chosen, allowed=allowed))
 
     def _calibration_faces(self) -> Embedded | None:

@@ -39,9 +39,10 @@ class Outputs:
     distances: np.ndarray
     n_network: int
     allowed: np.ndarray | None = None  # per label, whether its answers may be confident (``may_be_confident``)
+    spread: np.ndarray | None = None  # per label, how far its faces lie from its centre (``centre_spread``)
 
     def routed(self, thresholds: Thresholds) -> Routed:
-        return route(self.primary, self.fallback, self.distances, self.n_network, thresholds)
+        return route(self.primary, self.fallback, self.distances, self.n_network, thresholds, self.spread)
 
 
 def choose_thresholds(

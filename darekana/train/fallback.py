@@ -12,7 +12,7 @@ from sklearn.svm import SVC
 
 from darekana.recognizer.bundle import Label, Thresholds
 from darekana.recognizer.centres import Centres
-from darekana.recognizer.decision import may_be_confident, pad_primary
+from darekana.recognizer.decision import centre_spread, may_be_confident, pad_primary
 from darekana.recognizer.embeddings import Embedded
 from darekana.recognizer.extra import mean_centres
 
@@ -36,6 +36,7 @@ def fit_fallback(
         centres.distances(calibration.unit),
         n_network=calibration.logits.shape[1],
         allowed=may_be_confident(labels),
+        spread=centre_spread(labels),
     )
     return choose_thresholds(outputs, calibration.targets)
 

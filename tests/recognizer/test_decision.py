@@ -1,5 +1,5 @@
-"""The decision rule on hand-made distances: the enrolment margin routes faces to enrolled centres, and
-says "unknown" only where it brings a centre nearer."""
+"""The decision rule on hand-made distances: the enrolment margin routes faces to enrolled centres, and a
+centre's spread (how many crops it was made from) says how far is "unknown" for it."""
 
 from __future__ import annotations
 
@@ -9,20 +9,22 @@ import numpy as np
 import pytest
 
 from darekana.recognizer.bundle import Label, Thresholds
-from darekana.recognizer.decision import may_be_confident, pad_primary, route, verdicts
+from darekana.recognizer.decision import centre_spread, may_be_confident, pad_primary, route, verdicts
 from darekana.recognizer.results import Model, Verdict
 
 N_NETWORK = 2  # two known characters, one enrolled (label 2)
 THRESHOLDS = Thresholds(primary=0.5, confident=0.9, distance=1.0, temperature=1.0, doubt=0.0)
 
 
-def decide(distances: list[float], margin: float) -> tuple[int, float, int]:
-    """(model code, distance judged, verdict code) for one face nearest the enrolled centre."""
+def decide(distances: list[float], margin: float, crops: int | None = None) -> tuple[int, float, int]:
+    """(model code, distance judged, verdict code) for one face nearest the enrolled centre, made from
+    ``crops`` crops (None: judged as a known character's)."""
     thresholds = replace(THRESHOLDS, enrolled_margin=margin)
     d = np.array([distances])
     primary = pad_primary(np.array([[0.0, 0.0]]), 3)
     fallback = np.array([[0.5, 0.5, 0.0]])
-    routed = route(primary, fallback, d, N_NETWORK, thresholds)
+    spread = None if crops is None else centre_spread([Label("a", "A"), Label("b", "B"), Label("c", "C", crops)])
+    routed = route(primary, fallback, d, N_NETWORK, thresholds, spread)
     return int(routed.model[0]), float(routed.distance[0]), int(verdicts(routed, thresholds)[0])
 
 
@@ -50,7 +52,15 @@ def test_a_label_of_one_crop_never_answers_confidently():
     assert verdicts(routed, THRESHOLDS, may_be_confident(twice))[0] == Verdict.CONFIDENT.code
 
 
-def test_a_positive_margin_brings_a_centre_of_few_crops_nearer_for_the_unknown_distance_too():
-    model, distance, verdict = decide([2.0, 2.5, 1.2], 0.3)
-    assert model == Model.CENTRES.code and distance == pytest.approx(0.9) and verdict != Verdict.UNKNOWN.code
-    assert decide([2.0, 2.5, 1.4], 0.3)[2] == Verdict.UNKNOWN.code
+def test_the_spread_of_a_centre_grows_as_its_crops_fall():
+    labels = [Label("known", "Known"), *(Label(f"e{k}", "E", crops=k) for k in (1, 5, 100))]
+    assert centre_spread(labels) == pytest.approx([1.0, 2**0.5, 1.2**0.5, 1.01**0.5])
+
+
+@pytest.mark.parametrize("margin", [-0.2, 0.0, 0.3])
+def test_a_centre_of_few_crops_is_judged_by_its_spread_whatever_the_margin(margin: float):
+    model, distance, verdict = decide([2.0, 2.5, 1.2], margin, crops=1)  # 1.2 / sqrt(2) = 0.85, within 1.0
+    assert model == Model.CENTRES.code and distance == pytest.approx(1.2 / 2**0.5)
+    assert verdict != Verdict.UNKNOWN.code
+    assert decide([2.0, 2.5, 1.5], margin, crops=1)[2] == Verdict.UNKNOWN.code  # 1.06: too far even so
+    assert decide([2.0, 2.5, 1.2], margin, crops=20)[2] == Verdict.UNKNOWN.code  # 1.17: 20 crops vouch less slack
