@@ -64,6 +64,8 @@ def score(decisions: list[Decision], truth: list[str], known: list[str]) -> dict
     figures["verdicts"] = {v.value: int((verdicts[known_rows] == v).sum()) for v in Verdict}
     called_unknown = verdicts[known_rows] == Verdict.UNKNOWN
     figures["known_false_rejection_rate"] = float(called_unknown.mean()) if known_rows else 0.0
+    # what people are told: an "unknown" answer names nobody, so its top-1 label is never seen
+    figures["named_right"] = float(((ranked[:, 0] == targets) & ~called_unknown).mean()) if known_rows else 0.0
     figures["known_false_rejection_per_character"] = _per_character(figures["per_class"], targets, called_unknown)
     confident = verdicts[known_rows] == Verdict.CONFIDENT
     figures["confident_precision"] = (

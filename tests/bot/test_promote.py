@@ -30,7 +30,9 @@ from darekana.bot.storage.models import RecognitionRow
 from darekana.cli import main as darekana
 from darekana.recognizer.bundle import BundleError, load_manifest, write_manifest
 from darekana.recognizer.layout import MODEL_FILE
+from darekana.recognizer.results import Candidate, Decision, Model, Verdict
 from darekana.train.compare import judge
+from darekana.train.evaluate import score
 from darekana.train.shared import DATASETS
 
 DATA = str(DATASETS / "animeface-10")
@@ -138,21 +140,33 @@ def test_worse_bundle_refused_with_one_line_reason(bundles: Bundles, capsys):
     assert darekana(args + ["--json"]) == 1
     captured = capsys.readouterr()
     result = json.loads(captured.out)
-    assert result["passed"] is False and result["deltas"]["top1"] < -0.01
+    assert result["passed"] is False and result["deltas"]["named_right"] < -0.01
     assert len(captured.err.strip().splitlines()) == 1
-    assert captured.err.startswith(f"darekana: refusing {bundles.worse}: worse than {bundles.v1}: top1 fell from")
+    refusal = f"darekana: refusing {bundles.worse}: worse than {bundles.v1}: named_right fell from"
+    assert captured.err.startswith(refusal)
     # the tolerance is the knob: a generous one lets it through
     assert darekana(args + ["--tolerance", "0.9"]) == 0
 
 
+def test_the_gate_does_not_count_the_label_of_an_unknown_answer():
+    """An "unknown" answer names nobody: top-1 counts its label, the gated ``named_right`` does not."""
+
+    def decision(label: str, verdict: Verdict) -> Decision:
+        return Decision([Candidate(label, label, 0.9)], Model.PRIMARY, verdict, 1.0)
+
+    faces = [decision("a", Verdict.UNKNOWN), decision("a", Verdict.UNSURE), decision("a", Verdict.CONFIDENT)]
+    figures = score(faces, ["a", "a", "b"], ["a", "b"])
+    assert figures["top1"] == pytest.approx(2 / 3) and figures["named_right"] == pytest.approx(1 / 3)
+
+
 def test_judge_rejection_quality_within_and_beyond_tolerance():
-    old = {"top1": 0.90, "known_false_rejection_rate": 0.05, "unknown_rejection_rate": 0.80}
-    assert judge(old, {**old, "top1": 0.895, "known_false_rejection_rate": 0.055}, 0.01) == []
+    old = {"named_right": 0.90, "known_false_rejection_rate": 0.05, "unknown_rejection_rate": 0.80}
+    assert judge(old, {**old, "named_right": 0.895, "known_false_rejection_rate": 0.055}, 0.01) == []
     reasons = judge(old, {**old, "known_false_rejection_rate": 0.08, "unknown_rejection_rate": 0.70}, 0.01)
     assert [r.split()[0] for r in reasons] == ["known_false_rejection_rate", "unknown_rejection_rate"]
     assert "rose from 0.0500 to 0.0800" in reasons[0] and "fell from 0.8000 to 0.7000" in reasons[1]
     # unknown faces measured for one bundle only (it knows fewer characters): not comparable, not judged
-    assert judge(old, {"top1": 0.90, "known_false_rejection_rate": 0.05}, 0.01) == []
+    assert judge(old, {"named_right": 0.90, "known_false_rejection_rate": 0.05}, 0.01) == []
 
 
 # --- promotion --------------------------------------------------------------------------------------
