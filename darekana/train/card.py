@@ -52,7 +52,8 @@ def render(record: dict[str, Any]) -> str:
         f"AdamW lr {tune['lr']} (one-cycle), weight decay {tune['weight_decay']}, label smoothing "
         f"{tune['label_smoothing']}, {tune['head']['kind']} head, random resized crop ≥ {tune['min_area']:.0%} "
         f"of the area, flips, brightness and contrast (no hue change: hair and eye colour name characters); "
-        f"{'stem frozen' if tune['freeze_stem'] else 'every layer trained'}{_exposure(record)}{_slimmed(record)}; "
+        f"{'stem frozen' if tune['freeze_stem'] else 'every layer trained'}{_triplet(tune)}{_exposure(record)}"
+        f"{_slimmed(record)}; "
         "the last epoch is kept.",
         *_lineage(record.get("started_from")),
         f"- **Training**: {record['training_seconds'] / 3600:.2f} h on {record['machine']} ({record['device']}); "
@@ -81,6 +82,16 @@ def _lineage(parent: dict[str, Any] | None) -> list[str]:
         )
         parent = parent.get("started_from")
     return lines
+
+
+def _triplet(tune: dict[str, Any]) -> str:
+    weight = tune.get("triplet_weight", 0.0)  # records made before the triplet loss existed lack it
+    if not weight:
+        return ""
+    return (
+        f"; a batch-hard triplet loss on the unit embedding beside the classification loss, weight {weight}, "
+        f"margin {tune['triplet_margin']}, batches of {tune['faces_per_character']} faces per character"
+    )
 
 
 def _exposure(record: dict[str, Any]) -> str:

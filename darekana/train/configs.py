@@ -106,7 +106,9 @@ class FitConfig:
 
 
 def _base_recipe() -> FinetuneConfig:
-    return FinetuneConfig(epochs=24, min_area=0.6, keep_best=False)
+    """The shipped network's recipe: 8 epochs with the triplet loss named characters the network never saw from
+    a few crops better than 24 epochs, with or without it (docs/benchmarks.md, "Distances trained too")."""
+    return FinetuneConfig(epochs=8, min_area=0.6, keep_best=False, triplet_weight=1.0)
 
 
 @dataclass

@@ -243,6 +243,7 @@ def test_the_model_card_is_written_from_the_record_and_carries_the_report_s_figu
     assert f"| top1 | {report['top1']} |" in card
     assert f"| promises / false_rejection / delivered | {report['promises']['false_rejection']['delivered']} |" in card
     assert load_network(network).sha256 in card and "held out (003_fate_testarossa)" in card
+    assert "a batch-hard triplet loss on the unit embedding beside the classification loss, weight 1.0" in card
 
 
 @pytest.mark.skipif(not BASE_NETWORK.is_file(), reason="no base network shipped")
