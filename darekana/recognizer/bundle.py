@@ -81,7 +81,8 @@ class Thresholds:
     ``primary``: below this top-1 probability the fallback SVM answers instead of the network.
     ``confident``: an answer at or above this probability is stated as fact; below, it is "unsure".
     ``distance``: distance of a face to its answer's centre (``darekana.recognizer.centres``) beyond which the face is
-    "unknown" (none of the known characters).
+    "unknown" (none of the known characters); for an enrolled character's centre, the distance over its spread
+    (``darekana.recognizer.decision.centre_spread``).
     ``enrolled_margin``: a face goes to its nearest enrolled character when that centre is nearer than the
     nearest known character's centre plus this margin (it can be negative); bundles without enrolled
     characters do not use it.

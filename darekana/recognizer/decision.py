@@ -12,7 +12,8 @@ probability, ``unsure`` between.
 Characters enrolled after training (``manifest.network_labels``) have no logit, and the SVM, fitted on
 hundreds of faces of each known character, seldom picks one seen in a few crops. So the centres decide: a
 face goes to an enrolled character when its centre, brought nearer by the bundle's ``enrolled_margin``, is
-the nearest of all, and the centre model's probabilities answer for it.
+the nearest of all, and the centre model's probabilities answer for it. Its distance for ``unknown`` is taken
+over its centre's spread (``centre_spread``: a centre of k crops lies √(1 + 1/k) times as far from its faces).
 """
 
 from __future__ import annotations
