@@ -46,7 +46,7 @@ def _number(text: str) -> float:
     return value
 
 
-def _smoothing(text: str) -> float:
+def _share(text: str) -> float:
     value = _number(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), not {value}")
@@ -92,7 +92,7 @@ def _training_arguments(p: argparse.ArgumentParser, tune: FinetuneConfig) -> Non
     p.add_argument("--lr", type=float, default=tune.lr)
     p.add_argument(
         "--label-smoothing",
-        type=_smoothing,
+        type=_share,
         default=tune.label_smoothing,
         help="share of each target spread over all classes",
     )
@@ -112,6 +112,13 @@ def _training_arguments(p: argparse.ArgumentParser, tune: FinetuneConfig) -> Non
         metavar="K",
         help="with --triplet: each batch holds K faces of each of its characters",
     )
+    p.add_argument(
+        "--erase",
+        type=_share,
+        default=tune.erase,
+        metavar="SHARE",
+        help="random erasing: this share of training faces get a rectangle set to the mean colour",
+    )
     add_head_arguments(p)
     p.add_argument("--device", default=tune.device, help=DEVICE_HELP)
 
@@ -127,6 +134,7 @@ def _training(args: argparse.Namespace, tune: FinetuneConfig) -> FinetuneConfig:
         triplet_weight=args.triplet,
         triplet_margin=args.triplet_margin,
         faces_per_character=args.faces_per_character,
+        erase=args.erase,
         device=args.device,
         head=head_config(args),
     )

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .configs import ARCHITECTURES, HEADS, HeadConfig
+from .configs import ARCHITECTURES, COSINE_HEADS, HeadConfig
 
 TORCHVISION_URLS = {
     "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
@@ -204,8 +204,8 @@ class CosineHead(nn.Module):
 
     def __init__(self, features_dim: int, num_classes: int, config: HeadConfig):
         super().__init__()
-        if config.kind not in HEADS[1:]:
-            raise ValueError(f"unknown cosine head {config.kind!r}; choose one of {', '.join(HEADS[1:])}")
+        if config.kind not in COSINE_HEADS:
+            raise ValueError(f"unknown cosine head {config.kind!r}; choose one of {', '.join(COSINE_HEADS)}")
         self.kind, self.scale, self.margin = config.kind, config.scale, config.margin
         self.project: nn.Module = nn.Identity()
         dim = features_dim
@@ -239,6 +239,17 @@ class CosineHead(nn.Module):
         return self.logits(self.embedding(features), targets)
 
 
+class BNNeck(nn.Sequential):
+    """``HeadConfig`` ``bnneck``: BatchNorm without its shift, then a linear layer without bias."""
+
+    def __init__(self, features_dim: int, num_classes: int):
+        neck = nn.BatchNorm1d(features_dim)
+        neck.bias.requires_grad_(False)  # scale only: the features keep their place (Luo et al.)
+        linear = nn.Linear(features_dim, num_classes, bias=False)
+        nn.init.normal_(linear.weight, 0, 0.001)
+        super().__init__(neck, linear)
+
+
 def head_of(net: Backbone) -> nn.Module:
     return net.fc if isinstance(net, ResNet) else net.classifier
 
@@ -258,7 +269,11 @@ def install_head(net: Backbone, config: HeadConfig) -> Backbone:
     ``load_pretrained`` still skips it."""
     if config.kind == "linear":
         return net
-    head = CosineHead(net.features_dim, _num_classes(net), config)
+    head: nn.Module
+    if config.kind == "bnneck":
+        head = BNNeck(net.features_dim, _num_classes(net))
+    else:
+        head = CosineHead(net.features_dim, _num_classes(net), config)
     if isinstance(net, ResNet):
         net.fc = head  # type: ignore[assignment]
     else:

@@ -50,8 +50,9 @@ def render(record: dict[str, Any]) -> str:
         f"{faces['trained_on']} faces, listed by sha256 in the record's `trained_on`.",
         f"- **Recipe**: {tune['epochs']} epochs at {recipe['img_size']} px, batch {tune['batch_size']}, "
         f"AdamW lr {tune['lr']} (one-cycle), weight decay {tune['weight_decay']}, label smoothing "
-        f"{tune['label_smoothing']}, {tune['head']['kind']} head, random resized crop ≥ {tune['min_area']:.0%} "
-        f"of the area, flips, brightness and contrast (no hue change: hair and eye colour name characters); "
+        f"{tune['label_smoothing']}, {_head(tune)}, random resized crop ≥ {tune['min_area']:.0%} "
+        f"of the area, flips, brightness and contrast{_erasing(tune)} (no hue change: hair and eye colour name "
+        "characters); "
         f"{'stem frozen' if tune['freeze_stem'] else 'every layer trained'}{_triplet(tune)}{_exposure(record)}"
         f"{_slimmed(record)}; "
         "the last epoch is kept.",
@@ -82,6 +83,21 @@ def _lineage(parent: dict[str, Any] | None) -> list[str]:
         )
         parent = parent.get("started_from")
     return lines
+
+
+def _head(tune: dict[str, Any]) -> str:
+    kind = tune["head"]["kind"]
+    if kind != "bnneck":
+        return f"{kind} head"
+    return (
+        "a BNNeck head (the softmax reads the pooled embedding through a BatchNorm without shift; the triplet "
+        "loss and the exported embedding read it as it is)"
+    )
+
+
+def _erasing(tune: dict[str, Any]) -> str:
+    share = tune.get("erase", 0.0)  # records made before random erasing existed lack it
+    return f", random erasing of {share:.0%} of the faces" if share else ""
 
 
 def _triplet(tune: dict[str, Any]) -> str:

@@ -11,7 +11,8 @@ from .shared import FACEBOXES_WEIGHTS
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2")
 FINETUNE_ARCHS = ARCHITECTURES[:4]  # the study's networks
-HEADS = ("linear", "cosface", "arcface")
+COSINE_HEADS = ("cosface", "arcface")
+HEADS = ("linear", "bnneck", *COSINE_HEADS)
 # Shares of the faces, split by source picture and near-duplicate group: validation stops training early;
 # calibration, which neither training nor early stopping sees, chooses the thresholds; test checks what they
 # promise. ``train base`` and ``train fit`` split alike, so a bundle's held-back faces are new to its network.
@@ -24,7 +25,10 @@ COMPARE_TOLERANCE = 0.01
 
 @dataclass
 class HeadConfig:
-    """The classification head. ``linear``: a plain linear layer on the pooled features. ``cosface`` and
+    """The classification head. ``linear``: a plain linear layer on the pooled features. ``bnneck``: a
+    BatchNorm (no shift) before a linear layer without bias (Luo et al., 2019, "Bag of Tricks and a Strong
+    Baseline for Deep Person Re-identification"): the softmax reads normalised features while a triplet loss
+    and the exported embedding keep the pooled ones, so the two losses do not pull one space two ways. ``cosface`` and
     ``arcface``: ``scale``·cos between the l2-normalised embedding and normalised class weights, with the
     target's logit lowered by ``margin`` (CosFace: cos − m; ArcFace: cos(θ + m)) in training only, so faces
     of one character gather tightly on the sphere, and characters the network never saw get room of their
@@ -51,6 +55,7 @@ class FinetuneConfig:
     recipe: str = "production"  # or "study"
     min_area: float = 0.75  # random resized crop keeps at least this share of the picture
     jitter: bool = True  # brightness/contrast augmentation
+    erase: float = 0.0  # share of training faces with a random rectangle set to the mean colour
     device: str = DEVICE
     head: HeadConfig = field(default_factory=HeadConfig)
     # Outlier exposure, when the trainer is given faces of no known character: each batch adds this many

@@ -37,7 +37,7 @@ from torch import nn
 from darekana.progress import progress, say
 from darekana.recognizer.layout import partial, publish
 
-from .backbones import Backbone, CosineHead, MobileNetV2, ResNet, head_of, install_head
+from .backbones import Backbone, BNNeck, CosineHead, MobileNetV2, ResNet, head_of, install_head
 from .configs import FinetuneConfig
 from .metric import batch_hard_triplet, grouped_order
 from .slim import distillation_loss
@@ -103,6 +103,30 @@ def augment(x: torch.Tensor, generator: torch.Generator, min_area: float = 0.75,
     return x
 
 
+def erase(
+    x: torch.Tensor, generator: torch.Generator, share: float, area: tuple[float, float] = (0.02, 0.3)
+) -> torch.Tensor:
+    """Random erasing (Zhong et al., 2020): in ``share`` of the faces, a rectangle of ``area`` of the face
+    (aspect 0.3–3.3) is set to the mean colour (0 once normalised), so no single cue (a ribbon, one eye) can
+    name a character alone; the colours left are untouched."""
+    n, _, h, w = x.shape
+
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        return torch.empty(n).uniform_(lo, hi, generator=generator)
+
+    size, log_ratio = uniform(*area), uniform(math.log(0.3), math.log(3.3))
+    eh = torch.sqrt(size * log_ratio.exp()).clamp(max=1.0)
+    ew = torch.sqrt(size / log_ratio.exp()).clamp(max=1.0)
+    top, left = (1 - eh) * uniform(0, 1), (1 - ew) * uniform(0, 1)
+    chosen = uniform(0, 1) < share
+    ys = (torch.arange(h) + 0.5) / h
+    xs = (torch.arange(w) + 0.5) / w
+    inside_y = (ys[None, :] >= top[:, None]) & (ys[None, :] < (top + eh)[:, None])
+    inside_x = (xs[None, :] >= left[:, None]) & (xs[None, :] < (left + ew)[:, None])
+    mask = (inside_y[:, :, None] & inside_x[:, None, :] & chosen[:, None, None])[:, None].to(x.device)
+    return x.masked_fill(mask, 0.0)
+
+
 def mix_half(x: torch.Tensor, targets: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """The second half of the batch's faces each blended with another face of the batch (mixup, a share drawn
     uniformly per face), their targets -1: only the teacher's embedding teaches them. Blends of two characters
@@ -150,7 +174,7 @@ class Trainer:
     ):
         """``teacher``: a network whose embedding ``net``'s is taught to match (``config.distil_weight``)."""
         self.device = torch.device(resolve_device(config.device))
-        if config.head.kind != "linear" and not isinstance(head_of(net), CosineHead):
+        if config.head.kind != "linear" and not isinstance(head_of(net), (CosineHead, BNNeck)):
             with torch.random.fork_rng():  # the head's initial weights repeat with the seed
                 torch.manual_seed(config.seed)
                 install_head(net, config.head)
@@ -302,6 +326,8 @@ class Trainer:
                 faces = torch.cat([faces, strangers[drawn]])
             x = normalize_batch(faces.to(self.device), self.mean, self.std)
             x = augment(x, generator, cfg.min_area, cfg.jitter)
+            if cfg.erase > 0:
+                x = erase(x, generator, cfg.erase)
             y = targets[idx].to(self.device)
             if self.teacher is not None and cfg.distil_mix:
                 x, y = mix_half(x, y, generator)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from darekana.train.backbones import TORCHVISION_URLS, build_backbone, load_pretrained
-from darekana.train.configs import ARCHITECTURES
+from darekana.train.backbones import TORCHVISION_URLS, build_backbone, embedding, load_pretrained
+from darekana.train.configs import ARCHITECTURES, HeadConfig
 from darekana.train.shared import DATASETS
 
 MOBILENET_FEATURES = DATASETS.parent / "weights" / "mobilenet_v2-imagenet-features.pth"
@@ -203,3 +203,19 @@ def test_torchvision_urls_cover_every_architecture():
     for arch, url in TORCHVISION_URLS.items():
         assert url.startswith("https://download.pytorch.org/models/") and url.endswith(".pth")
         assert arch in url
+
+
+def test_a_bnneck_head_classifies_normalised_features_and_leaves_the_embedding_pooled():
+    torch.manual_seed(0)
+    net = build_backbone("mobilenet_v2", 4, HeadConfig(kind="bnneck"))
+    x = torch.randn(6, 3, 48, 48)
+    net.train()
+    net(x)  # one batch moves the running statistics
+    net.eval()
+    with torch.inference_mode():
+        pooled = net.embed(x)
+        torch.testing.assert_close(embedding(net, x), pooled)
+        neck = net.classifier[0]
+        normalised = (pooled - neck.running_mean) / torch.sqrt(neck.running_var + neck.eps) * neck.weight
+        torch.testing.assert_close(net(x), normalised @ net.classifier[1].weight.T, rtol=1e-4, atol=1e-5)
+    assert not neck.bias.requires_grad and net.classifier[1].bias is None

@@ -24,7 +24,7 @@ from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD, normaliz
 from darekana.train.backbones import build_backbone, load_pretrained
 from darekana.train.base import train_base, work_folder
 from darekana.train.card import card_path, render
-from darekana.train.configs import BaseConfig, FinetuneConfig, FitConfig
+from darekana.train.configs import BaseConfig, FinetuneConfig, FitConfig, HeadConfig
 from darekana.train.finetune import Trainer
 from darekana.train.fit import fit
 from darekana.train.network import EMBEDDING, load_network, record_path
@@ -76,8 +76,10 @@ def _trainer(checkpoints: Path, epochs: int, taught: str = "", **tune: Any) -> T
         (False, "plain", {}),
         (False, "mixed", {}),
         (False, "", {"triplet_weight": 1.0, "faces_per_character": 4}),
+        (False, "", {"erase": 0.5}),
+        (False, "", {"head": HeadConfig(kind="bnneck"), "triplet_weight": 1.0}),
     ],
-    ids=["plain", "outlier exposure", "slim", "slim, half mixed", "triplet"],
+    ids=["plain", "outlier exposure", "slim", "slim, half mixed", "triplet", "random erasing", "bnneck"],
 )
 def test_resuming_a_stopped_run_gives_the_same_next_epoch_as_not_stopping(
     tmp_path: Path, exposed: bool, taught: str, tune: dict[str, Any]
@@ -244,6 +246,14 @@ def test_the_model_card_is_written_from_the_record_and_carries_the_report_s_figu
     assert f"| promises / false_rejection / delivered | {report['promises']['false_rejection']['delivered']} |" in card
     assert load_network(network).sha256 in card and "held out (003_fate_testarossa)" in card
     assert "a batch-hard triplet loss on the unit embedding beside the classification loss, weight 1.0" in card
+
+
+def test_the_model_card_names_a_bnneck_and_random_erasing(base: Path):
+    record = json.loads(record_path(base).read_text())
+    assert "linear head" in render(record) and "random erasing" not in render(record)
+    record["recipe"]["finetune"] |= {"head": {"kind": "bnneck"}, "erase": 0.5}
+    card = render(record)
+    assert "a BNNeck head" in card and "random erasing of 50% of the faces" in card
 
 
 @pytest.mark.skipif(not BASE_NETWORK.is_file(), reason="no base network shipped")
