@@ -24,6 +24,7 @@ batches of K faces per character (:mod:`darekana.train.metric`).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -81,17 +82,24 @@ def normalize_batch(pixels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor)
     return ((pixels.float() / 255.0 - mean) / std).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
 
 
+def _uniform(generator: torch.Generator, n: int, lo: float, hi: float, *shape: int) -> torch.Tensor:
+    """``n`` draws (each of ``shape``) from U(lo, hi), on the CPU, so runs repeat on any device."""
+    return torch.empty(n, *shape).uniform_(lo, hi, generator=generator)
+
+
+def _sides(area: torch.Tensor, log_ratio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two sides, as shares of the face's, of rectangles of ``area`` whose first side is ``exp(log_ratio)``
+    times the second (each at most the whole side)."""
+    ratio = log_ratio.exp()
+    return torch.sqrt(area * ratio).clamp(max=1.0), torch.sqrt(area / ratio).clamp(max=1.0)
+
+
 def augment(x: torch.Tensor, generator: torch.Generator, min_area: float = 0.75, jitter: bool = True) -> torch.Tensor:
     """Random resized crop (``min_area``–100 % of the area), horizontal flip, and with ``jitter`` brightness
     and contrast, drawn per sample (random numbers on the CPU, so runs repeat on any device)."""
     n = x.shape[0]
-
-    def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
-        return torch.empty(n, *shape).uniform_(lo, hi, generator=generator)
-
-    area, log_ratio = uniform(min_area, 1.0), uniform(math.log(3 / 4), math.log(4 / 3))
-    sx = torch.sqrt(area * log_ratio.exp()).clamp(max=1.0)
-    sy = torch.sqrt(area / log_ratio.exp()).clamp(max=1.0)
+    uniform = functools.partial(_uniform, generator, n)
+    sx, sy = _sides(uniform(min_area, 1.0), uniform(math.log(3 / 4), math.log(4 / 3)))
     flip = torch.where(uniform(0, 1) < 0.5, -1.0, 1.0)
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0], theta[:, 1, 1] = sx * flip, sy
@@ -110,13 +118,8 @@ def erase(
     (aspect 0.3–3.3) is set to the mean colour (0 once normalised), so no single cue (a ribbon, one eye) can
     name a character alone; the colours left are untouched."""
     n, _, h, w = x.shape
-
-    def uniform(lo: float, hi: float) -> torch.Tensor:
-        return torch.empty(n).uniform_(lo, hi, generator=generator)
-
-    size, log_ratio = uniform(*area), uniform(math.log(0.3), math.log(3.3))
-    eh = torch.sqrt(size * log_ratio.exp()).clamp(max=1.0)
-    ew = torch.sqrt(size / log_ratio.exp()).clamp(max=1.0)
+    uniform = functools.partial(_uniform, generator, n)
+    eh, ew = _sides(uniform(*area), uniform(math.log(0.3), math.log(3.3)))
     top, left = (1 - eh) * uniform(0, 1), (1 - ew) * uniform(0, 1)
     chosen = uniform(0, 1) < share
     ys = (torch.arange(h) + 0.5) / h
@@ -326,7 +329,7 @@ class Trainer:
                 faces = torch.cat([faces, strangers[drawn]])
             x = normalize_batch(faces.to(self.device), self.mean, self.std)
             x = augment(x, generator, cfg.min_area, cfg.jitter)
-            if cfg.erase > 0:
+            if cfg.erase > 0:  # only then: runs without it keep the random numbers they drew before
                 x = erase(x, generator, cfg.erase)
             y = targets[idx].to(self.device)
             if self.teacher is not None and cfg.distil_mix:
