@@ -29,7 +29,7 @@ from PIL import Image
 from threadpoolctl import ThreadpoolController
 
 from .bundle import BundleError, Label, Manifest, Thresholds, bundle_version, load_manifest
-from .centres import Centres, load_centres
+from .centres import load_centres
 from .decision import (
     centre_spread,
     confident_threshold,
@@ -46,7 +46,7 @@ from .embeddings import Embedded, calibration_faces, load_embeddings
 from .extra import ExtraCharacters, mean_centres
 from .gallery import Gallery, load_gallery
 from .images import ORIGINAL_SIZE, DecodeLimits, TooSlow, decode_image
-from .layout import FALLBACK_FILE, GALLERY_FILE, MODEL_FILE
+from .layout import CENTRES_FILE, FALLBACK_FILE, GALLERY_FILE, MODEL_FILE
 from .onnx import open_session
 from .preprocess import to_batch
 from .results import TOP_K, Candidate, Decision, Face, Model, Recognition, Verdict
@@ -116,6 +116,13 @@ class Recognizer:
                 f"{self.path} is inconsistent: {n} labels ({self.manifest.n_network} for the network) "
                 f"in the manifest but the models give {logits.shape[1]} and {probs.shape[1]} classes"
             )
+        background = self._centres.background
+        if background is not None and (
+            background.origin.shape != (d,)
+            or background.basis.shape[0] != d
+            or background.shrink.shape != background.basis.shape[1:]
+        ):
+            raise BundleError(f"{self.path}/{CENTRES_FILE}: its background does not fit the embedding")
         gallery = self._gallery
         if gallery is not None and (
             gallery.unit.shape[1:] != (d,)
@@ -288,7 +295,7 @@ class Recognizer:
         return [*m.labels, *extra.labels], extra.thresholds, distances
 
     def _extra_distances(self, unit: np.ndarray, means: np.ndarray) -> np.ndarray:
-        return Centres(means, self._centres.whitening).distances(unit)
+        return self._centres.with_means(means).distances(unit)
 
     @property
     def network(self) -> str:

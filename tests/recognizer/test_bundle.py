@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from PIL import Image
 
 from darekana.recognizer.bundle import BundleError, Label, Manifest, Thresholds, load_manifest, write_manifest
+from darekana.recognizer.centres import load_centres
 from darekana.recognizer.detect import ANIMEFACE, Framing
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.gallery import Gallery, Source, thumbnail
@@ -227,6 +229,16 @@ def test_centres_of_the_wrong_shape(broken):
     fit_centres(unit, np.repeat(np.arange(4), 10), 4).save(broken)  # 4 centres for 3 labels
     write_manifest(broken, load_manifest(broken, verify=False))
     with pytest.raises(BundleError, match="inconsistent"):
+        Recognizer(broken, threads=1)
+
+
+def test_a_background_of_another_embedding_is_refused(broken):
+    centres = load_centres(broken, FORMAT_VERSION)
+    assert centres.background is not None
+    background = replace(centres.background, origin=centres.background.origin[:-1])
+    replace(centres, background=background).save(broken)
+    write_manifest(broken, load_manifest(broken, verify=False))
+    with pytest.raises(BundleError, match="background"):
         Recognizer(broken, threads=1)
 
 

@@ -1,0 +1,69 @@
+"""The class-centre model's distances: absolute, and relative to faces in general."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from darekana.recognizer.centres import load_centres
+from darekana.recognizer.layout import CENTRES_FORMAT
+from darekana.train.fallback import fit_centres
+
+
+def _faces(seed: int = 0, n: int = 600, classes: int = 6, dim: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    targets = rng.integers(0, classes, n)
+    centres = rng.normal(size=(classes, dim))
+    unit = centres[targets] + 0.5 * rng.normal(size=(n, dim))
+    return unit / np.linalg.norm(unit, axis=1, keepdims=True), targets
+
+
+def test_the_background_is_the_mahalanobis_distance_under_the_spread_within_plus_between():
+    unit, targets = _faces()
+    centres = fit_centres(unit, targets, 6)
+    background = centres.background
+    assert background is not None
+    z = unit @ centres.whitening
+    zm = centres.means @ centres.whitening
+    share = np.bincount(targets) / len(targets)
+    origin = share @ zm
+    between = (zm - origin).T @ ((zm - origin) * share[:, None])
+    covariance = np.eye(z.shape[1]) / z.shape[1] + between
+    x = z - origin
+    expected = np.einsum("ij,jk,ik->i", x, np.linalg.inv(covariance), x) / z.shape[1]
+    np.testing.assert_allclose(background.squared(z), expected, rtol=1e-3, atol=1e-5)
+    assert abs(background.term(z).mean()) < 1e-3  # the offset keeps a typical face's distances
+
+
+def test_relative_distances_keep_the_nearest_centre_and_shift_each_face_alike():
+    unit, targets = _faces()
+    relative = fit_centres(unit, targets, 6)
+    assert relative.background is not None
+    absolute = replace(relative, background=None)
+    near, far = relative.distances(unit), absolute.distances(unit)
+    assert np.array_equal(near.argmin(1), far.argmin(1))
+    shift = far**2 - near**2
+    np.testing.assert_allclose(
+        shift, relative.background.term(unit @ relative.whitening)[:, None].repeat(6, 1), atol=1e-4
+    )
+    assert shift.std() > 0.01  # unusual faces come nearer, ordinary ones go further
+
+
+def test_a_face_unlike_every_training_face_stays_far():
+    unit, targets = _faces()
+    centres = fit_centres(unit, targets, 6)
+    stranger = np.zeros((1, unit.shape[1]))
+    stranger[0, -1] = 1.0
+    assert centres.distances(stranger).min() > np.quantile(centres.distances(unit).min(1), 0.95)
+
+
+def test_centres_keep_their_background_through_a_file_and_older_files_load_without(tmp_path: Path):
+    unit, targets = _faces()
+    centres = fit_centres(unit, targets, 6)
+    centres.save(tmp_path)
+    loaded = load_centres(tmp_path, CENTRES_FORMAT)
+    np.testing.assert_allclose(loaded.distances(unit), centres.distances(unit), rtol=1e-5, atol=1e-5)
+    replace(centres, background=None).save(tmp_path)
+    assert load_centres(tmp_path, CENTRES_FORMAT).background is None
