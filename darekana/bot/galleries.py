@@ -35,11 +35,13 @@ class ServerGalleries:
         return current.of(guild_id) if current.network == recognizer.network else None
 
     def for_bundle(self, recognizer: Recognizer) -> Galleries:
-        """The galleries a newly loaded bundle answers with: the same when it has the same network and
-        characters (the centres hold); else every server's crops embedded again (another network's
-        embeddings mean nothing to this one, and a character the bundle now holds takes its id). Blocks."""
+        """The galleries a newly loaded bundle answers with: the same centres when it has the same network and
+        characters, with thresholds chosen again on its own calibration faces (the bundle before it chose its
+        own, and may have measured distances another way); else every server's crops embedded again (another
+        network's embeddings mean nothing to this one, and a character the bundle now holds takes its id).
+        Blocks."""
         if recognizer.network == self.current.network and _held(recognizer) == self._held:
-            return self.current
+            return self.current.rethresholded(recognizer)
         return Galleries.build(recognizer, self._store.server_characters(SERVER_PLATFORM))
 
     def use(self, galleries: Galleries, recognizer: Recognizer) -> None:

@@ -72,6 +72,10 @@ class Galleries:
         """The characters a face asked about in ``guild_id`` may also be; None elsewhere (DMs, X, HTTP)."""
         return self.by_guild.get(guild_id) if guild_id is not None else None
 
+    def rethresholded(self, recognizer: Recognizer) -> Galleries:
+        """These galleries' centres with ``recognizer``'s thresholds (a bundle on the same network)."""
+        return Galleries(self.network, {g: recognizer.rethreshold(e) for g, e in self.by_guild.items()})
+
     def with_guild(self, guild_id: str, extra: ExtraCharacters | None) -> Galleries:
         """These galleries with one server's rebuilt (None: it has none any more)."""
         rest = {g: e for g, e in self.by_guild.items() if g != guild_id}

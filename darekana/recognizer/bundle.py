@@ -8,8 +8,9 @@
       model.onnx        the network: input ``image`` (N, 3, S, S) float32; outputs ``logits`` (N, C) and
                         ``embedding`` (N, D), the penultimate activations
       fallback.onnx     SVM on the L2-normalised embedding: outputs ``label`` and ``probabilities`` (N, C)
-      centres.npz       the class-centre model (``darekana.recognizer.centres``): ``means`` (C, D) and
-                        ``whitening`` (D, D) float32, for open-set rejection and answering enrolled characters
+      centres.npz       the class-centre model (``darekana.recognizer.centres``): ``means`` (C, D),
+                        ``whitening`` (D, D) float32 and, from format 7, the ``background_*`` arrays the
+                        distances are relative to, for open-set rejection and answering enrolled characters
       detector.onnx     the face detector (FaceBoxes; ``darekana.recognizer.detectors``), named with its
                         options by the manifest's ``detector``, which the crop ``framing`` was measured with
       gallery.npz       a few thumbnails of each character's faces with their embeddings: the evidence an

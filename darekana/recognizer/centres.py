@@ -88,18 +88,18 @@ class Centres:
 
     def save(self, directory: Path) -> Path:
         path = directory / CENTRES_FILE
-        arrays: dict[str, Any] = {"means": self.means, "whitening": self.whitening}
+        arrays = {"means": self.means, "whitening": self.whitening}
         if self.background is not None:
             b = self.background
             arrays |= {
                 "background_origin": b.origin,
                 "background_basis": b.basis,
                 "background_shrink": b.shrink,
-                "background_offset": b.offset,
-                "background_weight": b.weight,
+                "background_offset": np.array(b.offset),
+                "background_weight": np.array(b.weight),
             }
         with path.open("wb") as fh:
-            np.savez(fh, allow_pickle=False, **{name: np.asarray(a, np.float32) for name, a in arrays.items()})
+            np.savez(fh, **{name: a.astype(np.float32) for name, a in arrays.items()})  # type: ignore[arg-type]
         return path
 
 
@@ -109,13 +109,16 @@ def load_centres(directory: Path, format_version: int) -> Centres:
         means = np.load(directory / PROTOTYPES_FILE, allow_pickle=False).astype(np.float32)
         return Centres(means, np.eye(means.shape[1], dtype=np.float32))
     with np.load(directory / CENTRES_FILE, allow_pickle=False) as raw:
-        background = None
-        if "background_origin" in raw.files:
-            background = Background(
-                raw["background_origin"].astype(np.float32),
-                raw["background_basis"].astype(np.float32),
-                raw["background_shrink"].astype(np.float32),
-                float(raw["background_offset"]),
-                float(raw["background_weight"]),
-            )
+        background = _background(raw) if "background_origin" in raw.files else None
         return Centres(raw["means"].astype(np.float32), raw["whitening"].astype(np.float32), background)
+
+
+def _background(raw: Any) -> Background:
+    """The background of an open ``centres.npz``; ``ValueError`` where its arrays do not fit one another."""
+    origin, basis, shrink = (raw[f"background_{k}"].astype(np.float32) for k in ("origin", "basis", "shrink"))
+    offset, weight = raw["background_offset"], raw["background_weight"]
+    if origin.ndim != 1 or basis.shape[:1] != origin.shape or basis.ndim != 2 or shrink.shape != basis.shape[1:]:
+        raise ValueError(f"{CENTRES_FILE}: its background's arrays do not fit one another")
+    if offset.shape or weight.shape or not all(np.isfinite(a).all() for a in (origin, basis, shrink, offset, weight)):
+        raise ValueError(f"{CENTRES_FILE}: its background is not a set of finite numbers")
+    return Background(origin, basis, shrink, float(offset), float(weight))

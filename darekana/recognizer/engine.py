@@ -117,11 +117,7 @@ class Recognizer:
                 f"in the manifest but the models give {logits.shape[1]} and {probs.shape[1]} classes"
             )
         background = self._centres.background
-        if background is not None and (
-            background.origin.shape != (d,)
-            or background.basis.shape[0] != d
-            or background.shrink.shape != background.basis.shape[1:]
-        ):
+        if background is not None and background.origin.shape != (d,):
             raise BundleError(f"{self.path}/{CENTRES_FILE}: its background does not fit the embedding")
         gallery = self._gallery
         if gallery is not None and (
@@ -314,6 +310,12 @@ class Recognizer:
         counts = np.bincount(np.asarray(owners), minlength=len(labels))
         counted = tuple(replace(label, crops=int(c)) for label, c in zip(labels, counts))
         return ExtraCharacters(counted, means, self.network, self._extra_thresholds(counted, means))
+
+    def rethreshold(self, extra: ExtraCharacters) -> ExtraCharacters:
+        """``extra``, embedded with this bundle's network, with thresholds chosen for this bundle."""
+        if extra.network != self.network:
+            raise ValueError("these extra characters were embedded with another network: embed their crops again")
+        return replace(extra, thresholds=self._extra_thresholds(extra.labels, extra.means))
 
     def _extra_thresholds(self, labels: Sequence[Label], means: np.ndarray) -> Thresholds:
         """The bundle's thresholds with those enrolment chooses (``enrolled_margin``, ``doubt``, ``confident``)

@@ -78,7 +78,7 @@ class Gallery:
         gallery of a 115-character bundle is 4.7 MB, and reading it for every face cost a third of a
         millisecond on one core and pushed the network's weights out of the cache."""
         best = np.full(len(labels), -1)
-        for i, (label, face) in enumerate(zip(np.asarray(labels).tolist(), unit)):
+        for i, (label, face) in enumerate(zip(np.asarray(labels).tolist(), unit, strict=True)):
             entries = self._entries.get(label)
             if entries is not None:
                 best[i] = entries[np.argmax(self.unit[entries] @ face)]

@@ -21,7 +21,9 @@ SPLIT_FILE = "split.json"
 EMBEDDINGS_FILE = "embeddings.npz"
 REPORT_FOLDER = "report"
 
-FORMAT_VERSION = 6
+# 7: centres.npz holds the background its distances are relative to; an older darekana must refuse such a
+# bundle rather than hold absolute distances to thresholds chosen on relative ones
+FORMAT_VERSION = 7
 CENTRES_FORMAT = 3  # centres.npz and the distance threshold
 GALLERY_FORMAT = 5  # gallery.npz
 

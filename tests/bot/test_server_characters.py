@@ -4,6 +4,8 @@ characters the shipped network never saw: named in their server, unknown to the 
 from __future__ import annotations
 
 import io
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 from PIL import Image
 
 from darekana.bot.server_characters import SERVER_PREFIX, Galleries, ServerCharacter, is_server_answer
+from darekana.recognizer.bundle import load_manifest, write_manifest
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.images import ImageError, load_image
 from darekana.train.shared import DATASETS
@@ -69,6 +72,23 @@ def test_one_server_rebuilt_leaves_the_others(recognizer: Recognizer):
     assert galleries.network == recognizer.network
     without_a = galleries.with_guild("A", None)
     assert without_a.of("A") is None and without_a.of("B") is galleries.of("B")
+
+
+def test_a_new_bundle_on_the_same_network_answers_server_characters_with_its_own_thresholds(
+    recognizer: Recognizer, trained_bundle: Path, tmp_path: Path
+):
+    galleries = Galleries.build(recognizer, [character("A", "horo", crops_of("horo"))])
+    copy = Path(shutil.copytree(trained_bundle, tmp_path / "bundle"))
+    manifest = load_manifest(copy, verify=False)
+    write_manifest(
+        copy, replace(manifest, thresholds=replace(manifest.thresholds, distance=2 * manifest.thresholds.distance))
+    )
+    newer = Recognizer(copy)
+    assert newer.network == recognizer.network
+    before, after = galleries.of("A"), galleries.rethresholded(newer).of("A")
+    assert before is not None and after is not None
+    assert after.thresholds.distance == newer.manifest.thresholds.distance != before.thresholds.distance
+    assert np.array_equal(after.means, before.means) and after.labels == before.labels
 
 
 def test_a_crop_that_is_not_a_picture_is_refused(recognizer: Recognizer):

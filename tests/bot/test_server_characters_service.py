@@ -118,8 +118,10 @@ async def test_server_character_survives_a_reload_and_is_embedded_again_with_ano
 ):
     await enroll_horo(service)
     before = service.galleries.current
-    await service.reload(trained_bundle)  # the same network: the centres hold
-    assert service.galleries.current is before
+    await service.reload(trained_bundle)  # the same network: the centres hold, the thresholds are its own
+    kept, held = service.galleries.current.of(A), before.of(A)
+    assert kept is not None and held is not None and kept.means is held.means  # nothing embedded again
+    assert kept.thresholds == service.recognizer.rethreshold(held).thresholds
     other = Recognizer(trained_bundle)
     other.manifest.checksums = {**other.manifest.checksums, MODEL_FILE: "another network"}
     monkeypatch.setattr(service_module, "_load", lambda bundle, settings: other)

@@ -232,6 +232,23 @@ def test_centres_of_the_wrong_shape(broken):
         Recognizer(broken, threads=1)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: replace(b, basis=b.basis[:, :, None]), "do not fit"),
+        (lambda b: replace(b, shrink=b.shrink[:-1]), "do not fit"),
+        (lambda b: replace(b, basis=np.full_like(b.basis, np.nan)), "finite"),
+    ],
+)
+def test_a_damaged_background_is_refused_with_its_problem(broken, change, message):
+    centres = load_centres(broken, FORMAT_VERSION)
+    assert centres.background is not None
+    replace(centres, background=change(centres.background)).save(broken)
+    write_manifest(broken, load_manifest(broken, verify=False))
+    with pytest.raises(BundleError, match=message):
+        Recognizer(broken, threads=1)
+
+
 def test_a_background_of_another_embedding_is_refused(broken):
     centres = load_centres(broken, FORMAT_VERSION)
     assert centres.background is not None
