@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.common import machine
+from bench.common import machine, network_figures, today
 from bench.faces import SETS, unknown_crops
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.layout import REPORT_FOLDER
@@ -99,7 +99,12 @@ def main() -> None:
         "--network", default=FitConfig().network, help="base network ('auto': the shipped one), or 'none': fine-tune"
     )
     args = p.parse_args()
-    figures: dict[str, object] = {"benchmark": "accuracy", "machine": machine(), "network": args.network}
+    figures: dict[str, object] = {
+        "benchmark": "accuracy",
+        "machine": machine(),
+        "date": today(),
+        "network": network_figures(args.network),
+    }
     for name in args.sets:
         figures[name] = set_figures(name, Path(args.out), args)
     print(json.dumps(figures))

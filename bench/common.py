@@ -3,13 +3,31 @@ that the serving benchmarks (and the tests, ``tests/pictures.py``) compose."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+from pathlib import Path
 
 from PIL import Image
 
-from darekana.train.shared import machine
+from darekana.train.network import load_network
+from darekana.train.shared import BASE_NETWORK, machine
 
-__all__ = ["machine", "side_by_side"]
+__all__ = ["machine", "network_figures", "side_by_side", "today"]
+
+
+def today() -> str:
+    """When a figure was measured (ISO date): the model card quotes it beside the machine."""
+    return dt.date.today().isoformat()
+
+
+def network_figures(network: str) -> dict[str, object] | None:
+    """The base network a benchmark's bundles are built on ('auto': the shipped one; 'none': fine-tuned from
+    ImageNet instead): its file, checksum and training seed, which tell a recipe's twins apart."""
+    path = BASE_NETWORK if network == "auto" else None if network == "none" else Path(network)
+    if path is None or not path.is_file():
+        return None
+    base = load_network(path)
+    return {"file": str(path), "sha256": base.sha256, "seed": base.record["recipe"]["finetune"]["seed"]}
 
 
 def side_by_side(crops: list[Image.Image], side: int) -> bytes:

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from bench.common import machine
+from bench.common import machine, network_figures, today
 from bench.faces import Characters, characters_of, embedded, unknown_crops
 from darekana.cli.train import add_head_arguments, head_config
 from darekana.recognizer.bundle import Label, load_manifest
@@ -287,7 +287,9 @@ def held_out(args: argparse.Namespace) -> dict[str, object]:
         "mode": "held-out",
         "enrol_as": args.enrol_as,
         "machine": machine(),
+        "date": today(),
         "bundle": str(bundle),
+        "network": network_figures(args.network),
         "known": args.known,
         "held_out_of": args.hold_from,
         "held_out": held,

@@ -70,9 +70,9 @@ def _per_character(text: str) -> int:
     return value
 
 
-def add_head_arguments(p: argparse.ArgumentParser) -> None:
-    """The classification head's options (``HeadConfig``), read back by :func:`head_config`."""
-    head = HeadConfig()
+def add_head_arguments(p: argparse.ArgumentParser, head: HeadConfig | None = None) -> None:
+    """The classification head's options (``HeadConfig``, defaults from ``head``), read back by :func:`head_config`."""
+    head = head or HeadConfig()
     p.add_argument("--head", choices=HEADS, default=head.kind, help="classification head (see HeadConfig)")
     p.add_argument("--scale", type=float, default=head.scale, help="cosine heads: logit scale")
     p.add_argument("--margin", type=float, default=head.margin, help="cosine heads: margin, training only")
@@ -119,7 +119,7 @@ def _training_arguments(p: argparse.ArgumentParser, tune: FinetuneConfig) -> Non
         metavar="SHARE",
         help="random erasing: this share of training faces get a rectangle set to the mean colour",
     )
-    add_head_arguments(p)
+    add_head_arguments(p, tune.head)
     p.add_argument("--device", default=tune.device, help=DEVICE_HELP)
 
 

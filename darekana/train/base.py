@@ -207,8 +207,8 @@ def _check_slim(config: BaseConfig, parent: BaseNetwork | None) -> None:
         parent.record.get("recipe", {}).get("finetune", {}).get("head", {}).get("kind", "linear"),
         config.finetune.head.kind,
     )
-    if heads != ("linear", "linear"):
-        raise ValueError("--slim teaches pooled features: both networks need a linear head, not a cosine one")
+    if not set(heads) <= {"linear", "bnneck"}:  # a cosine head's embedding is its projection, not the features
+        raise ValueError("--slim teaches pooled features: neither network may have a cosine head")
 
 
 def _slimmed(net: Backbone, config: BaseConfig, parent: BaseNetwork | None, classes: int) -> MobileNetV2:

@@ -112,8 +112,9 @@ class FitConfig:
 
 def _base_recipe() -> FinetuneConfig:
     """The shipped network's recipe: 8 epochs with the triplet loss named characters the network never saw from
-    a few crops better than 24 epochs, with or without it (docs/benchmarks.md, "Distances trained too")."""
-    return FinetuneConfig(epochs=8, min_area=0.6, keep_best=False, triplet_weight=1.0)
+    a few crops better than 24 epochs, with or without it (docs/benchmarks.md, "Distances trained too"), and a
+    BNNeck better still on both held-out twins ("The BNNeck again, with relative distances")."""
+    return FinetuneConfig(epochs=8, min_area=0.6, keep_best=False, triplet_weight=1.0, head=HeadConfig(kind="bnneck"))
 
 
 @dataclass

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+import bench.card
 from darekana.cli import main
 from darekana.recognizer.bundle import load_manifest
 from darekana.recognizer.embeddings import load_embeddings
@@ -248,17 +249,29 @@ def test_the_model_card_is_written_from_the_record_and_carries_the_report_s_figu
     assert "a batch-hard triplet loss on the unit embedding beside the classification loss, weight 1.0" in card
 
 
-def test_the_model_card_names_a_bnneck_and_random_erasing(base: Path):
+def test_the_model_card_names_the_head_and_random_erasing(base: Path):
     record = json.loads(record_path(base).read_text())
-    assert "linear head" in render(record) and "random erasing" not in render(record)
-    record["recipe"]["finetune"] |= {"head": {"kind": "bnneck"}, "erase": 0.5}
+    assert "a BNNeck head" in render(record) and "random erasing" not in render(record)  # the recipe's default
+    record["recipe"]["finetune"] |= {"head": {"kind": "linear"}, "erase": 0.5}
     card = render(record)
-    assert "a BNNeck head" in card and "random erasing of 50% of the faces" in card
+    assert "linear head" in card and "BNNeck" not in card and "random erasing of 50% of the faces" in card
 
 
 @pytest.mark.skipif(not BASE_NETWORK.is_file(), reason="no base network shipped")
 def test_the_shipped_model_card_is_its_record_s():
     assert card_path(BASE_NETWORK).read_text() == render(load_network(BASE_NETWORK).record)
+
+
+@pytest.mark.skipif(not BASE_NETWORK.is_file(), reason="no base network shipped")
+def test_the_shipped_model_card_s_figures_are_the_kept_benchmark_lines():
+    kept = Path(bench.card.__file__).parent / "results" / "anime-base"
+    accuracy = json.loads((kept / "accuracy.json").read_text())
+    twins = [json.loads(path.read_text()) for path in sorted(kept.glob("twin-*.json"))]
+    record = load_network(BASE_NETWORK).record
+    assert accuracy["network"]["sha256"] == record["sha256"]  # measured on the network shipped, not another
+    assert [twin["network"]["seed"] for twin in twins] == [0, 1]
+    assert record["evaluation"]["Bundles built on it"] == bench.card.bundles(accuracy)
+    assert record["evaluation"]["Characters it never saw"] == bench.card.never_saw(twins)
 
 
 def test_a_network_trained_with_outliers_records_them(four_characters: Path, tmp_path: Path):
@@ -323,8 +336,8 @@ def test_a_slimming_it_cannot_do_is_refused_before_reading_faces(tmp_path: Path,
         train_base([tmp_path / "no faces here"], tmp_path / "slim.onnx", config)
 
 
-def test_slimming_needs_linear_heads(base: Path, tmp_path: Path):
+def test_slimming_refuses_a_cosine_head(base: Path, tmp_path: Path):
     head = replace(_quick(1).head, kind="cosface")
     config = BaseConfig(img_size=SIZE, pretrained=str(base), slim=0.5, finetune=replace(_quick(1), head=head))
-    with pytest.raises(ValueError, match="linear head"):
+    with pytest.raises(ValueError, match="cosine head"):
         train_base([tmp_path / "no faces here"], tmp_path / "slim.onnx", config)
