@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from pathlib import Path
 
 from PIL import Image
 
-from darekana.train.network import load_network
-from darekana.train.shared import BASE_NETWORK, machine
+from darekana.train.network import resolve_network
+from darekana.train.shared import machine
 
 __all__ = ["machine", "network_figures", "side_by_side", "today"]
 
@@ -23,11 +22,10 @@ def today() -> str:
 def network_figures(network: str) -> dict[str, object] | None:
     """The base network a benchmark's bundles are built on ('auto': the shipped one; 'none': fine-tuned from
     ImageNet instead): its file, checksum and training seed, which tell a recipe's twins apart."""
-    path = BASE_NETWORK if network == "auto" else None if network == "none" else Path(network)
-    if path is None or not path.is_file():
+    base = resolve_network(network)
+    if base is None:
         return None
-    base = load_network(path)
-    return {"file": str(path), "sha256": base.sha256, "seed": base.record["recipe"]["finetune"]["seed"]}
+    return {"file": str(base.path), "sha256": base.sha256, "seed": base.record["recipe"]["finetune"]["seed"]}
 
 
 def side_by_side(crops: list[Image.Image], side: int) -> bytes:

@@ -64,7 +64,8 @@ from darekana.recognizer.layout import REPORT_FOLDER
 from darekana.recognizer.results import Decision, Verdict
 from darekana.train.configs import FinetuneConfig, FitConfig
 from darekana.train.enroll import enroll
-from darekana.train.fit import fit, resolve_network
+from darekana.train.fit import fit
+from darekana.train.network import resolve_network
 from darekana.train.shared import DATASETS
 
 FALSE_REJECTION = 0.05  # of known test faces, where the rejection target is read

@@ -51,9 +51,9 @@ from .fallback import fit_fallback
 from .finetune import STATE_FILE, EpochLog, FinetuneResult, Trainer
 from .gallery import build_gallery
 from .head import compose, fit_head
-from .network import BaseNetwork, base_embeddings, embed, load_network
+from .network import BaseNetwork, base_embeddings, embed, resolve_network
 from .report import plot_history, plot_reliability, write_report
-from .shared import BASE_NETWORK, MOBILENET_V2_TRUNK, darekana_version
+from .shared import MOBILENET_V2_TRUNK, darekana_version
 
 
 @dataclass
@@ -76,13 +76,6 @@ def fit(folders: list[str | Path], out: str | Path, config: FitConfig | None = N
     base = resolve_network(config.network)
     with unpacked(folders) as sources:
         return _fit(sources, folders, Path(out), config, fixed_test, base)
-
-
-def resolve_network(network: str) -> BaseNetwork | None:
-    """The base network a bundle is built on: ``auto`` is the shipped one when present, ``none`` none."""
-    if network == "auto":
-        return load_network(BASE_NETWORK) if BASE_NETWORK.is_file() else None
-    return None if network == "none" else load_network(Path(network))
 
 
 def input_size(config: FitConfig, base: BaseNetwork | None) -> int:

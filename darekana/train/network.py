@@ -23,6 +23,8 @@ from darekana.recognizer.decision import l2_normalize
 from darekana.recognizer.onnx import open_session
 from darekana.recognizer.preprocess import normalize
 
+from .shared import BASE_NETWORK
+
 EMBEDDING = "embedding"
 RECORD_SUFFIX = ".json"
 
@@ -41,6 +43,13 @@ class BaseNetwork:
     std: tuple[float, float, float]
     split: dict[str, str] = field(repr=False)  # sha256 of a face -> its part
     record: dict[str, Any] = field(repr=False)
+
+
+def resolve_network(network: str) -> BaseNetwork | None:
+    """The base network a bundle is built on: ``auto`` is the shipped one when present, ``none`` none."""
+    if network == "auto":
+        return load_network(BASE_NETWORK) if BASE_NETWORK.is_file() else None
+    return None if network == "none" else load_network(Path(network))
 
 
 def load_network(path: Path) -> BaseNetwork:
