@@ -1,12 +1,14 @@
 """The model card's figures from the benchmarks' own JSON lines, so that the card quotes what they printed.
 
-    python -m bench.card --accuracy ACCURACY.json --enroll TWIN0.json [TWIN1.json ...] --out DIR
+    python -m bench.card --accuracy ACCURACY.json --enroll TWIN.json [TWIN.json ...] --out DIR
 
 ``ACCURACY.json`` is ``bench/accuracy.py``'s line for the shipped network; each ``TWIN.json`` is ``bench/enroll.py``'s
-line for one of its held-out twins (the same recipe, the left-out characters held out, one training seed each).
-Writes ``DIR/bundles.json`` and ``DIR/never-saw.json``, for
-``darekana train card NETWORK.onnx --figures "Bundles built on it" DIR/bundles.json --figures "Characters it never
-saw" DIR/never-saw.json``. Where several twins are given, each figure reads "seed 0 / seed 1 / …".
+line for one of its held-out twins (the same recipe, one draw of characters held out, one training seed each).
+Writes ``DIR/bundles.json`` and, per draw of held-out characters (``bench/enroll.py --seed``),
+``DIR/never-saw-SEED.json``, for ``darekana train card NETWORK.onnx --figures "Bundles built on it"
+DIR/bundles.json --figures "Characters it never saw" DIR/never-saw-0.json ...``. Where a draw has several twins,
+each figure reads "seed 0 / seed 1 / …" (training seeds): a figure that holds on one draw of characters may not
+on another, and one on one seed may be luck.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ ACCURACY_NOTE = (
 )
 ENROLL_NOTE = (
     "its held-out twins: the same recipe with the {held} characters below left out of training, training seeds "
-    "{seeds} (this network trained on them, so it cannot be measured on them): bench/enroll.py --network (the twin) "
-    "--unknown {unknown}, {machine}, {date}: the {held} held-out characters against a frozen bundle of the other "
+    "{seeds} (this network trained on them, so it cannot be measured on them): bench/enroll.py --seed {draw} "
+    "--network (the twin) --unknown {unknown}, {machine}, {date}: the {held} held-out characters against a frozen "
+    "bundle of the other "
     "{known_bundle} characters of {datasets}"
 )
 # What the card calls each unknown source of bench/enroll.py
@@ -90,6 +93,7 @@ def never_saw(twins: list[dict[str, Any]]) -> dict[str, Any]:
         "note": ENROLL_NOTE.format(
             held=len(first["held_out"]),
             seeds=joined([twin["network"]["seed"] for twin in twins]),
+            draw=first["seed"],
             unknown=" ".join(sorted(unknown)),
             machine=first["machine"],
             date=first["date"],
@@ -112,15 +116,24 @@ def never_saw(twins: list[dict[str, Any]]) -> dict[str, Any]:
     return card
 
 
+def draws(twins: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """The twins by draw of held-out characters (``bench/enroll.py --seed``), each draw's by training seed."""
+    by_draw: dict[int, list[dict[str, Any]]] = {}
+    for twin in sorted(twins, key=lambda t: (t["seed"], t["network"]["seed"])):
+        by_draw.setdefault(twin["seed"], []).append(twin)
+    return by_draw
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--accuracy", type=Path, required=True, help="bench/accuracy.py's JSON line, in a file")
     p.add_argument("--enroll", type=Path, nargs="+", required=True, help="bench/enroll.py's JSON line per twin")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
-    twins = sorted((json.loads(f.read_text()) for f in args.enroll), key=lambda t: t["network"]["seed"])
+    by_draw = draws([json.loads(f.read_text()) for f in args.enroll])
     args.out.mkdir(parents=True, exist_ok=True)
-    cards = {"bundles.json": bundles(json.loads(args.accuracy.read_text())), "never-saw.json": never_saw(twins)}
+    cards = {"bundles.json": bundles(json.loads(args.accuracy.read_text()))}
+    cards |= {f"never-saw-{draw}.json": never_saw(twins) for draw, twins in by_draw.items()}
     for name, card in cards.items():
         (args.out / name).write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(args.out / name)

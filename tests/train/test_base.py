@@ -266,12 +266,15 @@ def test_the_shipped_model_card_is_its_record_s():
 def test_the_shipped_model_card_s_figures_are_the_kept_benchmark_lines():
     kept = Path(bench.card.__file__).parent / "results" / "anime-base"
     accuracy = json.loads((kept / "accuracy.json").read_text())
-    twins = [json.loads(path.read_text()) for path in sorted(kept.glob("twin-*.json"))]
+    draws = bench.card.draws([json.loads(path.read_text()) for path in kept.glob("draw-*/twin-*.json")])
     record = load_network(BASE_NETWORK).record
     assert accuracy["network"]["sha256"] == record["sha256"]  # measured on the network shipped, not another
-    assert [twin["network"]["seed"] for twin in twins] == [0, 1]
+    seeds = {draw: [twin["network"]["seed"] for twin in twins] for draw, twins in draws.items()}
+    assert seeds == {0: [0, 1], 1: [0, 1]}  # two draws of characters, two training seeds each
+    assert draws[0][0]["held_out"] != draws[1][0]["held_out"]
     assert record["evaluation"]["Bundles built on it"] == bench.card.bundles(accuracy)
-    assert record["evaluation"]["Characters it never saw"] == bench.card.never_saw(twins)
+    assert record["evaluation"]["Characters it never saw"] == bench.card.never_saw(draws[0])
+    assert record["evaluation"]["Characters it never saw: another draw"] == bench.card.never_saw(draws[1])
 
 
 def test_a_network_trained_with_outliers_records_them(four_characters: Path, tmp_path: Path):
