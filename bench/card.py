@@ -26,8 +26,7 @@ ENROLL_NOTE = (
     "its held-out twins: the same recipe with the {held} characters below left out of training, training seeds "
     "{seeds} (this network trained on them, so it cannot be measured on them): bench/enroll.py --seed {draw} "
     "--network (the twin) --unknown {unknown}, {machine}, {date}: the {held} held-out characters against a frozen "
-    "bundle of the other "
-    "{known_bundle} characters of {datasets}"
+    "bundle of the other {known_bundle} characters of {datasets}"
 )
 # What the card calls each unknown source of bench/enroll.py
 STRANGERS = {
