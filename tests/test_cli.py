@@ -250,7 +250,15 @@ def test_train_fit_refuses_a_base_network_without_its_record(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--triplet", "-1"), ("--triplet", "nan"), ("--faces-per-character", "1"), ("--erase", "1.5")],
+    [
+        ("--triplet", "-1"),
+        ("--triplet", "nan"),
+        ("--faces-per-character", "1"),
+        ("--erase", "1.5"),
+        ("--look-alikes", "1"),
+        ("--look-alikes", "two"),
+        ("--balance", "1.5"),
+    ],
 )
 def test_train_base_refuses_a_triplet_setting_it_cannot_train_with_before_reading_faces(
     tmp_path: Path, option: str, value: str

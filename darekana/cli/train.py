@@ -53,6 +53,13 @@ def _share(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], not {value}")
+    return value
+
+
 def _weight(text: str) -> float:
     value = _number(text)
     if value < 0:
@@ -60,13 +67,24 @@ def _weight(text: str) -> float:
     return value
 
 
-def _per_character(text: str) -> int:
+def _whole(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _per_character(text: str) -> int:
+    value = _whole(text)
     if value < 2:
         raise argparse.ArgumentTypeError(f"a batch needs at least 2 faces of a character, not {value}")
+    return value
+
+
+def _look_alike_group(text: str) -> int:
+    value = _whole(text)
+    if value == 1 or value < 0:
+        raise argparse.ArgumentTypeError(f"a group of look-alikes needs at least 2 characters (0: none), not {value}")
     return value
 
 
@@ -113,6 +131,20 @@ def _training_arguments(p: argparse.ArgumentParser, tune: FinetuneConfig) -> Non
         help="with --triplet: each batch holds K faces of each of its characters",
     )
     p.add_argument(
+        "--look-alikes",
+        type=_look_alike_group,
+        default=tune.look_alikes,
+        metavar="G",
+        help="with --triplet: batches hold groups of G characters with the nearest classifier weights (0: random)",
+    )
+    p.add_argument(
+        "--balance",
+        type=_fraction,
+        default=tune.balance,
+        metavar="B",
+        help="with --triplet: a character with n faces gets n^(1-B) of each epoch (0: each face once; 1: all alike)",
+    )
+    p.add_argument(
         "--erase",
         type=_share,
         default=tune.erase,
@@ -134,6 +166,8 @@ def _training(args: argparse.Namespace, tune: FinetuneConfig) -> FinetuneConfig:
         triplet_weight=args.triplet,
         triplet_margin=args.triplet_margin,
         faces_per_character=args.faces_per_character,
+        look_alikes=args.look_alikes,
+        balance=args.balance,
         erase=args.erase,
         device=args.device,
         head=head_config(args),

@@ -254,13 +254,18 @@ def head_of(net: Backbone) -> nn.Module:
     return net.fc if isinstance(net, ResNet) else net.classifier
 
 
-def _num_classes(net: Backbone) -> int:
+def class_weights(net: Backbone) -> Tensor:
+    """The head's weights, one row per character (a cosine head's, or the last linear layer's)."""
     head = head_of(net)
     if isinstance(head, CosineHead):
-        return head.weight.shape[0]
+        return head.weight
     linear = head if isinstance(head, nn.Linear) else list(head.children())[-1]
     assert isinstance(linear, nn.Linear)
-    return linear.out_features
+    return linear.weight
+
+
+def _num_classes(net: Backbone) -> int:
+    return class_weights(net).shape[0]
 
 
 def install_head(net: Backbone, config: HeadConfig) -> Backbone:

@@ -107,7 +107,16 @@ def _triplet(tune: dict[str, Any]) -> str:
     return (
         f"; a batch-hard triplet loss on the unit embedding beside the classification loss, weight {weight}, "
         f"margin {tune['triplet_margin']}, batches of {tune['faces_per_character']} faces per character"
+        + _batches(tune)
     )
+
+
+def _batches(tune: dict[str, Any]) -> str:
+    # records made before look-alike or balanced batches existed lack these
+    group, balance = tune.get("look_alikes", 0), tune.get("balance", 0.0)
+    grouped = f", in groups of {group} characters with the nearest classifier weights" if group else ""
+    balanced = f", a character with n faces given n^{1 - balance:g} of each epoch" if balance else ""
+    return grouped + balanced
 
 
 def _exposure(record: dict[str, Any]) -> str:

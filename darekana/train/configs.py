@@ -72,6 +72,12 @@ class FinetuneConfig:
     triplet_weight: float = 0.0
     triplet_margin: float = 0.3
     faces_per_character: int = 4
+    # With the triplet loss: runs of characters come in groups of this many look-alikes (nearest classifier
+    # weights, :func:`darekana.train.metric.look_alike_order`); 0: characters drawn at random.
+    look_alikes: int = 0
+    # With the triplet loss: a character with n training faces gets a share of each epoch in proportion to
+    # n^(1 - balance): 0, each face once; 1, every character alike (hololive-20's have 7× moeimouto-85's faces).
+    balance: float = 0.0
 
     @classmethod
     def study(cls, epochs: int = 25, **overrides) -> FinetuneConfig:

@@ -27,15 +27,27 @@ from .export import export_fallback
 BACKGROUND_WEIGHT = 0.75
 
 
+# The fewest faces new to the network that the spread around the centres is measured on; below it, the
+# training faces' spread serves.
+MIN_SPREAD_FACES = 50
+
+
 def fit_fallback(
-    train: Embedded, calibration: Embedded, labels: Sequence[Label], directory: Path
+    train: Embedded,
+    calibration: Embedded,
+    labels: Sequence[Label],
+    directory: Path,
+    spread: Embedded | None = None,
 ) -> tuple[Thresholds, dict[str, float]]:
     """The fallback SVM and the class centres fitted on ``train`` and written to the bundle ``directory``;
-    the thresholds chosen on ``calibration``. Labels beyond the network's logits are enrolled characters."""
+    the thresholds chosen on ``calibration``; ``spread``: faces the network never trained on (validation),
+    whose distances from their centres set the whitening. Labels beyond the network's logits are enrolled
+    characters."""
     n_labels = len(labels)
     svm = fit_svm(train.unit, train.targets)
     export_fallback(svm, train.unit[:256], directory)
-    centres = fit_centres(train.unit, train.targets, n_labels)
+    new = spread if spread is not None and len(spread.targets) >= MIN_SPREAD_FACES else None
+    centres = fit_centres(train.unit, train.targets, n_labels, new.unit if new else None, new.targets if new else None)
     centres.save(directory)
     outputs = Outputs(
         pad_primary(calibration.logits, n_labels),
@@ -57,13 +69,29 @@ def fit_svm(embeddings: np.ndarray, targets: np.ndarray) -> CalibratedClassifier
     return CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False).fit(embeddings, targets)
 
 
-def fit_centres(embeddings: np.ndarray, targets: np.ndarray, n_classes: int) -> Centres:
+def fit_centres(
+    embeddings: np.ndarray,
+    targets: np.ndarray,
+    n_classes: int,
+    new: np.ndarray | None = None,
+    new_targets: np.ndarray | None = None,
+) -> Centres:
     """Each class's mean embedding, and a whitening matrix for the covariance of faces around their own
     class's mean, shared by all classes. Ledoit-Wolf shrinkage keeps that 1280-dimensional covariance
-    invertible and stable from a few hundred faces; the whitening is scaled so that a typical training face
-    is about 1 from its centre (``darekana.recognizer.centres``)."""
+    invertible and stable from a few hundred faces; the whitening is scaled so that a typical face is about 1
+    from its centre (``darekana.recognizer.centres``).
+
+    The covariance is measured on ``new`` faces (with ``new_targets``) when given: a network lies tighter
+    around the faces it trained on than around faces it never saw, so the training faces' spread says too
+    little of how a new picture of a character, or a character enrolled from a few crops, varies
+    (docs/benchmarks.md, "Balanced epochs, look-alike batches, and the spread measured on faces the network never
+    saw")."""
     means = mean_centres(embeddings, targets, n_classes)
-    covariance = LedoitWolf().fit(embeddings - means[targets]).covariance_
+    if new is not None and new_targets is not None:
+        seen = np.isin(new_targets, targets)  # a character with no training face has no mean to measure from
+        covariance = LedoitWolf().fit(new[seen] - means[new_targets[seen]]).covariance_
+    else:
+        covariance = LedoitWolf().fit(embeddings - means[targets]).covariance_
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     whitening = (eigenvectors / np.sqrt(np.maximum(eigenvalues, 1e-12) * embeddings.shape[1])).astype(np.float32)
     means = means.astype(np.float32)

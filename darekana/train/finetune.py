@@ -38,9 +38,9 @@ from torch import nn
 from darekana.progress import progress, say
 from darekana.recognizer.layout import partial, publish
 
-from .backbones import Backbone, BNNeck, CosineHead, MobileNetV2, ResNet, head_of, install_head
+from .backbones import Backbone, BNNeck, CosineHead, MobileNetV2, ResNet, class_weights, head_of, install_head
 from .configs import FinetuneConfig
-from .metric import batch_hard_triplet, grouped_order
+from .metric import batch_hard_triplet, grouped_order, look_alike_order
 from .slim import distillation_loss
 
 STATE_FILE = "state.pt"
@@ -312,8 +312,12 @@ class Trainer:
         for module in self.frozen:
             module.eval()  # frozen BatchNorm keeps its pretrained statistics
         cfg = self.config
-        if cfg.triplet_weight > 0:
-            order = grouped_order(targets, cfg.faces_per_character, generator)
+        per_character, balance = cfg.faces_per_character, cfg.balance
+        if cfg.triplet_weight > 0 and cfg.look_alikes:
+            weights = class_weights(self.net).detach().cpu()
+            order = look_alike_order(targets, per_character, cfg.look_alikes, weights, generator, balance)
+        elif cfg.triplet_weight > 0:
+            order = grouped_order(targets, per_character, generator, balance)
         else:
             order = torch.randperm(len(pixels), generator=generator)
         total, seen = 0.0, 0

@@ -68,3 +68,29 @@ def test_centres_keep_their_background_through_a_file_and_older_files_load_witho
     np.testing.assert_allclose(loaded.distances(unit), centres.distances(unit), rtol=1e-5, atol=1e-5)
     replace(centres, background=None).save(tmp_path)
     assert load_centres(tmp_path, CENTRES_FORMAT).background is None
+
+
+def test_the_spread_is_measured_on_new_faces_when_given_and_a_new_face_s_unusual_direction_counts_less():
+    rng = np.random.default_rng(1)
+    dim, classes = 12, 4
+    means = rng.normal(size=(classes, dim))
+    seen_targets, new_targets = np.repeat(np.arange(classes), 100), np.repeat(np.arange(classes), 60)
+    seen = means[seen_targets] + 0.05 * rng.normal(size=(400, dim))  # memorised: tight in every direction
+    wobble = np.zeros((240, dim))
+    wobble[:, 0] = rng.normal(size=240)  # new pictures vary along one direction the training faces did not
+    new = means[new_targets] + 0.05 * rng.normal(size=(240, dim)) + wobble
+    plain = replace(fit_centres(seen, seen_targets, classes), background=None)
+    measured = replace(fit_centres(seen, seen_targets, classes, new, new_targets), background=None)
+    along, across = means[:1].copy(), means[:1].copy()
+    along[0, 0] += 0.5
+    across[0, 1] += 0.5
+    assert plain.distances(along)[0, 0] > 5 * plain.distances(np.zeros((1, dim)) + means[0])[0, 0]
+    assert measured.distances(along)[0, 0] < measured.distances(across)[0, 0] / 5
+    np.testing.assert_allclose(measured.means, plain.means)  # the centres themselves still come from training
+
+
+def test_new_faces_of_a_character_with_no_training_face_are_left_out_of_the_spread():
+    unit, targets = _faces()
+    extra = np.concatenate([targets[:50], np.full(5, 9)])  # 5 and 9: no training face, no mean
+    centres = fit_centres(unit[targets < 5], targets[targets < 5], 5, unit[: len(extra)], extra)
+    assert np.isfinite(centres.whitening).all()

@@ -79,8 +79,18 @@ def _trainer(checkpoints: Path, epochs: int, taught: str = "", **tune: Any) -> T
         (False, "", {"triplet_weight": 1.0, "faces_per_character": 4}),
         (False, "", {"erase": 0.5}),
         (False, "", {"head": HeadConfig(kind="bnneck"), "triplet_weight": 1.0}),
+        (False, "", {"head": HeadConfig(kind="bnneck"), "triplet_weight": 1.0, "look_alikes": 2, "balance": 1.0}),
     ],
-    ids=["plain", "outlier exposure", "slim", "slim, half mixed", "triplet", "random erasing", "bnneck"],
+    ids=[
+        "plain",
+        "outlier exposure",
+        "slim",
+        "slim, half mixed",
+        "triplet",
+        "random erasing",
+        "bnneck",
+        "look-alikes, balanced",
+    ],
 )
 def test_resuming_a_stopped_run_gives_the_same_next_epoch_as_not_stopping(
     tmp_path: Path, exposed: bool, taught: str, tune: dict[str, Any]
@@ -249,12 +259,15 @@ def test_the_model_card_is_written_from_the_record_and_carries_the_report_s_figu
     assert "a batch-hard triplet loss on the unit embedding beside the classification loss, weight 1.0" in card
 
 
-def test_the_model_card_names_the_head_and_random_erasing(base: Path):
+def test_the_model_card_names_the_head_random_erasing_and_how_batches_are_drawn(base: Path):
     record = json.loads(record_path(base).read_text())
     assert "a BNNeck head" in render(record) and "random erasing" not in render(record)  # the recipe's default
-    record["recipe"]["finetune"] |= {"head": {"kind": "linear"}, "erase": 0.5}
+    assert "look" not in render(record) and "groups of" not in render(record)
+    record["recipe"]["finetune"] |= {"head": {"kind": "linear"}, "erase": 0.5, "look_alikes": 4, "balance": 0.5}
     card = render(record)
     assert "linear head" in card and "BNNeck" not in card and "random erasing of 50% of the faces" in card
+    assert "in groups of 4 characters with the nearest classifier weights" in card
+    assert "a character with n faces given n^0.5 of each epoch" in card
 
 
 @pytest.mark.skipif(not BASE_NETWORK.is_file(), reason="no base network shipped")
