@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from darekana.recognizer.centres import load_centres
+from darekana.recognizer.embeddings import Embedded, calibration_faces, spread_faces
 from darekana.recognizer.layout import CENTRES_FORMAT
 from darekana.train.fallback import fit_centres
 
@@ -94,3 +95,13 @@ def test_new_faces_of_a_character_with_no_training_face_are_left_out_of_the_spre
     extra = np.concatenate([targets[:50], np.full(5, 9)])  # 5 and 9: no training face, no mean
     centres = fit_centres(unit[targets < 5], targets[targets < 5], 5, unit[: len(extra)], extra)
     assert np.isfinite(centres.whitening).all()
+
+
+def test_the_spread_is_read_off_validation_only_when_calibration_has_faces_of_its_own():
+    def part(n: int) -> Embedded:
+        return Embedded(np.zeros((n, 3)), np.zeros((n, 4)), np.zeros(n, dtype=np.int64))
+
+    parts = {"train": part(8), "val": part(5), "calibration": part(6)}
+    assert spread_faces(parts) is parts["val"] and calibration_faces(parts) is parts["calibration"]
+    older = {"train": part(8), "val": part(5), "calibration": part(0)}  # thresholds are chosen on validation
+    assert spread_faces(older) is None and calibration_faces(older) is older["val"]
