@@ -66,13 +66,6 @@ def load_embeddings(directory: Path, n_logits: int, dim: int) -> dict[str, Embed
     return parts if fits else None
 
 
-def spread_faces(parts: dict[str, Embedded]) -> Embedded | None:
-    """The faces the centres' spread is measured on: validation, which the network never trained on, when
-    the thresholds are chosen on a calibration split of their own (else validation is calibration's)."""
-    calibration = parts.get("calibration")
-    return parts.get("val") if calibration is not None and len(calibration.targets) else None
-
-
 def calibration_faces(parts: dict[str, Embedded]) -> Embedded:
     """The faces thresholds are chosen on: the calibration split, which neither training nor early stopping
     saw, or validation in bundles made before that split existed."""

@@ -26,14 +26,7 @@ from PIL import Image, ImageOps
 
 from darekana.progress import say
 from darekana.recognizer.bundle import Label, Manifest, load_manifest, write_manifest
-from darekana.recognizer.embeddings import (
-    PARTS,
-    Embedded,
-    calibration_faces,
-    load_embeddings,
-    save_embeddings,
-    spread_faces,
-)
+from darekana.recognizer.embeddings import PARTS, Embedded, load_embeddings, save_embeddings
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.gallery import Gallery, Source, load_gallery
 from darekana.recognizer.images import ImageError, load_image
@@ -99,9 +92,7 @@ def _enroll(source: Path, sources: list[Path], folders: list[str | Path], out: P
     parts["train"] = parts["train"] + fresh
     save_embeddings(staging, parts)
     _gallery(source, manifest, new, fresh).save(staging)
-    thresholds, calibration = fit_fallback(
-        parts["train"], calibration_faces(parts), labels, staging, spread_faces(parts)
-    )
+    thresholds, calibration = fit_fallback(parts, labels, staging)
     split["train"] = split["train"] + [str(sample.path) for sample in new.samples]
     if "train_sha256" in split:  # kept in step with "train": `train compare` reads it to spot leaked faces
         split["train_sha256"] = split["train_sha256"] + [sample.digest for sample in new.samples]

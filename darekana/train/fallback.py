@@ -14,7 +14,7 @@ from sklearn.svm import SVC
 from darekana.recognizer.bundle import Label, Thresholds
 from darekana.recognizer.centres import Background, Centres
 from darekana.recognizer.decision import centre_spread, may_be_confident, pad_primary
-from darekana.recognizer.embeddings import Embedded
+from darekana.recognizer.embeddings import Embedded, calibration_faces
 from darekana.recognizer.extra import mean_centres
 
 from .calibrate import Outputs, choose_thresholds
@@ -33,20 +33,15 @@ MIN_SPREAD_FACES = 50
 
 
 def fit_fallback(
-    train: Embedded,
-    calibration: Embedded,
-    labels: Sequence[Label],
-    directory: Path,
-    spread: Embedded | None = None,
+    parts: dict[str, Embedded], labels: Sequence[Label], directory: Path
 ) -> tuple[Thresholds, dict[str, float]]:
-    """The fallback SVM and the class centres fitted on ``train`` and written to the bundle ``directory``;
-    the thresholds chosen on ``calibration``; ``spread``: faces the network never trained on (validation),
-    whose distances from their centres set the whitening. Labels beyond the network's logits are enrolled
-    characters."""
+    """The fallback SVM and the class centres fitted on the bundle's ``parts["train"]`` and written to its
+    ``directory``, their spread measured on :func:`spread_faces`; the thresholds chosen on its
+    ``calibration_faces``. Labels beyond the network's logits are enrolled characters."""
+    train, calibration, new = parts["train"], calibration_faces(parts), spread_faces(parts)
     n_labels = len(labels)
     svm = fit_svm(train.unit, train.targets)
     export_fallback(svm, train.unit[:256], directory)
-    new = spread if spread is not None and len(spread.targets) >= MIN_SPREAD_FACES else None
     centres = fit_centres(train.unit, train.targets, n_labels, new.unit if new else None, new.targets if new else None)
     centres.save(directory)
     outputs = Outputs(
@@ -58,6 +53,16 @@ def fit_fallback(
         spread=centre_spread(labels),
     )
     return choose_thresholds(outputs, calibration.targets)
+
+
+def spread_faces(parts: dict[str, Embedded]) -> Embedded | None:
+    """The faces the centres' spread is measured on: validation, which the network never trained on, when
+    the thresholds are chosen on a calibration split of their own (else validation is calibration's) and it
+    holds at least ``MIN_SPREAD_FACES``; None: the training faces' spread serves."""
+    calibration, val = parts.get("calibration"), parts.get("val")
+    if calibration is None or not len(calibration.targets) or val is None:
+        return None
+    return val if len(val.targets) >= MIN_SPREAD_FACES else None
 
 
 def fit_svm(embeddings: np.ndarray, targets: np.ndarray) -> CalibratedClassifierCV:

@@ -34,7 +34,7 @@ from darekana.recognizer.detect import (
     measure_framing,
 )
 from darekana.recognizer.detectors import open_detector
-from darekana.recognizer.embeddings import PARTS, Embedded, calibration_faces, save_embeddings, spread_faces
+from darekana.recognizer.embeddings import PARTS, Embedded, save_embeddings
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.gallery import Source
 from darekana.recognizer.images import load_image
@@ -114,9 +114,7 @@ def _fit(
         part: Embedded(network.logits[i], network.unit[i], y[i]) for part in PARTS for i in [getattr(parts, part)]
     }
     save_embeddings(staging, embedded)
-    thresholds, calibration = fit_fallback(
-        embedded["train"], calibration_faces(embedded), dataset.labels, staging, spread_faces(embedded)
-    )
+    thresholds, calibration = fit_fallback(embedded, dataset.labels, staging)
     paths = [dataset.samples[i].path for i in parts.train]
     build_gallery(paths, y[parts.train], network.unit[parts.train], Source.TRAINING).save(staging)
 

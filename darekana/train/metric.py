@@ -25,9 +25,7 @@ def grouped_order(targets: Tensor, per_character: int, generator: torch.Generato
     character (a character's last run may be shorter), the runs shuffled: cut into batches of a multiple of
     ``per_character``, each batch holds P characters × K faces. Every face is visited once, as in a plain
     shuffled epoch, so the number of steps does not change; with ``balance``, see :func:`_runs`."""
-    runs = _runs(targets, per_character, generator, balance)
-    order = torch.randperm(len(runs), generator=generator)
-    return torch.cat([runs[i] for i in order.tolist()]) if runs else torch.zeros(0, dtype=torch.long)
+    return _shuffled(_runs(targets, per_character, generator, balance), generator)
 
 
 def look_alike_order(
@@ -62,8 +60,13 @@ def look_alike_order(
         members = [anchor, *others.topk(count).indices.tolist()]
         groups.append(torch.cat([queues[c].pop() for c in members]))
         left[members] -= 1
-    order = torch.randperm(len(groups), generator=generator)
-    return torch.cat([groups[i] for i in order.tolist()]) if groups else torch.zeros(0, dtype=torch.long)
+    return _shuffled(groups, generator)
+
+
+def _shuffled(pieces: list[Tensor], generator: torch.Generator) -> Tensor:
+    """The ``pieces`` (runs or groups of face indices) in a shuffled order, joined into one epoch."""
+    order = torch.randperm(len(pieces), generator=generator)
+    return torch.cat([pieces[i] for i in order.tolist()]) if pieces else torch.zeros(0, dtype=torch.long)
 
 
 def _runs(targets: Tensor, per_character: int, generator: torch.Generator, balance: float = 0.0) -> list[Tensor]:

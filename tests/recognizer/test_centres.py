@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from darekana.recognizer.centres import load_centres
-from darekana.recognizer.embeddings import Embedded, calibration_faces, spread_faces
+from darekana.recognizer.embeddings import Embedded, calibration_faces
 from darekana.recognizer.layout import CENTRES_FORMAT
-from darekana.train.fallback import fit_centres
+from darekana.train.fallback import MIN_SPREAD_FACES, fit_centres, spread_faces
 
 
 def _faces(seed: int = 0, n: int = 600, classes: int = 6, dim: int = 24) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +101,9 @@ def test_the_spread_is_read_off_validation_only_when_calibration_has_faces_of_it
     def part(n: int) -> Embedded:
         return Embedded(np.zeros((n, 3)), np.zeros((n, 4)), np.zeros(n, dtype=np.int64))
 
-    parts = {"train": part(8), "val": part(5), "calibration": part(6)}
+    parts = {"train": part(8), "val": part(MIN_SPREAD_FACES), "calibration": part(6)}
     assert spread_faces(parts) is parts["val"] and calibration_faces(parts) is parts["calibration"]
-    older = {"train": part(8), "val": part(5), "calibration": part(0)}  # thresholds are chosen on validation
+    older = {"train": part(8), "val": part(MIN_SPREAD_FACES), "calibration": part(0)}  # thresholds: on validation
     assert spread_faces(older) is None and calibration_faces(older) is older["val"]
+    few = {"train": part(8), "val": part(MIN_SPREAD_FACES - 1), "calibration": part(6)}
+    assert spread_faces(few) is None  # too few to measure a spread on: the training faces' serves
