@@ -44,10 +44,12 @@ def interval(promise: dict[str, Any], counted: bool = False) -> str:
 
 def set_card(figures: dict[str, Any]) -> dict[str, Any]:
     promises = figures["promises"]
+    by_dataset = figures.get("top1_by_dataset", {})  # lines printed before it was counted lack it
     return {
         "characters": figures["characters"],
         "test faces": figures["test_n"],
         "top-1": figures["top1"],
+        **({"… per dataset": joined([f"{d} {v}" for d, v in by_dataset.items()])} if len(by_dataset) > 1 else {}),
         "top-5": figures["top5"],
         "known faces called unknown": interval(promises["false_rejection"]),
         "… averaged over characters": figures["known_false_rejection_per_character"],

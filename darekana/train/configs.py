@@ -119,8 +119,11 @@ class FitConfig:
 def _base_recipe() -> FinetuneConfig:
     """The shipped network's recipe: 8 epochs with the triplet loss named characters the network never saw from
     a few crops better than 24 epochs, with or without it (docs/benchmarks.md, "Distances trained too"), and a
-    BNNeck better still on both held-out twins ("The BNNeck again, with relative distances")."""
-    return FinetuneConfig(epochs=8, min_area=0.6, keep_best=False, triplet_weight=1.0, head=HeadConfig(kind="bnneck"))
+    BNNeck better still on both held-out twins ("The BNNeck again, with relative distances"); each character's
+    share of an epoch as the square root of its faces named the 115 better ("Epochs shared by the square root")."""
+    return FinetuneConfig(
+        epochs=8, min_area=0.6, keep_best=False, triplet_weight=1.0, head=HeadConfig(kind="bnneck"), balance=0.5
+    )
 
 
 @dataclass
