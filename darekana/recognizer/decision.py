@@ -189,7 +189,9 @@ def choose_confident(probs: np.ndarray, right: np.ndarray, precision: float) -> 
     """The lowest threshold whose answers reach ``precision``; where none does, the one whose answers come
     nearest, among those that still call at least ``MIN_CONFIDENT_SHARE`` of the faces confident (on faces
     the network never saw, 99 % can be out of reach: a bot that is never confident would help nobody, and
-    the report says what "confident" delivers)."""
+    the report says what "confident" delivers). Precision is counted with one right and one wrong answer
+    added (Laplace's rule): the lowest of fifty thresholds to reach 99 % on a hundred faces has mostly
+    been lucky, and on a 10-character set it promised 99 % and delivered 97 % on new faces."""
     if not len(probs):
         return float(CONFIDENT_GRID[-1])
     top = probs.max(1)
@@ -198,7 +200,7 @@ def choose_confident(probs: np.ndarray, right: np.ndarray, precision: float) -> 
         answered = top >= c
         if answered.mean() < MIN_CONFIDENT_SHARE:
             break  # the grid rises: fewer answers from here on, and their precision is noise
-        reached = float(right[answered].mean())
+        reached = float((right[answered].sum() + 1) / (answered.sum() + 2))
         if reached >= precision:
             return float(c)
         if reached > nearest:
