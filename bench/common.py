@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 
 from PIL import Image
 
@@ -12,6 +13,8 @@ from darekana.train.network import resolve_network
 from darekana.train.shared import machine
 
 __all__ = ["machine", "network_figures", "side_by_side", "today"]
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def today() -> str:
@@ -25,7 +28,9 @@ def network_figures(network: str) -> dict[str, object] | None:
     base = resolve_network(network)
     if base is None:
         return None
-    return {"file": str(base.path), "sha256": base.sha256, "seed": base.record["recipe"]["finetune"]["seed"]}
+    path = base.path.resolve()
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path  # kept lines name no one's machine
+    return {"file": str(shown), "sha256": base.sha256, "seed": base.record["recipe"]["finetune"]["seed"]}
 
 
 def side_by_side(crops: list[Image.Image], side: int) -> bytes:

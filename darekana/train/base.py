@@ -99,6 +99,7 @@ def train_base(
     say(dataset.summary())
     assigned = parent.split if parent else None
     parts = split(dataset, config.val, config.test, config.seed, calibration=config.calibration, assigned=assigned)
+    _claim_split(work, dataset, parts)
     strangers, framing = _outliers(config, dataset, parts.train)
     y = dataset.targets
     train = np.array([i for i in parts.train if y[i] not in held], dtype=np.int64)
@@ -255,13 +256,24 @@ def _claim(work: Path, config: BaseConfig, dataset: Dataset) -> None:
     del settings["finetune"]["device"]
     faces = hashlib.sha256("".join(sorted(s.digest for s in dataset.samples)).encode()).hexdigest()
     recipe = json.dumps(settings | {"faces": faces}, sort_keys=True)
-    path = work / "recipe.json"
-    if path.is_file() and path.read_text(encoding="utf-8") != recipe:
-        raise ValueError(
-            f"{work} holds a run of another recipe or other faces ({path}); delete the folder to start afresh, "
-            "or give another --out"
-        )
-    path.write_text(recipe, encoding="utf-8")
+    _stake(work / "recipe.json", recipe, "holds a run of another recipe or other faces")
+
+
+def _claim_split(work: Path, dataset: Dataset, parts: Split) -> None:
+    """A resumed run must go on with the split it began with: where the code that splits faces has changed since
+    (as when near-duplicates came to be hashed at one size), going on would train on faces it had held back.
+    Folders begun before the split was claimed are taken at their word."""
+    digests = [s.digest for s in dataset.samples]
+    chosen = {part: sorted(digests[i] for i in getattr(parts, part)) for part in PARTS}
+    claim = hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()
+    _stake(work / "split.sha256", claim, "began on another split of these faces (the code that splits them changed)")
+
+
+def _stake(path: Path, claim: str, refusal: str) -> None:
+    """Writes ``claim`` to ``path`` in a work folder, refusing where the folder already holds another."""
+    if path.is_file() and path.read_text(encoding="utf-8") != claim:
+        raise ValueError(f"{path.parent} {refusal} ({path}); delete the folder to start afresh, or give another --out")
+    path.write_text(claim, encoding="utf-8")
 
 
 def _held_out(dataset: Dataset, names: tuple[str, ...]) -> set[int]:

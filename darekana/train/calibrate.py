@@ -56,8 +56,9 @@ def choose_thresholds(
     known calibration faces to an enrolled character. ``primary``: the routing threshold with the best
     calibration top-1 (the lowest on ties: the network is the stronger model). ``distance``: rejects
     ``false_rejection`` of known calibration faces. ``confident``: the lowest probability above which answers
-    are right at least ``precision`` of the time. ``doubt``, with enrolled characters: the gap between the
-    nearest enrolled and nearest known centre below which ``DOUBT`` of the known calibration faces fall."""
+    are right at least ``precision`` of the time, counted as ``choose_confident`` counts. ``doubt``, with
+    enrolled characters: the gap between the nearest enrolled and nearest known centre below which ``DOUBT``
+    of the known calibration faces fall."""
     enrolled = faces.distances.shape[1] > faces.n_network
     margin, doubt = enrolment_margins(faces.distances, faces.n_network, to_enrolled) if enrolled else (0.0, None)
     chosen = Thresholds(temperature=_temperature(faces.distances, targets), enrolled_margin=margin)

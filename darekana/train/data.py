@@ -43,6 +43,10 @@ MAX_UNPACKED = 4 * 1024**3  # a correction export bigger than this is not one
 # Faces whose 64-bit difference hashes differ in at most this many bits are one picture resized, re-encoded
 # or lightly edited (docs/benchmarks.md measures how few pairs of other characters fall this close).
 NEAR_DUPLICATE_BITS = 6
+# Faces are hashed at this side whatever side a network reads them at: hashed at 192 px instead, the groups and
+# so the whole split came out otherwise (296 of 2,279 test faces in common), and networks trained at two sizes
+# could not be compared on the same faces. 160 px is the base network's, so its splits are as they were.
+HASH_SIDE = 160
 
 
 def source_group(path: Path) -> str:
@@ -162,19 +166,26 @@ def load_pixels(dataset: Dataset, size: int, desc: str = "loading faces") -> np.
     """All faces resized to ``size``² as one uint8 array (N, size, size, 3); unreadable ones are dropped
     from ``dataset`` in place and added to its ``skipped`` list, and near-duplicate faces are put in one
     source group (:func:`group_near_duplicates`), so no split separates them."""
-    kept, pixels = [], []
+    kept, pixels, hashes = [], [], []
     for sample in progress(dataset.samples, desc, "img"):
         try:
-            pixels.append(resize_square(load_image(sample.path), size))
-            kept.append(sample)
+            image = load_image(sample.path)
         except ImageError as exc:
             dataset.skipped.append((str(sample.path), str(exc)))
+            continue
+        pixels.append(resize_square(image, size))
+        hashes.append(difference_hash(pixels[-1]) if size == HASH_SIDE else face_hash(image))
+        kept.append(sample)
     dataset.samples = kept
     if not pixels:
         return np.zeros((0, size, size, 3), np.uint8)
-    stacked = np.stack(pixels)
-    group_near_duplicates(dataset, stacked)
-    return stacked
+    group_near_duplicates(dataset, np.array(hashes, dtype=np.uint64))
+    return np.stack(pixels)
+
+
+def face_hash(image: Image.Image) -> int:
+    """The difference hash a face is grouped by (:func:`load_pixels`), at ``HASH_SIDE`` whatever the size."""
+    return difference_hash(resize_square(image, HASH_SIDE))
 
 
 def difference_hash(face: np.ndarray) -> int:
@@ -201,12 +212,12 @@ def near_duplicate_pairs(hashes: np.ndarray, bits: int = NEAR_DUPLICATE_BITS, ch
     return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
 
 
-def group_near_duplicates(dataset: Dataset, pixels: np.ndarray) -> None:
-    """Merges the source groups of faces of one character that are near-duplicates of each other
-    (``NEAR_DUPLICATE_BITS``), in place. Pairs under two
+def group_near_duplicates(dataset: Dataset, hashes: np.ndarray) -> None:
+    """Merges the source groups of faces of one character whose uint64 difference ``hashes`` lie within
+    ``NEAR_DUPLICATE_BITS`` of each other, in place. Pairs under two
     characters are left apart: at that distance most are look-alikes, not copies, and chaining them would
     glue unrelated groups together."""
-    hashes = np.array([difference_hash(face) for face in pixels], dtype=np.uint64)
+    assert len(hashes) == len(dataset.samples), "one hash per face"
     groups = DisjointSet(s.group for s in dataset.samples)
     for i, j in near_duplicate_pairs(hashes):
         a, b = dataset.samples[i], dataset.samples[j]

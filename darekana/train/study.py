@@ -124,6 +124,7 @@ def run_study(data: str | Path, out: str | Path, config: StudyConfig | None = No
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     dataset = scan([data])
+    pixels = load_pixels(dataset, config.img_size)  # drops unreadable faces and groups near-duplicates first
     say(dataset.summary())
     parts = split(dataset, seed=config.seed)
     y = dataset.targets
@@ -143,7 +144,6 @@ def run_study(data: str | Path, out: str | Path, config: StudyConfig | None = No
     )
     strategy2 = run_classical(f"strategy 2 ({backbone} features)", deep, y, fit_rows, parts.test, config.quick)
 
-    pixels = load_pixels(dataset, config.img_size)
     strategy3 = [
         run_finetune(arch, config, pixels, y, parts, len(dataset.labels), out / "finetune")
         for arch in config.finetune_archs

@@ -155,6 +155,17 @@ def test_a_resumed_run_of_another_recipe_is_refused(base: Path, four_characters:
         train_base([four_characters], base, BaseConfig(img_size=SIZE + 16, finetune=_quick(epochs=2)))
 
 
+def test_a_resumed_run_whose_faces_would_split_otherwise_is_refused(base: Path, four_characters: Path, tmp_path: Path):
+    out = tmp_path / "base.onnx"
+    shutil.copytree(work_folder(base), work_folder(out))
+    claim = work_folder(out) / "split.sha256"
+    claim.write_text("0" * 64, encoding="utf-8")  # as if the code that splits faces had changed since it began
+    config = BaseConfig(img_size=SIZE, hold_out=("003_fate_testarossa",), finetune=_quick(epochs=2))
+    with pytest.raises(ValueError, match="another split"):
+        train_base([four_characters], out, config)
+    assert claim.read_text(encoding="utf-8") == "0" * 64 and not out.exists()
+
+
 def test_a_network_started_from_another_keeps_its_split_and_counts_its_faces_as_trained_on(
     base: Path, four_characters: Path, tmp_path: Path
 ):

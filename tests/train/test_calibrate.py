@@ -105,6 +105,6 @@ def test_an_unreachable_precision_gives_the_nearest_threshold_that_still_answers
 def test_a_precision_is_counted_with_one_more_right_and_one_more_wrong_answer():
     top = np.linspace(0.55, 0.99, 150)
     right = np.ones(150, dtype=bool)
-    right[10] = False  # one wrong answer in 150, at 0.58: 99.3 % right, 98.7 % counted Laplace's way
+    right[10] = False  # one wrong answer in 150, at 0.5795: 99.3 % right, 98.7 % counted Laplace's way
     chosen = choose_confident(np.stack([top, 1 - top], axis=1), right, precision=0.99)
     assert chosen == 0.58  # the lowest threshold above the wrong answer: 139 right of 139, 99.3 % counted

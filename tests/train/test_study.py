@@ -51,9 +51,11 @@ def _strict(text: str) -> object:
 
 
 def test_quick_study_writes_a_readable_report(small_set: Path, tmp_path: Path):
-    out = tmp_path / "study"
+    faces, out = tmp_path / "faces", tmp_path / "study"
+    shutil.copytree(small_set, faces)
+    (faces / "000_hatsune_miku" / "broken.png").write_bytes(b"not a picture")  # left out before the split
     config = StudyConfig(quick=True, finetune_archs=("resnet18",), epochs=1, img_size=64, production_epochs=1)
-    results = run_study(small_set, out, config)
+    results = run_study(faces, out, config)
     saved = _strict((out / "results.json").read_text())
     assert saved["data"]["names"] == ["Hatsune Miku", "Suzumiya Haruhi", "Hakurei Reimu"]
     for strategy in ("strategy1", "strategy2"):
