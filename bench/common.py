@@ -12,9 +12,9 @@ from PIL import Image
 from darekana.train.network import resolve_network
 from darekana.train.shared import machine
 
-__all__ = ["machine", "network_figures", "side_by_side", "today"]
+__all__ = ["ROOT", "machine", "network_figures", "side_by_side", "today"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 
 
 def today() -> str:

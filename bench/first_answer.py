@@ -25,10 +25,9 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from bench.common import machine
+from bench.common import ROOT, machine
 from darekana.train.shared import DATASETS
 
-ROOT = Path(__file__).resolve().parents[1]
 PICTURE = DATASETS / "animeface-10" / "000_hatsune_miku" / "SFpLpPSK_400x400.jpg"
 
 

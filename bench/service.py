@@ -28,10 +28,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import machine, side_by_side
+from bench.common import ROOT, machine, side_by_side
 from darekana.train.shared import DATASETS
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def small_pictures() -> list[tuple[str, bytes]]:

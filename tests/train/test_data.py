@@ -11,9 +11,8 @@ import pytest
 from PIL import Image
 
 from darekana.recognizer.bundle import Label
-from darekana.recognizer.images import load_image
 from darekana.recognizer.names import display_name
-from darekana.train.data import HASH_SIDE, face_hash, load_pixels, near_duplicate_pairs, scan, source_group, split
+from darekana.train.data import HASH_SIDE, difference_hash, load_pixels, near_duplicate_pairs, scan, source_group, split
 from darekana.train.shared import DATASETS
 
 ANIMEFACE, HOLOLIVE = DATASETS / "animeface-10", DATASETS / "hololive-20"
@@ -229,7 +228,7 @@ def test_a_resized_re_encoded_copy_joins_its_original_s_group_under_another_file
 def test_no_split_separates_near_duplicate_faces_of_one_character_whatever_size_a_network_reads():
     dataset, larger = scan([HOLOLIVE]), scan([HOLOLIVE])
     load_pixels(dataset, 32)
-    load_pixels(larger, HASH_SIDE)  # hashed from the pixels it returns, where the 32 px faces are hashed apart
+    pixels = load_pixels(larger, HASH_SIDE)  # hashed from the pixels it returns; the 32 px faces are hashed apart
     assert [s.group for s in dataset.samples] == [s.group for s in larger.samples]
     parts = split(dataset, val=0.1, test=0.15, seed=0, calibration=0.15)
     again = split(larger, val=0.1, test=0.15, seed=0, calibration=0.15)
@@ -238,7 +237,7 @@ def test_no_split_separates_near_duplicate_faces_of_one_character_whatever_size_
     part = np.empty(len(dataset.samples), dtype=object)
     for name in names:
         part[getattr(parts, name)] = name
-    pairs = near_duplicate_pairs(np.array([face_hash(load_image(s.path)) for s in dataset.samples], dtype=np.uint64))
+    pairs = near_duplicate_pairs(np.array([difference_hash(face) for face in pixels], dtype=np.uint64))
     y = dataset.targets
     same = pairs[y[pairs[:, 0]] == y[pairs[:, 1]]]
     files = [s.path.stem.split("-")[0] for s in dataset.samples]
