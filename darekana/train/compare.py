@@ -7,7 +7,10 @@ it rejects more known faces as "unknown" (known false-rejection rate), or, when 
 does not know, it rejects fewer of them (unknown rejection rate). Faces a bundle trained or calibrated on
 flatter it, so the files of DATA found in either bundle's train, validation or calibration split
 (``split.json``) are counted and reported as leakage; ``test_split_of`` keeps only a bundle's test faces, which
-neither bundle saw when NEW was fitted with ``--test-split-of OLD``.
+neither bundle saw when NEW was fitted with ``--test-split-of OLD``. Beside the figures, the faces both bundles
+know are compared one by one: how many only OLD got right, how many only NEW did, and how likely so uneven a split
+would be were the two equally good (McNemar's exact test), since a difference of a few faces in thousands is often
+chance.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scipy.stats import binomtest
+
 from darekana.recognizer.layout import SPLIT_FILE
 
 from .configs import COMPARE_TOLERANCE
 from .data import Dataset, held_back_digests, scan
-from .evaluate import evaluate_dataset
+from .evaluate import Scored, score_faces
 
 # (figure, direction): +1 when higher is better, -1 when lower is better
 GATED = (("named_right", +1), ("known_false_rejection_rate", -1), ("unknown_rejection_rate", +1))
@@ -38,6 +43,8 @@ class Comparison:
     faces: int  # faces of DATA scored (after --test-split-of)
     # {"old": n, "new": n}: scored faces in that bundle's train, validation or calibration split
     leakage: dict[str, int]
+    # per figure of single faces ("top1", "named_right"): {"faces", "only_old", "only_new", "p"} (:func:`paired`)
+    paired: dict[str, dict[str, Any]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -55,6 +62,7 @@ class Comparison:
             "faces": self.faces,
             "leakage": self.leakage,
             "deltas": self.deltas(),
+            "paired": self.paired,
             "old": _plain(self.old),
             "new": _plain(self.new),
         }
@@ -76,11 +84,23 @@ def compare(
         dataset = only_test_faces(dataset, test_split_of)
     leakage = {"old": leaked(dataset, old), "new": leaked(dataset, new)}
     # each scoring appends the files it could not read: give each its own list
-    figures = [
-        evaluate_dataset(bundle, dataclasses.replace(dataset, skipped=list(dataset.skipped))) for bundle in (old, new)
-    ]
-    result = Comparison(figures[0], figures[1], tolerance, len(dataset.samples), leakage)
+    scored = [score_faces(bundle, dataclasses.replace(dataset, skipped=list(dataset.skipped))) for bundle in (old, new)]
+    result = Comparison(scored[0].figures, scored[1].figures, tolerance, len(dataset.samples), leakage, paired(*scored))
     result.reasons = judge(result.old, result.new, tolerance)
+    return result
+
+
+def paired(old: Scored, new: Scored) -> dict[str, dict[str, Any]]:
+    """For each figure of single faces, over the faces both bundles know: how many only ``old`` got right, how many
+    only ``new`` did, and the exact two-sided binomial p-value of that split if either were as likely."""
+    result = {}
+    for name, before in old.right.items():
+        after = new.right[name]
+        faces = before.keys() & after.keys()
+        only_old = sum(before[f] and not after[f] for f in faces)
+        only_new = sum(after[f] and not before[f] for f in faces)
+        p = binomtest(only_new, only_old + only_new).pvalue if only_old + only_new else 1.0
+        result[name] = {"faces": len(faces), "only_old": only_old, "only_new": only_new, "p": round(float(p), 4)}
     return result
 
 
@@ -144,6 +164,11 @@ def table(result: Comparison) -> str:
                 if isinstance(a, int)
                 else f"{name:28} {a:8.4f} {b:8.4f} {b - a:+8.4f}"
             )
+    for name, counts in result.paired.items():
+        rows.append(
+            f"{name} right by one only: old {counts['only_old']}, new {counts['only_new']} of {counts['faces']} faces "
+            f"both know (p {counts['p']:.2f})"
+        )
     rows.append(f"old: {result.old['bundle']}   new: {result.new['bundle']}   faces: {result.faces}")
     rows.append("PASS: the new bundle is no worse than the old one" if result.passed else "FAIL")
     return "\n".join(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,11 +136,31 @@ def evaluate(bundle: str | Path, folders: list[str | Path], pictures: bool = Fal
 
 def evaluate_dataset(bundle: str | Path, dataset: Dataset, pictures: bool = False) -> dict[str, Any]:
     """The figures of :func:`evaluate` on a dataset already scanned (and perhaps filtered)."""
+    return score_faces(bundle, dataset, pictures).figures
+
+
+@dataclass
+class Scored:
+    """A bundle's figures on a dataset, and which of the faces it knows it got right, so that two bundles can be
+    compared face by face (:mod:`darekana.train.compare`)."""
+
+    figures: dict[str, Any]
+    # per face of a known character, by path: {"top1": right character first, "named_right": and not "unknown"}
+    right: dict[str, dict[Path, bool]]
+
+
+def score_faces(bundle: str | Path, dataset: Dataset, pictures: bool = False) -> Scored:
     recognizer = Recognizer(bundle)
     decisions, kept = decisions_for(recognizer, dataset, pictures)
-    figures = score(
-        decisions, [dataset.samples[i].label for i in kept], [label.id for label in recognizer.manifest.labels]
-    )
+    known = [label.id for label in recognizer.manifest.labels]
+    truth = [dataset.samples[i].label for i in kept]
+    figures = score(decisions, truth, known)
     figures["skipped"] = len(dataset.skipped)
     figures["bundle"] = recognizer.version
-    return figures
+    right: dict[str, dict[Path, bool]] = {"top1": {}, "named_right": {}}
+    for i, decision, label in zip(kept, decisions, truth):
+        if label in known:
+            first = decision.candidates[0].label == label
+            right["top1"][dataset.samples[i].path] = first
+            right["named_right"][dataset.samples[i].path] = first and decision.verdict != Verdict.UNKNOWN
+    return Scored(figures, right)

@@ -31,8 +31,8 @@ from darekana.cli import main as darekana
 from darekana.recognizer.bundle import BundleError, load_manifest, write_manifest
 from darekana.recognizer.layout import MODEL_FILE
 from darekana.recognizer.results import Candidate, Decision, Model, Verdict
-from darekana.train.compare import judge
-from darekana.train.evaluate import score
+from darekana.train.compare import judge, paired
+from darekana.train.evaluate import Scored, score
 from darekana.train.shared import DATASETS
 
 DATA = str(DATASETS / "animeface-10")
@@ -125,6 +125,8 @@ def test_identical_copy_passes_with_leakage_reported(bundles: Bundles, capsys):
     split = json.loads((bundles.v1 / "split.json").read_text())
     fitted = len(split["train"]) + len(split["val"]) + len(split["calibration"])
     assert result["leakage"] == {"old": fitted, "new": fitted}
+    # the same network: no face is named right by one bundle only
+    assert result["paired"]["top1"] == {"faces": result["old"]["n"], "only_old": 0, "only_new": 0, "p": 1.0}
     assert "training, validation or calibration split" in captured.err and "--test-split-of" in captured.err
 
 
@@ -133,6 +135,7 @@ def test_held_back_faces_only_and_no_leakage(bundles: Bundles, held_back: list[P
     captured = capsys.readouterr()
     assert code == 0 and captured.err == ""
     assert f"faces: {len(held_back)}" in captured.out and "PASS" in captured.out
+    assert f"top1 right by one only: old 0, new 0 of {len(held_back)} faces both know (p 1.00)" in captured.out
 
 
 def test_worse_bundle_refused_with_one_line_reason(bundles: Bundles, capsys):
@@ -144,6 +147,9 @@ def test_worse_bundle_refused_with_one_line_reason(bundles: Bundles, capsys):
     assert len(captured.err.strip().splitlines()) == 1
     refusal = f"darekana: refusing {bundles.worse}: worse than {bundles.v1}: named_right fell from"
     assert captured.err.startswith(refusal)
+    # the swapped characters' faces, named right by the old bundle only: far beyond chance
+    top1 = result["paired"]["top1"]
+    assert top1["only_old"] > 10 * top1["only_new"] and top1["p"] < 0.001
     # the tolerance is the knob: a generous one lets it through
     assert darekana(args + ["--tolerance", "0.9"]) == 0
 
@@ -157,6 +163,22 @@ def test_the_gate_does_not_count_the_label_of_an_unknown_answer():
     faces = [decision("a", Verdict.UNKNOWN), decision("a", Verdict.UNSURE), decision("a", Verdict.CONFIDENT)]
     figures = score(faces, ["a", "a", "b"], ["a", "b"])
     assert figures["top1"] == pytest.approx(2 / 3) and figures["named_right"] == pytest.approx(1 / 3)
+
+
+def test_paired_counts_faces_right_by_one_bundle_only_and_how_likely_that_is_by_chance():
+    faces = [Path(f"{i}.png") for i in range(14)]
+
+    def scored(right: list[bool]) -> Scored:
+        return Scored({}, {"top1": dict(zip(faces, right))})
+
+    # 10 faces only the new bundle names right, 0 only the old, 4 both or neither; one face only the old knows
+    old = scored([False] * 10 + [True, True, False, False])
+    new = scored([True] * 10 + [True, True, False, False])
+    old.right["top1"][Path("only-old-knows.png")] = True
+    counts = paired(old, new)["top1"]
+    assert counts == {"faces": 14, "only_old": 0, "only_new": 10, "p": round(2 * 0.5**10, 4)}
+    # an even split (2 and 2) is what chance gives
+    assert paired(new, scored([True] * 8 + [False] * 2 + [True] * 4))["top1"]["p"] == 1.0
 
 
 def test_judge_rejection_quality_within_and_beyond_tolerance():
