@@ -65,8 +65,8 @@ def score(decisions: list[Decision], truth: list[str], known: list[str]) -> dict
     figures["verdicts"] = {v.value: int((verdicts[known_rows] == v).sum()) for v in Verdict}
     called_unknown = verdicts[known_rows] == Verdict.UNKNOWN
     figures["known_false_rejection_rate"] = float(called_unknown.mean()) if known_rows else 0.0
-    # what people are told: an "unknown" answer names nobody, so its top-1 label is never seen
-    figures["named_right"] = float(((ranked[:, 0] == targets) & ~called_unknown).mean()) if known_rows else 0.0
+    named = [answered_right(decisions[i], truth[i])[1] for i in known_rows]
+    figures["named_right"] = float(np.mean(named)) if known_rows else 0.0
     figures["known_false_rejection_per_character"] = _per_character(figures["per_class"], targets, called_unknown)
     confident = verdicts[known_rows] == Verdict.CONFIDENT
     figures["confident_precision"] = (
@@ -77,6 +77,13 @@ def score(decisions: list[Decision], truth: list[str], known: list[str]) -> dict
         figures["unknown_rejection_rate"] = float((verdicts[unknown_rows] == Verdict.UNKNOWN).mean())
         figures["unknown_not_confident_rate"] = float((verdicts[unknown_rows] != Verdict.CONFIDENT).mean())
     return figures
+
+
+def answered_right(decision: Decision, label: str) -> tuple[bool, bool]:
+    """Whether ``decision`` on a face of ``label`` ranks it first, and whether it names it: what people are told,
+    where an "unknown" answer names nobody, so its top-1 label is never seen."""
+    first = decision.candidates[0].label == label
+    return first, first and decision.verdict != Verdict.UNKNOWN
 
 
 def _per_character(per_class: dict[str, dict[str, Any]], targets: np.ndarray, called_unknown: np.ndarray) -> float:
@@ -158,9 +165,9 @@ def score_faces(bundle: str | Path, dataset: Dataset, pictures: bool = False) ->
     figures["skipped"] = len(dataset.skipped)
     figures["bundle"] = recognizer.version
     right: dict[str, dict[Path, bool]] = {"top1": {}, "named_right": {}}
+    known_ids = set(known)
     for i, decision, label in zip(kept, decisions, truth):
-        if label in known:
-            first = decision.candidates[0].label == label
-            right["top1"][dataset.samples[i].path] = first
-            right["named_right"][dataset.samples[i].path] = first and decision.verdict != Verdict.UNKNOWN
+        if label in known_ids:
+            path = dataset.samples[i].path
+            right["top1"][path], right["named_right"][path] = answered_right(decision, label)
     return Scored(figures, right)
