@@ -16,11 +16,11 @@ PICTURE   ?= $(DATASETS)/animeface-10/000_hatsune_miku/SFpLpPSK_400x400.jpg
 BASE      := darekana/recognizer/data/anime-base
 BASE_RUN  := runs/base/anime-base
 # The shipped network is one run of `darekana train base` on every character, on its defaults (the recipe: 8 epochs
-# at 160 px from the ImageNet trunk with a triplet loss and a BNNeck), training seed 1 (seed 0 was measured too:
-# docs/benchmarks.md, "The BNNeck shipped"). Its held-out twins (`make $(BASE_TWIN)-SEED.onnx`: the same
+# at 192 px from the ImageNet trunk with a triplet loss and a BNNeck), training seed 0 (seed 1 was measured too:
+# docs/benchmarks.md, "192 px faces shipped"). Its held-out twins (`make $(BASE_TWIN)-SEED.onnx`: the same
 # run with these 15 moeimouto-85 characters, bench/enroll.py's left-out draw, held out; training seeds 0 and 1) are
 # what the model card's figures on characters it never saw measure (`python -m bench.enroll --network`).
-BASE_SEED ?= 1
+BASE_SEED ?= 0
 BASE_HOLD_OUT ?= akihime_sumomo alice_margatroid amami_haruka erio_mondial hayase_mitsuki horo kisaragi_chihaya \
 	kururugi_suzaku li_syaoran melon-chan miura_azusa ranka_lee sairenji_haruna souryuu_asuka_langley yagami_hayate
 # A second draw of 15 (bench/enroll.py --seed 1's), held out by the twins `make $(BASE_TWIN_1)-SEED.onnx`: a figure
@@ -75,7 +75,7 @@ lint: setup
 test: setup browser lint
 	$(PY) -m pytest -q
 
-# Retrains the shipped base network from the shared sets (about 25 minutes alone on 2 cores; after a stop, the same
+# Retrains the shipped base network from the shared sets (81 minutes on 2 cores beside two other runs; after a stop, the same
 # command continues), then ships it with its record and model card.
 base: setup
 	$(DAREKANA) train base $(FACES) --out $(BASE_RUN).onnx --seed $(BASE_SEED)

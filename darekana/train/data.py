@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tempfile
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -45,7 +47,7 @@ MAX_UNPACKED = 4 * 1024**3  # a correction export bigger than this is not one
 NEAR_DUPLICATE_BITS = 6
 # Faces are hashed at this side whatever side a network reads them at: hashed at 192 px instead, the groups and
 # so the whole split came out otherwise (296 of 2,279 test faces in common), and networks trained at two sizes
-# could not be compared on the same faces. 160 px is the base network's, so its splits are as they were.
+# could not be compared on the same faces. 160 px was the base network's until 2026-12-07, so splits are as they were.
 HASH_SIDE = 160
 
 
@@ -167,20 +169,31 @@ def load_pixels(dataset: Dataset, size: int, desc: str = "loading faces") -> np.
     from ``dataset`` in place and added to its ``skipped`` list, and near-duplicate faces are put in one
     source group (:func:`group_near_duplicates`), so no split separates them."""
     kept, pixels, hashes = [], [], []
-    for sample in progress(dataset.samples, desc, "img"):
-        try:
-            image = load_image(sample.path)
-        except ImageError as exc:
-            dataset.skipped.append((str(sample.path), str(exc)))
-            continue
-        pixels.append(resize_square(image, size))
-        hashes.append(difference_hash(pixels[-1]) if size == HASH_SIDE else face_hash(image))
-        kept.append(sample)
+    # Pillow lets go of the GIL while it decodes and resizes, so threads read faces on every core.
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        faces = pool.map(lambda sample: _read_face(sample.path, size), dataset.samples)
+        for sample, face in zip(dataset.samples, progress(faces, desc, "img")):
+            if isinstance(face, ImageError):
+                dataset.skipped.append((str(sample.path), str(face)))
+                continue
+            pixels.append(face[0])
+            hashes.append(face[1])
+            kept.append(sample)
     dataset.samples = kept
     if not pixels:
         return np.zeros((0, size, size, 3), np.uint8)
     group_near_duplicates(dataset, np.array(hashes, dtype=np.uint64))
     return np.stack(pixels)
+
+
+def _read_face(path: Path, size: int) -> tuple[np.ndarray, int] | ImageError:
+    """The face at ``path`` at ``size``² and its :func:`face_hash`, or why it cannot be read."""
+    try:
+        image = load_image(path)
+    except ImageError as exc:
+        return exc
+    face = resize_square(image, size)
+    return face, difference_hash(face) if size == HASH_SIDE else face_hash(image)
 
 
 def face_hash(image: Image.Image) -> int:

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.covariance import LedoitWolf
-from sklearn.svm import SVC
 
 from darekana.recognizer.bundle import Label, Thresholds
 from darekana.recognizer.centres import Background, Centres
@@ -19,6 +18,7 @@ from darekana.recognizer.extra import mean_centres
 
 from .calibrate import Outputs, choose_thresholds
 from .export import export_fallback
+from .svm import MatrixSVC
 
 # How much of a face's distance from faces in general comes off its distances to the centres (0: absolute
 # distances; 1: Ren et al.'s relative Mahalanobis distance). 0.75 told the left-out characters and another art
@@ -70,7 +70,7 @@ def fit_svm(embeddings: np.ndarray, targets: np.ndarray) -> CalibratedClassifier
 
     On unit vectors, gamma 1 and C 10 sit in the flat optimum of the grids the study searched, so no search
     runs at production-training time. ``ensemble=False`` keeps one SVM fitted on all the data."""
-    svm = SVC(kernel="rbf", C=10.0, gamma=1.0)
+    svm = MatrixSVC(kernel="rbf", C=10.0, gamma=1.0)
     return CalibratedClassifierCV(svm, method="sigmoid", cv=3, ensemble=False).fit(embeddings, targets)
 
 

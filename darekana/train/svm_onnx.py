@@ -7,9 +7,8 @@ is 2·C + 32 nodes (262 for 115 characters), mostly matrix products, built from 
 
 1. the RBF kernel against every support vector, ``exp(-gamma·‖x − sv‖²)``;
 2. each pair's decision value: the support vectors of each character, times their dual coefficients against
-   every other character, one product per character, then gathered per pair (scikit-learn's layout:
-   ``dual_coef_[j − 1]`` holds class ``i``'s coefficients against a later class ``j``, ``dual_coef_[i]``
-   class ``j``'s against ``i``), plus ``intercept_``;
+   every other character, one product per character, then gathered per pair
+   (:func:`darekana.train.svm.pair_columns`), plus ``intercept_``;
 3. scikit-learn's one-vs-rest shape of those values (``sklearn.utils.multiclass._ovr_decision_function``):
    votes plus the summed confidences squashed into (−1/3, 1/3), both linear maps of the pair values;
 4. each character's sigmoid (``expit(−(a·f + b))``), normalised to sum to one (uniform when all are 0).
@@ -30,6 +29,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import SVC
+
+from .svm import pair_columns
 
 INPUT = "unit"
 # A pair's decision value nearer 0 than this is a tie float32 cannot settle: the graph (float32) and
@@ -81,15 +82,9 @@ def _pair_decisions(g: _Graph, svc: SVC) -> str:
         )
         parts.append(g.op("MatMul", block, g.const(coef[:, starts[c] : starts[c + 1]].T.copy(), "coef")))
     per_class = g.op("Concat", *parts, axis=1)  # class c's columns: c·(C−1) ... (c+1)·(C−1) − 1
-    first, second = [], []
-    for i in range(n_classes):
-        for j in range(i + 1, n_classes):
-            first.append(i * (n_classes - 1) + j - 1)
-            second.append(j * (n_classes - 1) + i)
+    first, second = pair_columns(n_classes)
     total = g.op(
-        "Add",
-        g.op("Gather", per_class, g.const(np.array(first, np.int64)), axis=1),
-        g.op("Gather", per_class, g.const(np.array(second, np.int64)), axis=1),
+        "Add", g.op("Gather", per_class, g.const(first), axis=1), g.op("Gather", per_class, g.const(second), axis=1)
     )
     return g.op("Add", total, g.const(svc.intercept_.astype(np.float32)))
 
