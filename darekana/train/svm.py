@@ -1,8 +1,8 @@
 """The fallback's RBF SVM, with its decision function computed as matrix products.
 
-libsvm evaluates the decision function one kernel value at a time: on the 115 characters' faces the 3-fold
-calibration and the calibration split's probabilities spent about 50 of the 190 s a bundle took to make
-(2026-12-07, AMD EPYC), against a few seconds for the same float64 arithmetic as matrix products. The fit is
+libsvm evaluates the decision function one kernel value at a time: on the 115 characters' faces the SVM's fit,
+3-fold calibration and the calibration split's probabilities took 68 s of the 185 s the bundle took to make, and
+25 s as matrix products (2026-12-07, AMD EPYC, 2 cores; docs/benchmarks.md, "192 px faces shipped"). The fit is
 libsvm's, unchanged; so are the values, to rounding (``tests/train/test_svm.py``). The exported graph
 (``darekana.train.svm_onnx``) computes them the same way in float32.
 """
