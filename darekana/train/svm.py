@@ -21,15 +21,19 @@ CHUNK = 2048  # faces whose kernel rows are held at once: 2048 × 10,000 support
 
 @cache
 def pair_columns(n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Where each pair (0,1), (0,2), …, (1,2), … finds its two terms among the per-class products of
-    :func:`per_class_products`: scikit-learn keeps class ``i``'s coefficients against a later class ``j`` in
-    ``dual_coef_[j − 1]`` and class ``j``'s against ``i`` in ``dual_coef_[i]``."""
+    """Where each pair (0,1), (0,2), …, (1,2), … finds its two terms among the per-class products (each class's
+    kernel columns times its dual coefficients, ``C − 1`` columns a class): scikit-learn keeps class ``i``'s
+    coefficients against a later class ``j`` in ``dual_coef_[j − 1]`` and class ``j``'s against ``i`` in
+    ``dual_coef_[i]``. Read-only, as they are cached."""
     first, second = [], []
     for i in range(n_classes):
         for j in range(i + 1, n_classes):
             first.append(i * (n_classes - 1) + j - 1)
             second.append(j * (n_classes - 1) + i)
-    return np.array(first, np.int64), np.array(second, np.int64)
+    columns = np.array(first, np.int64), np.array(second, np.int64)
+    for array in columns:
+        array.flags.writeable = False
+    return columns
 
 
 class MatrixSVC(SVC):
