@@ -2,7 +2,7 @@
 picture), then score open-set rejection on a source of characters the set does not hold.
 
     python -m bench.accuracy [--sets animeface-10 hololive-20 115] [--network auto|FILE.onnx|none] [--epochs 8]
-                             [--out runs/bench]
+                             [--float32] [--out runs/bench]
 
 Sets (``bench.faces.SETS``): animeface-10 and hololive-20, each the other's unknowns; ``115``, the three shared
 datasets together (animeface-10, moeimouto-85, hololive-20), with the heads of paperface-heads' held-back pictures,
@@ -38,7 +38,12 @@ def report_of(name: str, out: Path, args: argparse.Namespace) -> dict:
     bundle = out / name
     if not (bundle / "manifest.json").is_file():
         datasets: list[str | Path] = [DATASETS / d for d in SETS[name][0]]
-        fit(datasets, bundle, FitConfig(network=args.network, finetune=FinetuneConfig(epochs=args.epochs)))
+        config = FitConfig(
+            network=args.network,
+            int8=not args.float32,
+            finetune=FinetuneConfig(epochs=args.epochs),
+        )
+        fit(datasets, bundle, config)
     report = json.loads((bundle / REPORT_FOLDER / "report.json").read_text())
     if "known_false_rejection_per_character" not in report:
         raise SystemExit(f"{bundle} was made before its report counted faces called unknown per character: delete it")
@@ -95,6 +100,7 @@ def set_figures(name: str, out: Path, args: argparse.Namespace) -> dict[str, obj
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--float32", action="store_true", help="serve the frozen network in float32, not int8")
     p.add_argument("--out", default="runs/bench")
     p.add_argument("--sets", nargs="+", choices=list(SETS), default=["animeface-10", "hololive-20"])
     p.add_argument(
@@ -106,6 +112,7 @@ def main() -> None:
         "machine": machine(),
         "date": today(),
         "network": network_figures(args.network),
+        "precision": "float32" if args.float32 else "int8",
     }
     for name in args.sets:
         figures[name] = set_figures(name, Path(args.out), args)

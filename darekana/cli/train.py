@@ -322,6 +322,12 @@ def _fit(train: Commands) -> None:
         action="store_true",
         help="fine-tune the base network too (minutes to hours), instead of fitting only what sits on it",
     )
+    p.add_argument(
+        "--float32",
+        dest="int8",
+        action="store_false",
+        help="serve the frozen base network in float32, not its int8 copy (slower, for comparison)",
+    )
     p.add_argument("--img-size", type=int, default=fit.img_size, help="0: the base network's (128 without one)")
     _training_arguments(p, fit.finetune)
     _fit_data_arguments(p, fit)
@@ -358,6 +364,7 @@ def run_fit(args: argparse.Namespace) -> int:
         pretrained=args.pretrained,
         network=args.network,
         finetune_network=args.finetune,
+        int8=args.int8,
         img_size=args.img_size,
         aliases=load_aliases(args.aliases) if args.aliases else {},
         test_split_of=args.test_split_of,

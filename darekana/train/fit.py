@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -52,6 +53,7 @@ from .finetune import STATE_FILE, EpochLog, FinetuneResult, Trainer
 from .gallery import build_gallery
 from .head import compose, fit_head
 from .network import BaseNetwork, base_embeddings, embed, resolve_network
+from .quantize import quantize
 from .report import plot_history, plot_reliability, write_report
 from .shared import MOBILENET_V2_TRUNK, darekana_version
 
@@ -191,11 +193,7 @@ def _network(
     """``model.onnx`` in ``staging``: a head on the frozen base network, or a fine-tuned network."""
     built_on = {"network": {"file": base.path.name, "sha256": base.sha256}} if base else {}
     if base and not config.finetune_network:
-        unit = l2_normalize(base_embeddings(base, pixels))
-        head = fit_head(unit[parts.train], y[parts.train], unit[parts.val], y[parts.val], n_classes)
-        compose(base.path, head, staging / MODEL_FILE)
-        frozen = {"head": {"kind": "linear", "penalty": head.penalty, "val_log_loss": head.val_log_loss}}
-        return _Network(head.logits(unit), unit, [], built_on | frozen)
+        return _frozen(config, base, n_classes, pixels, y, parts, staging, built_on)
     source = str(base.path) if base else resolve_pretrained(config.arch, config.pretrained)
     if base:
         config = replace(config, arch=base.record["architecture"])
@@ -205,6 +203,30 @@ def _network(
     logits, unit = embed(open_session(staging / MODEL_FILE), pixels, IMAGENET_MEAN, IMAGENET_STD)
     tuned = {"pretrained": source or "none", "finetune": asdict(config.finetune), "best_epoch": history.best_epoch}
     return _Network(logits, unit, history.history, built_on | tuned)
+
+
+def _frozen(
+    config: FitConfig,
+    base: BaseNetwork,
+    n_classes: int,
+    pixels: np.ndarray,
+    y: np.ndarray,
+    parts: Split,
+    staging: Path,
+    built_on: dict[str, Any],
+) -> _Network:
+    """A head fitted on the frozen base network's embeddings, composed onto it (onto its int8 copy, made on the
+    bundle's training faces, unless ``config.int8`` is off): the faces are embedded by what will serve them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        trunk = base.path
+        if config.int8:
+            trunk = quantize(trunk, pixels[parts.train], base.mean, base.std, Path(tmp) / "int8.onnx")
+        unit = l2_normalize(base_embeddings(base, pixels, trunk))
+        head = fit_head(unit[parts.train], y[parts.train], unit[parts.val], y[parts.val], n_classes)
+        compose(trunk, head, staging / MODEL_FILE)
+    head_record = {"kind": "linear", "penalty": head.penalty, "val_log_loss": head.val_log_loss}
+    frozen = {"head": head_record, "precision": "int8" if config.int8 else "float32"}
+    return _Network(head.logits(unit), unit, [], built_on | frozen)
 
 
 def _report(

@@ -83,9 +83,10 @@ def _rgb(values: list[float]) -> tuple[float, float, float]:
     return r, g, b
 
 
-def base_embeddings(network: BaseNetwork, pixels: np.ndarray) -> np.ndarray:
-    """The raw embeddings (N, D) of uint8 faces (N, S, S, 3)."""
-    return run_batched(open_session(network.path), [EMBEDDING], pixels, network.mean, network.std)[0]
+def base_embeddings(network: BaseNetwork, pixels: np.ndarray, copy: Path | None = None) -> np.ndarray:
+    """The raw embeddings (N, D) of uint8 faces (N, S, S, 3), through the network or ``copy`` of it (its int8
+    copy: ``darekana.train.quantize``)."""
+    return run_batched(open_session(copy or network.path), [EMBEDDING], pixels, network.mean, network.std)[0]
 
 
 def embed(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -212,6 +213,18 @@ def test_a_frozen_bundle_calibrates_and_tests_on_faces_its_network_never_saw(bas
     manifest = load_manifest(frozen_bundle)
     assert manifest.input_size == SIZE and manifest.training["network"]["sha256"] == record["sha256"]
     assert "finetune" not in manifest.training and manifest.training["head"]["kind"] == "linear"
+
+
+def _int8_weights(model: Path) -> int:
+    return sum(i.data_type == onnx.TensorProto.INT8 for i in onnx.load(str(model)).graph.initializer)
+
+
+def test_a_frozen_bundle_serves_its_network_in_int8_unless_asked_for_float32(
+    base: Path, four_characters: Path, frozen_bundle: Path, tmp_path: Path
+):
+    assert load_manifest(frozen_bundle).training["precision"] == "int8" and _int8_weights(frozen_bundle / MODEL_FILE)
+    exact = fit([four_characters], tmp_path / "b", FitConfig(network=str(base), int8=False)).bundle
+    assert load_manifest(exact).training["precision"] == "float32" and not _int8_weights(exact / MODEL_FILE)
 
 
 def test_a_frozen_bundle_answers_a_real_crop_as_the_fit_scored_it(frozen_bundle: Path):

@@ -1,0 +1,86 @@
+"""The int8 copy of a base network that a frozen bundle serves: weights 8-bit per output channel, activations
+8-bit with ranges read off the bundle's own training faces (ONNX Runtime's static quantization, QDQ format), the
+first convolutions left in float32.
+
+On one core of an AMD EPYC with VNNI the shipped 192 px network embeds a face in 0.26-0.40 of the float32 time
+all in int8, 0.30-0.45 with its first nine convolutions in float32 (docs/benchmarks.md, "int8 faces"). All in int8
+it rejected heads of other shows less often (59 % against 69 % at 5 % of known faces rejected, AUROC 0.948
+against 0.955): the error of the first, high-resolution layers carries through the network, and the nine kept in
+float32 (MobileNetV2's stem and first three blocks, a quarter of its work) brought it back to 68 % (AUROC 0.955).
+Batch normalisation is folded into the convolutions first (``quant_pre_process``): quantized unfolded, the network
+came out three times slower and its embeddings only 0.96 alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from darekana.recognizer.layout import partial, publish
+from darekana.recognizer.preprocess import normalize
+
+# Faces whose activations set the int8 ranges: 64 and 128 gave embeddings as alike (cosine 0.993 against 0.993),
+# and min-max ranges take a second or two where histograms of all of MobileNetV2's activations ran out of memory.
+CALIBRATION_FACES = 64
+FLOAT_CONVOLUTIONS = 9  # the first, in graph order, kept in float32
+_BATCH = 16
+_WARNINGS_OFF = 3  # ONNX Runtime's log severity "error": folding warns once per unused constant
+
+
+class _Faces(CalibrationDataReader):
+    """Calibration input, a batch at a time."""
+
+    def __init__(self, inputs: np.ndarray):
+        self._batches = iter([{"image": inputs[i : i + _BATCH]} for i in range(0, len(inputs), _BATCH)])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._batches, None)
+
+
+def calibration_sample(pixels: np.ndarray, count: int = CALIBRATION_FACES) -> np.ndarray:
+    """``count`` of ``pixels`` evenly spaced (all when fewer): the same faces give the same network."""
+    picked = np.unique(np.linspace(0, len(pixels) - 1, min(count, len(pixels))).round().astype(int))
+    return pixels[picked]
+
+
+def quantize(network: Path, pixels: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...], out: Path) -> Path:
+    """``out``: ``network`` (float32 ONNX, input ``image``) in int8 but for its first ``FLOAT_CONVOLUTIONS``
+    convolutions, its activation ranges measured on ``calibration_sample(pixels)`` (uint8 faces (N, S, S, 3) at
+    the network's input size)."""
+    if not len(pixels):
+        raise ValueError("quantizing a network needs faces to measure its activations on")
+    inputs = normalize(calibration_sample(pixels), mean, std)
+    with tempfile.TemporaryDirectory() as tmp, _quiet():
+        folded = Path(tmp) / "folded.onnx"
+        quant_pre_process(str(network), str(folded))
+        convolutions = [n.name for n in onnx.load(str(folded)).graph.node if n.op_type == "Conv"]
+        written = partial(out)
+        quantize_static(
+            str(folded),
+            str(written),
+            _Faces(inputs),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=convolutions[:FLOAT_CONVOLUTIONS],
+        )
+    return publish(written, out)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    ort.set_default_logger_severity(_WARNINGS_OFF)
+    try:
+        yield
+    finally:
+        ort.set_default_logger_severity(2)  # ONNX Runtime's default, "warning"
