@@ -18,15 +18,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+FLOAT32 = "float32"  # what bundles served before int8 (benchmark lines made then do not say)
 ACCURACY_NOTE = (
-    "bench/accuracy.py --sets {sets}, {machine}, {date}; each set's held-back test faces, of source pictures and "
-    "near-duplicate groups the network never trained on"
+    "bench/accuracy.py --sets {sets}, {machine}, {date}; bundles serving the network in {precision}; each set's "
+    "held-back test faces, of source pictures and near-duplicate groups the network never trained on"
 )
 ENROLL_NOTE = (
     "its held-out twins: the same recipe with the {held} characters below left out of training, training seeds "
     "{seeds} (this network trained on them, so it cannot be measured on them): bench/enroll.py --seed {draw} "
     "--network (the twin) --unknown {unknown}, {machine}, {date}: the {held} held-out characters against a frozen "
-    "bundle of the other {known_bundle} characters of {datasets}"
+    "bundle ({precision}) of the other {known_bundle} characters of {datasets}"
 )
 # What the card calls each unknown source of bench/enroll.py
 STRANGERS = {
@@ -61,7 +62,12 @@ def set_card(figures: dict[str, Any]) -> dict[str, Any]:
 def bundles(accuracy: dict[str, Any]) -> dict[str, Any]:
     sets = [name for name, figures in accuracy.items() if isinstance(figures, dict) and "top1" in figures]
     card: dict[str, Any] = {name: set_card(accuracy[name]) for name in sets}
-    card["note"] = ACCURACY_NOTE.format(sets=" ".join(sets), machine=accuracy["machine"], date=accuracy["date"])
+    card["note"] = ACCURACY_NOTE.format(
+        sets=" ".join(sets),
+        machine=accuracy["machine"],
+        date=accuracy["date"],
+        precision=accuracy.get("precision", FLOAT32),
+    )
     return card
 
 
@@ -100,6 +106,7 @@ def never_saw(twins: list[dict[str, Any]]) -> dict[str, Any]:
             date=first["date"],
             known_bundle=first["training"]["characters"],
             datasets=" and ".join(first["known"]),
+            precision=joined([twin["training"].get("precision", FLOAT32) for twin in twins]),
         ),
         "held out": ", ".join(first["held_out"]),
         "known test top-1": joined([round(twin["training"]["test_top1"], 4) for twin in twins]),

@@ -105,8 +105,8 @@ class FitConfig:
     # than keep it frozen and fit only the head, fallback, centres and thresholds on its embeddings.
     network: str = "auto"
     finetune_network: bool = False
-    # A frozen base network serves in int8 (``darekana.train.quantize``): a face embedded four to five times
-    # faster on one core, the answers as good (docs/benchmarks.md, "int8 faces"). Fine-tuned networks stay float32.
+    # A frozen base network serves in int8 (``darekana.train.quantize``): a face answered in 0.66 of the time on one
+    # core, the answers as good (docs/benchmarks.md, "int8 faces"). Fine-tuned networks stay float32.
     int8: bool = True
     img_size: int = 0  # 0: the base network's input size, or DEFAULT_INPUT_SIZE without one
     val: float = VAL_SHARE

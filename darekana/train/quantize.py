@@ -2,13 +2,13 @@
 8-bit with ranges read off the bundle's own training faces (ONNX Runtime's static quantization, QDQ format), the
 first convolutions left in float32.
 
-On one core of an AMD EPYC with VNNI the shipped 192 px network embeds a face in 0.26-0.40 of the float32 time
-all in int8, 0.30-0.45 with its first nine convolutions in float32 (docs/benchmarks.md, "int8 faces"). All in int8
-it rejected heads of other shows less often (59 % against 69 % at 5 % of known faces rejected, AUROC 0.948
-against 0.955): the error of the first, high-resolution layers carries through the network, and the nine kept in
-float32 (MobileNetV2's stem and first three blocks, a quarter of its work) brought it back to 68 % (AUROC 0.955).
-Batch normalisation is folded into the convolutions first (``quant_pre_process``): quantized unfolded, the network
-came out three times slower and its embeddings only 0.96 alike.
+All in int8, the shipped 192 px network embedded a face in a quarter of the float32 time on one core of an AMD EPYC
+with VNNI, but rejected heads of other shows less often (59 % against 69 % at 5 % of known faces rejected, AUROC
+0.948 against 0.955): the error of the first, high-resolution layers carries through the network. With the first
+nine convolutions (MobileNetV2's stem and first three blocks, a quarter of its work) in float32, 68 % (AUROC 0.955),
+and a face through the whole bundle in 0.66 of the float32 time (docs/benchmarks.md, "int8 faces"). Batch
+normalisation is folded into the convolutions first (``quant_pre_process``): quantized unfolded, the network came
+out three times slower and its embeddings only 0.96 alike.
 """
 
 from __future__ import annotations
