@@ -2,7 +2,7 @@
 picture), then score open-set rejection on a source of characters the set does not hold.
 
     python -m bench.accuracy [--sets animeface-10 hololive-20 115] [--network auto|FILE.onnx|none] [--epochs 8]
-                             [--float32] [--out runs/bench]
+                             [--float32] [--mirror] [--out runs/bench]
 
 Sets (``bench.faces.SETS``): animeface-10 and hololive-20, each the other's unknowns; ``115``, the three shared
 datasets together (animeface-10, moeimouto-85, hololive-20), with the heads of paperface-heads' held-back pictures,
@@ -41,6 +41,7 @@ def report_of(name: str, out: Path, args: argparse.Namespace) -> dict:
         config = FitConfig(
             network=args.network,
             int8=not args.float32,
+            mirror=args.mirror,
             finetune=FinetuneConfig(epochs=args.epochs),
         )
         fit(datasets, bundle, config)
@@ -101,6 +102,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--float32", action="store_true", help="serve the frozen network in float32, not int8")
+    p.add_argument(
+        "--mirror", action=argparse.BooleanOptionalAction, default=FitConfig().mirror, help="read faces mirrored too"
+    )
     p.add_argument("--out", default="runs/bench")
     p.add_argument("--sets", nargs="+", choices=list(SETS), default=["animeface-10", "hololive-20"])
     p.add_argument(
@@ -113,6 +117,7 @@ def main() -> None:
         "date": today(),
         "network": network_figures(args.network),
         "precision": "float32" if args.float32 else "int8",
+        "mirror": args.mirror,
     }
     for name in args.sets:
         figures[name] = set_figures(name, Path(args.out), args)

@@ -66,9 +66,15 @@ def bundles(accuracy: dict[str, Any]) -> dict[str, Any]:
         sets=" ".join(sets),
         machine=accuracy["machine"],
         date=accuracy["date"],
-        precision=accuracy.get("precision", FLOAT32),
+        precision=serving(accuracy),
     )
     return card
+
+
+def serving(figures: dict[str, Any]) -> str:
+    """How the bundles of a benchmark line served the network (lines made before a choice was offered do not say)."""
+    precision = figures.get("precision", FLOAT32)
+    return f"{precision}, each face read with its mirror image" if figures.get("mirror") else precision
 
 
 def joined(values: list[Any]) -> str:
@@ -106,7 +112,7 @@ def never_saw(twins: list[dict[str, Any]]) -> dict[str, Any]:
             date=first["date"],
             known_bundle=first["training"]["characters"],
             datasets=" and ".join(first["known"]),
-            precision=joined([twin["training"].get("precision", FLOAT32) for twin in twins]),
+            precision=joined([serving(twin["training"]) for twin in twins]),
         ),
         "held out": ", ".join(first["held_out"]),
         "known test top-1": joined([round(twin["training"]["test_top1"], 4) for twin in twins]),

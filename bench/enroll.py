@@ -3,7 +3,7 @@ few crops each (``darekana train enroll``) and recognised on crops of other sour
 
     python -m bench.enroll [--known animeface-10 moeimouto-85] [--hold-from moeimouto-85] [--hold 15]
                            [--unknown hololive-20] [--shots 1 5 20] [--network none|FILE.onnx]
-                           [--float32] [--epochs 8] [--img-size 0]
+                           [--float32] [--mirror] [--epochs 8] [--img-size 0]
                            [--head linear|cosface|arcface] [--enrol-as bundle|extra]
                            [--out runs/enroll-bench/NAME]
 
@@ -326,6 +326,7 @@ def training_figures(bundle: Path) -> dict[str, object]:
         "faces": manifest.training.get("faces"),
         "finetune": manifest.training.get("finetune"),
         "precision": manifest.training.get("precision", "float32"),  # bundles made before int8 served float32
+        "mirror": manifest.training.get("mirror", False),
         "best_epoch": manifest.training.get("best_epoch"),
         "epochs_run": len(report.get("history", [])),
         "seconds": manifest.training.get("seconds"),
@@ -359,7 +360,9 @@ def cross_set(args: argparse.Namespace) -> dict[str, object]:
 
 def fit_config(args: argparse.Namespace) -> FitConfig:
     tune = FinetuneConfig(epochs=args.epochs, seed=args.train_seed, head=head_config(args))
-    return FitConfig(network=args.network, int8=not args.float32, img_size=args.img_size, finetune=tune)
+    return FitConfig(
+        network=args.network, int8=not args.float32, mirror=args.mirror, img_size=args.img_size, finetune=tune
+    )
 
 
 def check_network(network: str, held: list[str]) -> None:
@@ -390,6 +393,9 @@ def main() -> None:
         "characters out), or 'none': fine-tune from ImageNet",
     )
     p.add_argument("--float32", action="store_true", help="serve the frozen network in float32, not int8")
+    p.add_argument(
+        "--mirror", action=argparse.BooleanOptionalAction, default=FitConfig().mirror, help="read faces mirrored too"
+    )
     p.add_argument("--epochs", type=int, default=8, help="for a bundle that must be trained first")
     p.add_argument("--img-size", type=int, default=FitConfig().img_size, help="for a bundle that must be trained first")
     p.add_argument("--shots", type=int, nargs="+", default=[1, 5, 20], help="crops enrolled per character")

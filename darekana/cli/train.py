@@ -328,6 +328,13 @@ def _fit(train: Commands) -> None:
         action="store_false",
         help="serve the frozen base network in float32, not its int8 copy (slower, for comparison)",
     )
+    p.add_argument(
+        "--mirror",
+        action=argparse.BooleanOptionalAction,
+        default=fit.mirror,
+        help="read each face with its mirror image too, through the frozen base network (the default; twice the "
+        "network's work)",
+    )
     p.add_argument("--img-size", type=int, default=fit.img_size, help="0: the base network's (128 without one)")
     _training_arguments(p, fit.finetune)
     _fit_data_arguments(p, fit)
@@ -365,6 +372,7 @@ def run_fit(args: argparse.Namespace) -> int:
         network=args.network,
         finetune_network=args.finetune,
         int8=args.int8,
+        mirror=args.mirror,
         img_size=args.img_size,
         aliases=load_aliases(args.aliases) if args.aliases else {},
         test_split_of=args.test_split_of,

@@ -52,6 +52,7 @@ from .fallback import fit_fallback
 from .finetune import STATE_FILE, EpochLog, FinetuneResult, Trainer
 from .gallery import build_gallery
 from .head import compose, fit_head
+from .mirror import mirrored
 from .network import BaseNetwork, base_embeddings, embed, resolve_network
 from .quantize import quantize
 from .report import plot_history, plot_reliability, write_report
@@ -215,17 +216,20 @@ def _frozen(
     staging: Path,
     built_on: dict[str, Any],
 ) -> _Network:
-    """A head fitted on the frozen base network's embeddings, composed onto it (onto its int8 copy, made on the
-    bundle's training faces, unless ``config.int8`` is off): the faces are embedded by what will serve them."""
+    """A head fitted on the frozen base network's embeddings, composed onto it: onto its int8 copy (made on the
+    bundle's training faces) reading each face with its mirror image, unless ``config`` turns either off. The faces
+    are embedded by what will serve them."""
     with tempfile.TemporaryDirectory() as tmp:
         trunk = base.path
         if config.int8:
             trunk = quantize(trunk, pixels[parts.train], base.mean, base.std, Path(tmp) / "int8.onnx")
+        if config.mirror:
+            trunk = mirrored(trunk, Path(tmp) / "mirrored.onnx")
         unit = l2_normalize(base_embeddings(base, pixels, trunk))
         head = fit_head(unit[parts.train], y[parts.train], unit[parts.val], y[parts.val], n_classes)
         compose(trunk, head, staging / MODEL_FILE)
     head_record = {"kind": "linear", "penalty": head.penalty, "val_log_loss": head.val_log_loss}
-    frozen = {"head": head_record, "precision": "int8" if config.int8 else "float32"}
+    frozen = {"head": head_record, "precision": "int8" if config.int8 else "float32", "mirror": config.mirror}
     return _Network(head.logits(unit), unit, [], built_on | frozen)
 
 

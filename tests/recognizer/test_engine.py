@@ -74,7 +74,8 @@ def test_training_report_and_manifest(trained_bundle: Path):
 
 def _torch_logits(bundle: Path, manifest: dict, batch: np.ndarray) -> np.ndarray:
     """The bundle's logits in torch: its fine-tuned checkpoint, or the base network it was built on (loaded
-    back from its ONNX) with the head that fit put on it."""
+    back from its ONNX) with the head that fit put on it, reading each face with its mirror image where the bundle
+    does."""
     if (bundle / "checkpoints/best.pt").is_file():
         net = build_backbone(manifest["architecture"], len(manifest["labels"]))
         net.load_state_dict(torch.load(bundle / "checkpoints/best.pt", weights_only=True))
@@ -86,6 +87,8 @@ def _torch_logits(bundle: Path, manifest: dict, batch: np.ndarray) -> np.ndarray
     load_pretrained(net, str(base.path))
     with torch.inference_mode():
         embedding = net.eval().embed(torch.from_numpy(batch)).numpy()
+        if manifest["training"].get("mirror"):
+            embedding = (embedding + net.embed(torch.from_numpy(batch[..., ::-1].copy())).numpy()) / 2
     head = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(bundle / "model.onnx")).graph.initializer}
     unit = embedding / np.linalg.norm(embedding, axis=1, keepdims=True)
     return unit @ head["head.weight"].T + head["head.bias"]
@@ -98,7 +101,11 @@ def test_onnx_gives_the_same_top1_as_torch(trained_bundle: Path, held_back: list
     session = ort.InferenceSession(str(trained_bundle / "model.onnx"), providers=["CPUExecutionProvider"])
     logits, embedding = session.run(["logits", "embedding"], {"image": batch})
     assert (logits.argmax(1) == expected.argmax(1)).all()
-    assert np.allclose(logits, expected, atol=1e-3)
+    if manifest["training"].get("precision") == "int8":  # the network served as darekana.train.quantize made it
+        cosine = (logits * expected).sum(1) / np.linalg.norm(logits, axis=1) / np.linalg.norm(expected, axis=1)
+        assert cosine.min() > 0.98 and not np.allclose(logits, expected, atol=1e-3)
+    else:
+        assert np.allclose(logits, expected, atol=1e-3)
     assert embedding.shape == (len(batch), manifest["embedding_dim"])
 
 

@@ -219,12 +219,14 @@ def _int8_weights(model: Path) -> int:
     return sum(i.data_type == onnx.TensorProto.INT8 for i in onnx.load(str(model)).graph.initializer)
 
 
-def test_a_frozen_bundle_serves_its_network_in_int8_unless_asked_for_float32(
+def test_a_frozen_bundle_serves_its_network_in_int8_and_mirrored_unless_asked_not_to(
     base: Path, four_characters: Path, frozen_bundle: Path, tmp_path: Path
 ):
-    assert load_manifest(frozen_bundle).training["precision"] == "int8" and _int8_weights(frozen_bundle / MODEL_FILE)
-    exact = fit([four_characters], tmp_path / "b", FitConfig(network=str(base), int8=False)).bundle
-    assert load_manifest(exact).training["precision"] == "float32" and not _int8_weights(exact / MODEL_FILE)
+    served = load_manifest(frozen_bundle).training
+    assert served["precision"] == "int8" and served["mirror"] and _int8_weights(frozen_bundle / MODEL_FILE)
+    exact = fit([four_characters], tmp_path / "b", FitConfig(network=str(base), int8=False, mirror=False)).bundle
+    plain = load_manifest(exact).training
+    assert plain["precision"] == "float32" and not plain["mirror"] and not _int8_weights(exact / MODEL_FILE)
 
 
 def test_a_frozen_bundle_answers_a_real_crop_as_the_fit_scored_it(frozen_bundle: Path):
