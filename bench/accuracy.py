@@ -2,7 +2,7 @@
 picture), then score open-set rejection on a source of characters the set does not hold.
 
     python -m bench.accuracy [--sets animeface-10 hololive-20 115] [--network auto|FILE.onnx|none] [--epochs 8]
-                             [--float32] [--mirror] [--out runs/bench]
+                             [--float32] [--no-mirror] [--out runs/bench]
 
 Sets (``bench.faces.SETS``): animeface-10 and hololive-20, each the other's unknowns; ``115``, the three shared
 datasets together (animeface-10, moeimouto-85, hololive-20), with the heads of paperface-heads' held-back pictures,

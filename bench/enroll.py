@@ -3,7 +3,7 @@ few crops each (``darekana train enroll``) and recognised on crops of other sour
 
     python -m bench.enroll [--known animeface-10 moeimouto-85] [--hold-from moeimouto-85] [--hold 15]
                            [--unknown hololive-20] [--shots 1 5 20] [--network none|FILE.onnx]
-                           [--float32] [--mirror] [--epochs 8] [--img-size 0]
+                           [--float32] [--no-mirror] [--epochs 8] [--img-size 0]
                            [--head linear|cosface|arcface] [--enrol-as bundle|extra]
                            [--out runs/enroll-bench/NAME]
 

@@ -3,7 +3,7 @@ two embeddings: a second opinion at the price of a second pass.
 
 A network trained with random flips still gives a face and its mirror image different embeddings. Served in int8 on
 all four held-out twins, their mean named the characters the network never saw better from 1, 5 and 20 crops (5 crops:
-0.839 on average against 0.829) and rejected more of them on three (55.0 % on average against 52.7 %), for about
+0.839 on average against 0.829) and rejected more of them on three (55.2 % on average against 52.7 %), for about
 twice the network's work (docs/benchmarks.md, "int8 faces"). The faces and their mirror images go through the
 network as one batch of 2N, whose two halves' embeddings are averaged.
 """
