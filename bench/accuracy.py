@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench.common import machine, network_figures, today
 from bench.faces import SETS, unknown_crops
+from darekana.cli.train import add_serving_arguments
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.layout import REPORT_FOLDER
 from darekana.recognizer.names import character_key
@@ -40,7 +41,7 @@ def report_of(name: str, out: Path, args: argparse.Namespace) -> dict:
         datasets: list[str | Path] = [DATASETS / d for d in SETS[name][0]]
         config = FitConfig(
             network=args.network,
-            int8=not args.float32,
+            int8=args.int8,
             mirror=args.mirror,
             finetune=FinetuneConfig(epochs=args.epochs),
         )
@@ -101,10 +102,7 @@ def set_figures(name: str, out: Path, args: argparse.Namespace) -> dict[str, obj
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--float32", action="store_true", help="serve the frozen network in float32, not int8")
-    p.add_argument(
-        "--mirror", action=argparse.BooleanOptionalAction, default=FitConfig().mirror, help="read faces mirrored too"
-    )
+    add_serving_arguments(p, FitConfig())
     p.add_argument("--out", default="runs/bench")
     p.add_argument("--sets", nargs="+", choices=list(SETS), default=["animeface-10", "hololive-20"])
     p.add_argument(
@@ -116,7 +114,7 @@ def main() -> None:
         "machine": machine(),
         "date": today(),
         "network": network_figures(args.network),
-        "precision": "float32" if args.float32 else "int8",
+        "precision": "int8" if args.int8 else "float32",
         "mirror": args.mirror,
     }
     for name in args.sets:

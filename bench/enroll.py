@@ -54,7 +54,7 @@ from sklearn.metrics import roc_auc_score
 
 from bench.common import machine, network_figures, today
 from bench.faces import Characters, characters_of, embedded, unknown_crops
-from darekana.cli.train import add_head_arguments, head_config
+from darekana.cli.train import add_head_arguments, add_serving_arguments, head_config
 from darekana.recognizer.bundle import Label, load_manifest
 from darekana.recognizer.embeddings import Embedded, load_embeddings
 from darekana.recognizer.engine import Recognizer
@@ -360,9 +360,7 @@ def cross_set(args: argparse.Namespace) -> dict[str, object]:
 
 def fit_config(args: argparse.Namespace) -> FitConfig:
     tune = FinetuneConfig(epochs=args.epochs, seed=args.train_seed, head=head_config(args))
-    return FitConfig(
-        network=args.network, int8=not args.float32, mirror=args.mirror, img_size=args.img_size, finetune=tune
-    )
+    return FitConfig(network=args.network, int8=args.int8, mirror=args.mirror, img_size=args.img_size, finetune=tune)
 
 
 def check_network(network: str, held: list[str]) -> None:
@@ -392,10 +390,7 @@ def main() -> None:
         help="base network the bundle is built on, frozen ('train base'; it must have held the left-out "
         "characters out), or 'none': fine-tune from ImageNet",
     )
-    p.add_argument("--float32", action="store_true", help="serve the frozen network in float32, not int8")
-    p.add_argument(
-        "--mirror", action=argparse.BooleanOptionalAction, default=FitConfig().mirror, help="read faces mirrored too"
-    )
+    add_serving_arguments(p, FitConfig())
     p.add_argument("--epochs", type=int, default=8, help="for a bundle that must be trained first")
     p.add_argument("--img-size", type=int, default=FitConfig().img_size, help="for a bundle that must be trained first")
     p.add_argument("--shots", type=int, nargs="+", default=[1, 5, 20], help="crops enrolled per character")

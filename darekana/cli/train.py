@@ -99,6 +99,24 @@ def add_head_arguments(p: argparse.ArgumentParser, head: HeadConfig | None = Non
     )
 
 
+def add_serving_arguments(p: argparse.ArgumentParser, fit: FitConfig) -> None:
+    """How a bundle serves a frozen base network (``FitConfig.int8``, ``FitConfig.mirror``, defaults from ``fit``)."""
+    p.add_argument(
+        "--float32",
+        dest="int8",
+        action="store_false",
+        default=fit.int8,
+        help="serve the frozen base network in float32, not its int8 copy (slower, for comparison)",
+    )
+    p.add_argument(
+        "--mirror",
+        action=argparse.BooleanOptionalAction,
+        default=fit.mirror,
+        help="read each face with its mirror image too, through the frozen base network (the default; twice the "
+        "network's work)",
+    )
+
+
 def head_config(args: argparse.Namespace) -> HeadConfig:
     return HeadConfig(kind=args.head, scale=args.scale, margin=args.margin, projection=args.projection)
 
@@ -322,19 +340,7 @@ def _fit(train: Commands) -> None:
         action="store_true",
         help="fine-tune the base network too (minutes to hours), instead of fitting only what sits on it",
     )
-    p.add_argument(
-        "--float32",
-        dest="int8",
-        action="store_false",
-        help="serve the frozen base network in float32, not its int8 copy (slower, for comparison)",
-    )
-    p.add_argument(
-        "--mirror",
-        action=argparse.BooleanOptionalAction,
-        default=fit.mirror,
-        help="read each face with its mirror image too, through the frozen base network (the default; twice the "
-        "network's work)",
-    )
+    add_serving_arguments(p, fit)
     p.add_argument("--img-size", type=int, default=fit.img_size, help="0: the base network's (128 without one)")
     _training_arguments(p, fit.finetune)
     _fit_data_arguments(p, fit)

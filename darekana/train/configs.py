@@ -109,8 +109,8 @@ class FitConfig:
     # core, the answers as good (docs/benchmarks.md, "int8 faces"). Fine-tuned networks stay float32.
     int8: bool = True
     # ... reading each face with its mirror image too (``darekana.train.mirror``): on all four held-out twins it named
-    # characters the network never saw better from 1, 5 and 20 crops, and rejected more of them on three
-    # (docs/benchmarks.md, "int8 faces").
+    # characters the network never saw better from 1, 5 and 20 crops, and rejected more of them on three, for 1.15
+    # times the float32 time per face with both (docs/benchmarks.md, "int8 faces").
     mirror: bool = True
     img_size: int = 0  # 0: the base network's input size, or DEFAULT_INPUT_SIZE without one
     val: float = VAL_SHARE
