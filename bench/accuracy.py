@@ -24,6 +24,7 @@ from pathlib import Path
 from bench.common import machine, network_figures, today
 from bench.faces import SETS, unknown_crops
 from darekana.cli.train import add_serving_arguments
+from darekana.recognizer.bundle import load_manifest
 from darekana.recognizer.engine import Recognizer
 from darekana.recognizer.layout import REPORT_FOLDER
 from darekana.recognizer.names import character_key
@@ -49,6 +50,11 @@ def report_of(name: str, out: Path, args: argparse.Namespace) -> dict:
     report = json.loads((bundle / REPORT_FOLDER / "report.json").read_text())
     if "known_false_rejection_per_character" not in report:
         raise SystemExit(f"{bundle} was made before its report counted faces called unknown per character: delete it")
+    training = load_manifest(bundle).training
+    served = (training.get("precision", "float32"), training.get("mirror", False))
+    if "head" in training and served != ("int8" if args.int8 else "float32", args.mirror):
+        # the JSON line says how the bundles served the network: a bundle reused from --out must serve it so
+        raise SystemExit(f"{bundle} serves its network as {served} (precision, mirror), not as asked: delete it")
     return report
 
 
