@@ -9,6 +9,11 @@ nine convolutions (MobileNetV2's stem and first three blocks, a quarter of its w
 and a face through the whole bundle in 0.66 of the float32 time (docs/benchmarks.md, "int8 faces"). Batch
 normalisation is folded into the convolutions first (``quant_pre_process``): quantized unfolded, the network came
 out three times slower and its embeddings only 0.96 alike.
+
+Weights take 7 bits (``reduce_range``): on x86 CPUs without VNNI, ONNX Runtime multiplies uint8 activations by int8
+weights with an instruction whose 16-bit sums saturate, so the same bundle named the 115 worse on such a host
+(0.958 against 0.962 on one with VNNI). With 7-bit weights no sum can saturate, and on an AMD EPYC without VNNI the
+embeddings came out closer to float32's (median cosine 0.998 against 0.993; docs/benchmarks.md, "7-bit weights").
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ def quantize(network: Path, pixels: np.ndarray, mean: tuple[float, ...], std: tu
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            reduce_range=True,
             calibrate_method=CalibrationMethod.MinMax,
             nodes_to_exclude=convolutions[:FLOAT_CONVOLUTIONS],
         )

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from onnx import numpy_helper
 
 from darekana.recognizer.decision import l2_normalize
 from darekana.recognizer.images import load_image
@@ -47,6 +48,13 @@ def test_the_int8_copy_holds_8_bit_weights_and_keeps_the_embedding_output(quanti
     assert len(weights) >= 50  # every convolution's
     assert [o.name for o in model.graph.output] == [EMBEDDING]
     assert quantized.stat().st_size < BASE_NETWORK.stat().st_size / 3
+
+
+def test_no_weight_can_saturate_a_cpu_without_vnni(quantized: Path):
+    # such a CPU adds two uint8 × int8 products in 16 bits: 2 · 255 · 64 fits, 2 · 255 · 128 does not
+    model = onnx.load(str(quantized))
+    weights = [numpy_helper.to_array(i) for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8]
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64
 
 
 def test_the_same_faces_give_the_same_int8_network(quantized: Path, tmp_path: Path):
