@@ -81,6 +81,11 @@ def joined(values: list[Any]) -> str:
     return " / ".join(str(v) for v in values)
 
 
+def distinct(values: list[Any]) -> list[Any]:
+    """``values`` without repeats, in order: twins measured on one machine name it once."""
+    return list(dict.fromkeys(values))
+
+
 def shots_card(twins: list[dict[str, Any]], key: str, stranger: str) -> dict[str, str]:
     figures = [twin[key] for twin in twins]
     return {
@@ -108,8 +113,8 @@ def never_saw(twins: list[dict[str, Any]]) -> dict[str, Any]:
             seeds=joined([twin["network"]["seed"] for twin in twins]),
             draw=first["seed"],
             unknown=" ".join(sorted(unknown)),
-            machine=first["machine"],
-            date=first["date"],
+            machine=joined(distinct([twin["machine"] for twin in twins])),
+            date=joined(distinct([twin["date"] for twin in twins])),
             known_bundle=first["training"]["characters"],
             datasets=" and ".join(first["known"]),
             precision=joined([serving(twin["training"]) for twin in twins]),

@@ -19,16 +19,27 @@ BASE_NETWORK = Path(__file__).resolve().parents[1] / "recognizer" / "data" / "an
 
 
 def machine() -> str:
-    """The processor, core count and system: what a timing or a training record says it ran on."""
-    cpu = platform.processor() or platform.machine()
+    """The processor (and whether it has VNNI: int8 bundles compute differently without it), core count and
+    system: what a timing or a training record says it ran on."""
+    fields = _cpuinfo()
+    cpu = fields.get("model name") or platform.processor() or platform.machine()
+    flags = fields.get("flags", "").split()
+    vnni = " with VNNI" if any("vnni" in f for f in flags) else " without VNNI" if "avx2" in flags else ""
+    return f"{cpu}{vnni}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in ``/proc/cpuinfo`` (none where there is no such file)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+        return {}
+    fields: dict[str, str] = {}
+    for line in lines:
+        key, separator, value = line.partition(":")
+        if separator:
+            fields.setdefault(key.strip(), value.strip())
+    return fields
 
 
 def darekana_version() -> str:
