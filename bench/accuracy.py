@@ -38,21 +38,18 @@ UNKNOWN = "<not a known character>"
 
 def report_of(name: str, out: Path, args: argparse.Namespace) -> dict:
     bundle = out / name
+    config = FitConfig(
+        network=args.network, int8=args.int8, mirror=args.mirror, finetune=FinetuneConfig(epochs=args.epochs)
+    )
     if not (bundle / "manifest.json").is_file():
         datasets: list[str | Path] = [DATASETS / d for d in SETS[name][0]]
-        config = FitConfig(
-            network=args.network,
-            int8=args.int8,
-            mirror=args.mirror,
-            finetune=FinetuneConfig(epochs=args.epochs),
-        )
         fit(datasets, bundle, config)
     report = json.loads((bundle / REPORT_FOLDER / "report.json").read_text())
     if "known_false_rejection_per_character" not in report:
         raise SystemExit(f"{bundle} was made before its report counted faces called unknown per character: delete it")
     training = load_manifest(bundle).training
     served = (training.get("precision", "float32"), training.get("mirror", False))
-    if "head" in training and served != ("int8" if args.int8 else "float32", args.mirror):
+    if "head" in training and served != (config.precision, config.mirror):
         # the JSON line says how the bundles served the network: a bundle reused from --out must serve it so
         raise SystemExit(f"{bundle} serves its network as {served} (precision, mirror), not as asked: delete it")
     return report
@@ -120,7 +117,7 @@ def main() -> None:
         "machine": machine(),
         "date": today(),
         "network": network_figures(args.network),
-        "precision": "int8" if args.int8 else "float32",
+        "precision": FitConfig(int8=args.int8).precision,
         "mirror": args.mirror,
     }
     for name in args.sets:

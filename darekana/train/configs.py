@@ -122,6 +122,11 @@ class FitConfig:
     detector: str = FACEBOXES  # or ANIMEFACE
     detector_model: str | None = None  # a FaceBoxes ONNX file (``train detector``); None: the shipped one
 
+    @property
+    def precision(self) -> str:
+        """How a frozen base network is served, as the manifest's training record and benchmark lines say it."""
+        return "int8" if self.int8 else "float32"
+
 
 def _base_recipe() -> FinetuneConfig:
     """The shipped network's recipe: 8 epochs with the triplet loss named characters the network never saw from

@@ -229,7 +229,7 @@ def _frozen(
         head = fit_head(unit[parts.train], y[parts.train], unit[parts.val], y[parts.val], n_classes)
         compose(trunk, head, staging / MODEL_FILE)
     head_record = {"kind": "linear", "penalty": head.penalty, "val_log_loss": head.val_log_loss}
-    frozen = {"head": head_record, "precision": "int8" if config.int8 else "float32", "mirror": config.mirror}
+    frozen = {"head": head_record, "precision": config.precision, "mirror": config.mirror}
     return _Network(head.logits(unit), unit, [], built_on | frozen)
 
 

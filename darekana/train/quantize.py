@@ -1,6 +1,6 @@
-"""The int8 copy of a base network that a frozen bundle serves: weights 8-bit per output channel, activations
-8-bit with ranges read off the bundle's own training faces (ONNX Runtime's static quantization, QDQ format), the
-first convolutions left in float32.
+"""The int8 copy of a base network that a frozen bundle serves: weights int8 per output channel (in 7 bits, below),
+activations 8-bit with ranges read off the bundle's own training faces (ONNX Runtime's static quantization, QDQ
+format), the first convolutions left in float32.
 
 All in int8, the shipped 192 px network embedded a face in a quarter of the float32 time on one core of an AMD EPYC
 with VNNI, but rejected heads of other shows less often (59 % against 69 % at 5 % of known faces rejected, AUROC
