@@ -36,14 +36,22 @@ BASE_FIRST     := runs/base/anime-base-160
 FIRST_REV      ?= a5c259a
 BASE_SLIM_HELD := runs/base/anime-base-slim-held
 
-.PHONY: setup browser run recognize lint test bench base card
+.PHONY: setup setup-test browser run recognize lint test bench base card
 
+# `make run` installs what the service needs and no more: the test tools (Ray, mypy, Selenium...) are `setup-test`'s.
+# Modules are compiled to bytecode when first imported, not at install: compiling every module of torch and the
+# rest took half the install (docs/benchmarks.md, "A lighter set-up").
 setup: $(VENV)/.installed
+setup-test: $(VENV)/.installed-test
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-compile -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install -q --no-compile -e ".[test]"
 	touch $@
 
 $(BUNDLE)/manifest.json: | setup
@@ -67,12 +75,12 @@ recognize: setup $(BUNDLE)/manifest.json
 	$(DAREKANA) recognize $(PICTURE) --bundle $(BUNDLE) --annotate runs/annotated.png
 	@echo "annotated picture: runs/annotated.png"
 
-lint: setup
+lint: setup-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: setup browser lint
+test: setup-test browser lint
 	$(PY) -m pytest -q
 
 # Retrains the shipped base network from the shared sets (81 minutes on 2 cores beside two other runs; after a stop, the same
@@ -106,7 +114,7 @@ $(BASE_FIRST).onnx: | setup
 	git show $(FIRST_REV):$(BASE).json > $(BASE_FIRST).json && git show $(FIRST_REV):$(BASE).onnx > $@
 
 # accuracy.py trains each set's bundle into runs/bench; openset.py and enroll.py --mode cross-set reuse them.
-bench: setup $(BUNDLE)/manifest.json
+bench: setup-test $(BUNDLE)/manifest.json
 	$(PY) -m bench.accuracy --out runs/bench --sets animeface-10 hololive-20 115
 	$(PY) -m bench.openset --bundles runs/bench --sets hololive-20 animeface-10 115
 	$(PY) -m bench.enroll --out runs/bench/enroll

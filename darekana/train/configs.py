@@ -19,6 +19,10 @@ HEADS = ("linear", "bnneck", *COSINE_HEADS)
 VAL_SHARE, CALIBRATION_SHARE, TEST_SHARE = 0.1, 0.15, 0.15
 DEFAULT_INPUT_SIZE = 128  # faces' side when fine-tuning from ImageNet; a base network fixes its own
 DEVICE = "auto"  # where networks train: "cpu", "cuda", or "auto" (cuda when a GPU is there)
+# The bits of an int8 copy's weights (``darekana.train.quantize``): 7, as ONNX Runtime advises for x86 CPUs without
+# VNNI, whose 16-bit sums of 8-bit products saturate (docs/benchmarks.md, "7-bit weights"); bundles and benchmark
+# lines made with 8 say only "int8".
+INT8_WEIGHT_BITS = 7
 # ``train compare``: the largest loss in any gated figure that a new bundle may show and still pass.
 COMPARE_TOLERANCE = 0.01
 
@@ -125,7 +129,7 @@ class FitConfig:
     @property
     def precision(self) -> str:
         """How a frozen base network is served, as the manifest's training record and benchmark lines say it."""
-        return "int8" if self.int8 else "float32"
+        return f"int8 with {INT8_WEIGHT_BITS}-bit weights" if self.int8 else "float32"
 
 
 def _base_recipe() -> FinetuneConfig:

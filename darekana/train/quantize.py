@@ -32,6 +32,8 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from darekana.recognizer.layout import partial, publish
 from darekana.recognizer.preprocess import normalize
 
+from .configs import INT8_WEIGHT_BITS
+
 # Faces whose activations set the int8 ranges: 64 and 128 gave embeddings as alike (cosine 0.993 against 0.993),
 # and min-max ranges take a second or two where histograms of all of MobileNetV2's activations ran out of memory.
 CALIBRATION_FACES = 64
@@ -76,7 +78,7 @@ def quantize(network: Path, pixels: np.ndarray, mean: tuple[float, ...], std: tu
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            reduce_range=True,
+            reduce_range=INT8_WEIGHT_BITS == 7,  # ONNX Runtime's only choices are 8 and 7
             calibrate_method=CalibrationMethod.MinMax,
             nodes_to_exclude=convolutions[:FLOAT_CONVOLUTIONS],
         )

@@ -101,7 +101,8 @@ def test_onnx_gives_the_same_top1_as_torch(trained_bundle: Path, held_back: list
     session = ort.InferenceSession(str(trained_bundle / "model.onnx"), providers=["CPUExecutionProvider"])
     logits, embedding = session.run(["logits", "embedding"], {"image": batch})
     assert (logits.argmax(1) == expected.argmax(1)).all()
-    if manifest["training"].get("precision") == "int8":  # the network served as darekana.train.quantize made it
+    # an int8 network is served as darekana.train.quantize made it
+    if manifest["training"].get("precision", "").startswith("int8"):
         cosine = (logits * expected).sum(1) / np.linalg.norm(logits, axis=1) / np.linalg.norm(expected, axis=1)
         assert cosine.min() > 0.98 and not np.allclose(logits, expected, atol=1e-3)
     else:
