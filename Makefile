@@ -40,7 +40,7 @@ BASE_SLIM_HELD := runs/base/anime-base-slim-held
 
 # `make run` installs what the service needs and no more: the test tools (Ray, mypy, Selenium...) are `setup-test`'s.
 # Modules are compiled to bytecode when first imported, not at install: compiling every module of torch and the
-# rest took half the install (docs/benchmarks.md, "A lighter set-up").
+# rest took half the install (docs/benchmarks.md, "A lighter set-up, and the seed-1 twins").
 setup: $(VENV)/.installed
 setup-test: $(VENV)/.installed-test
 
