@@ -307,18 +307,25 @@ _BUILDERS: dict[str, Callable[[int], Backbone]] = {
 
 
 def build_backbone(
-    arch: str, num_classes: int = 1000, head: HeadConfig | None = None, hidden: Sequence[int] | None = None
+    arch: str,
+    num_classes: int = 1000,
+    head: HeadConfig | None = None,
+    hidden: Sequence[int] | None = None,
+    seed: int = 0,
 ) -> Backbone:
-    """A randomly initialised network of ``arch`` (one of ``ARCHITECTURES``) with ``num_classes`` outputs,
-    its head as ``head`` says (default: linear); ``hidden``: a slimmed MobileNetV2's block widths (a base
-    network's record names them)."""
+    """A network of ``arch`` (one of ``ARCHITECTURES``) with ``num_classes`` outputs, initialised at random
+    from ``seed``, its head as ``head`` says (default: linear); ``hidden``: a slimmed MobileNetV2's block
+    widths (a base network's record names them)."""
     if arch not in _BUILDERS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    if hidden is not None:
-        if arch != "mobilenet_v2":
-            raise ValueError(f"only mobilenet_v2 can be slimmed, not {arch}")
-        return install_head(MobileNetV2(num_classes, hidden=hidden), head or HeadConfig())
-    return install_head(_BUILDERS[arch](num_classes), head or HeadConfig())
+    if hidden is not None and arch != "mobilenet_v2":
+        raise ValueError(f"only mobilenet_v2 can be slimmed, not {arch}")
+    # The weights a pretrained trunk does not replace (the classifier) come from the seed, not from wherever the
+    # process's random state happens to be: unseeded, two runs of one command trained different networks.
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = MobileNetV2(num_classes, hidden=hidden) if hidden is not None else _BUILDERS[arch](num_classes)
+        return install_head(net, head or HeadConfig())
 
 
 @dataclass

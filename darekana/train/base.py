@@ -186,7 +186,8 @@ def _networks(
     config: BaseConfig, source: str | None, parent: BaseNetwork | None, classes: int
 ) -> tuple[Backbone, Backbone | None]:
     """The network to train, from ``source``; and with ``config.slim``, the network it was cut from, to teach it."""
-    net = build_backbone(config.arch, classes, hidden=parent.record.get("hidden") if parent else None)
+    hidden = parent.record.get("hidden") if parent else None
+    net = build_backbone(config.arch, classes, hidden=hidden, seed=config.seed)
     if source:
         load_pretrained(net, source)
     if config.slim < 1:

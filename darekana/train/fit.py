@@ -274,7 +274,7 @@ def _finetune(
     parts: Split,
     staging: Path,
 ) -> tuple[Backbone, FinetuneResult]:
-    net = build_backbone(config.arch, n_classes, hidden=hidden)
+    net = build_backbone(config.arch, n_classes, hidden=hidden, seed=config.finetune.seed)
     if source:
         load_pretrained(net, source)
     # A network trained from scratch has no generic early layers worth keeping frozen.

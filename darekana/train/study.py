@@ -86,7 +86,7 @@ def run_classical(
 def run_finetune(
     arch: str, config: StudyConfig, pixels: np.ndarray, y: np.ndarray, parts: Split, n_classes: int, workdir: Path
 ) -> FinetuneRow:
-    net = build_backbone(arch, n_classes)
+    net = build_backbone(arch, n_classes, seed=config.seed)
     source = resolve(arch, config.pretrained)
     if source:
         load_pretrained(net, source)

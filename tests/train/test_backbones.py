@@ -105,6 +105,17 @@ def test_unknown_architecture():
         build_backbone("resnet152", 3)
 
 
+def test_a_network_s_initial_weights_come_from_its_seed_alone():
+    """The classifier a pretrained trunk leaves as built must not depend on what drew random numbers before."""
+    first = build_backbone("mobilenet_v2", 7, seed=3).state_dict()
+    torch.rand(5)  # the process's random state moves on; the next build must not notice
+    state = torch.random.get_rng_state()
+    again, other = build_backbone("mobilenet_v2", 7, seed=3).state_dict(), build_backbone("mobilenet_v2", 7, seed=4)
+    assert torch.equal(torch.random.get_rng_state(), state)  # nor does building move it
+    assert all(torch.equal(first[key], again[key]) for key in first)
+    assert not torch.equal(first["classifier.1.weight"], other.state_dict()["classifier.1.weight"])
+
+
 # --- loading checkpoints ----------------------------------------------------------------------------------
 
 
