@@ -36,11 +36,8 @@ from darekana.train.shared import DATASETS
 UNKNOWN = "<not a known character>"
 
 
-def report_of(name: str, out: Path, args: argparse.Namespace) -> dict:
+def report_of(name: str, out: Path, config: FitConfig) -> dict:
     bundle = out / name
-    config = FitConfig(
-        network=args.network, int8=args.int8, mirror=args.mirror, finetune=FinetuneConfig(epochs=args.epochs)
-    )
     if not (bundle / "manifest.json").is_file():
         datasets: list[str | Path] = [DATASETS / d for d in SETS[name][0]]
         fit(datasets, bundle, config)
@@ -80,9 +77,9 @@ def by_dataset(per_class: dict[str, dict], datasets: list[str], share: str) -> d
     return rates
 
 
-def set_figures(name: str, out: Path, args: argparse.Namespace) -> dict[str, object]:
+def set_figures(name: str, out: Path, config: FitConfig) -> dict[str, object]:
     with contextlib.redirect_stdout(sys.stderr):  # stdout is for the JSON line
-        r = report_of(name, out, args)
+        r = report_of(name, out, config)
         unknown = unknown_figures(out / name, SETS[name][1])
     return {
         "datasets": SETS[name][0],
@@ -112,16 +109,19 @@ def main() -> None:
         "--network", default=FitConfig().network, help="base network ('auto': the shipped one), or 'none': fine-tune"
     )
     args = p.parse_args()
+    config = FitConfig(
+        network=args.network, int8=args.int8, mirror=args.mirror, finetune=FinetuneConfig(epochs=args.epochs)
+    )
     figures: dict[str, object] = {
         "benchmark": "accuracy",
         "machine": machine(),
         "date": today(),
         "network": network_figures(args.network),
-        "precision": FitConfig(int8=args.int8).precision,
-        "mirror": args.mirror,
+        "precision": config.precision,
+        "mirror": config.mirror,
     }
     for name in args.sets:
-        figures[name] = set_figures(name, Path(args.out), args)
+        figures[name] = set_figures(name, Path(args.out), config)
     print(json.dumps(figures))
 
 
