@@ -204,7 +204,7 @@ def _base(train: Commands) -> None:
     p.add_argument(
         "--pretrained",
         default=base.pretrained,
-        help="a local .pth, a base network's .onnx (its split kept), 'none', or 'auto' (MobileNetV2 trunk)",
+        help="a local .pth, a base network's .onnx (its split kept), 'none', or 'auto' (--arch's ImageNet trunk)",
     )
     p.add_argument("--img-size", type=int, default=base.img_size)
     _training_arguments(p, base.finetune)
@@ -326,7 +326,7 @@ def _fit(train: Commands) -> None:
     p.add_argument(
         "--pretrained",
         default=fit.pretrained,
-        help="torchvision weights URL, a local .pth, 'none', or 'auto' (offline MobileNetV2 trunk)",
+        help="torchvision weights URL, a local .pth, 'none', or 'auto' (the offline ImageNet trunk of --arch)",
     )
     p.add_argument(
         "--network",

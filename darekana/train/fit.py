@@ -56,7 +56,7 @@ from .mirror import mirrored
 from .network import BaseNetwork, base_embeddings, embed, resolve_network
 from .quantize import quantize
 from .report import plot_history, plot_reliability, write_report
-from .shared import MOBILENET_V2_TRUNK, darekana_version
+from .shared import darekana_version, imagenet_trunk
 
 
 @dataclass
@@ -67,7 +67,7 @@ class FitResult:
 
 def resolve_pretrained(arch: str, pretrained: str) -> str | None:
     if pretrained == "auto":
-        return str(MOBILENET_V2_TRUNK) if arch == "mobilenet_v2" and MOBILENET_V2_TRUNK.is_file() else None
+        return imagenet_trunk(arch)
     return None if pretrained == "none" else pretrained
 
 

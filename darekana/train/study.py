@@ -53,6 +53,8 @@ class FinetuneRow:
 
 def cached_weights(arch: str) -> str | None:
     """torchvision's ImageNet weights for ``arch`` when torch.hub already holds them (nothing is downloaded)."""
+    if arch not in TORCHVISION_URLS:
+        return None
     path = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_URLS[arch].rsplit("/", 1)[1]
     return str(path) if path.is_file() else None
 

