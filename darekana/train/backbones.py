@@ -147,6 +147,16 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
+def _init_mobile(net: nn.Module) -> None:
+    """torchvision's initialisation of its mobile networks: He (fan-out) convolutions, small linear layers."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
 class MobileNetV2(nn.Module):
     head_prefix = "classifier."
     # (expand ratio, channels, repeats, first stride), width multiplier 1.0
@@ -176,12 +186,7 @@ class MobileNetV2(nn.Module):
         layers.append(ConvBNReLU6(cin, self.features_dim, 1))
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.features_dim, num_classes))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        _init_mobile(self)
 
     @property
     def hidden(self) -> list[int]:
@@ -268,12 +273,7 @@ class EfficientNetLite0(nn.Module):
         self.features_dim = 1280
         self._conv_head, self._bn1 = _lite_conv_bn(cin, self.features_dim, 1)
         self._fc = nn.Linear(self.features_dim, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        _init_mobile(self)
 
     @torch.no_grad()
     def take_normalisation(self, mean: Sequence[float], std: Sequence[float]) -> None:

@@ -103,9 +103,8 @@ class FinetuneConfig:
 @dataclass
 class FitConfig:
     arch: str = "mobilenet_v2"
-    pretrained: str = (
-        "auto"  # URL, file, "none", or "auto": the offline ImageNet trunk of the architecture when present
-    )
+    # URL, file, "none", or "auto": the offline ImageNet trunk of the architecture when present
+    pretrained: str = "auto"
     # The base network (``train base``) to build on: "auto", the one darekana ships when present; a file; or
     # "none": fine-tune ``pretrained`` instead. ``finetune_network``: fine-tune the base network too, rather
     # than keep it frozen and fit only the head, fallback, centres and thresholds on its embeddings.
