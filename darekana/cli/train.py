@@ -240,6 +240,12 @@ def _base(train: Commands) -> None:
         action="store_true",
         help="with --slim: half of each batch blended pairwise, taught only the teacher's embedding",
     )
+    p.add_argument(
+        "--freeze-stem",
+        action=argparse.BooleanOptionalAction,
+        default=base.finetune.freeze_stem,
+        help="keep the pretrained trunk's early layers (up to stride 8) frozen; --no-freeze-stem trains every layer",
+    )
     p.add_argument("--until", type=int, metavar="EPOCH", help="stop after this epoch; the same command continues")
     p.set_defaults(run=run_base)
 
@@ -262,6 +268,7 @@ def run_base(args: argparse.Namespace) -> int:
             outlier_weight=args.outlier_weight,
             distil_weight=args.distil_weight,
             distil_mix=args.distil_mix,
+            freeze_stem=args.freeze_stem,
         ),
     )
     result = train_base(args.data, args.out, config, args.until)

@@ -140,6 +140,20 @@ def test_the_network_loads_strictly_into_torch_and_embeds_as_its_graph_does(base
     np.testing.assert_allclose(graph, torch_embedding, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("frozen", [True, False], ids=["stem frozen", "--no-freeze-stem"])
+def test_train_base_keeps_the_trunk_s_stem_unless_told_to_train_it(four_characters: Path, tmp_path: Path, frozen: bool):
+    out = tmp_path / "stem.onnx"
+    args = ["train", "base", str(four_characters), "--out", str(out), "--img-size", str(SIZE), "--epochs", "1"]
+    assert main(args + ["--batch-size", "16"] + ([] if frozen else ["--no-freeze-stem"])) == 0
+    trunk, trained = build_backbone("mobilenet_v2", 4), build_backbone("mobilenet_v2", 4)
+    load_pretrained(trunk, str(MOBILENET_V2_TRUNK))
+    load_pretrained(trained, str(out))
+    first, later = trunk.features[0][0].weight, trunk.features[7].conv[0][0].weight  # in the stem; just after it
+    assert torch.equal(first, trained.features[0][0].weight) is frozen
+    assert not torch.equal(later, trained.features[7].conv[0][0].weight)
+    assert json.loads(record_path(out).read_text())["recipe"]["finetune"]["freeze_stem"] is frozen
+
+
 def test_an_efficientnet_lite_network_reloads_without_refolding_its_stem(four_characters: Path, tmp_path: Path):
     """Its ImageNet checkpoint's normalisation is folded in once, from the .pth; a base network read back from
     its graph already carries it, and embeds in torch as the graph does."""
