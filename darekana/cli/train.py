@@ -244,7 +244,8 @@ def _base(train: Commands) -> None:
         "--freeze-stem",
         action=argparse.BooleanOptionalAction,
         default=base.finetune.freeze_stem,
-        help="keep the pretrained trunk's early layers (up to stride 8) frozen; --no-freeze-stem trains every layer",
+        help="keep the pretrained trunk's early layers frozen (MobileNetV2's and EfficientNet-Lite0's up to stride 8, "
+        "a ResNet's up to stride 4); --no-freeze-stem trains every layer",
     )
     p.add_argument("--until", type=int, metavar="EPOCH", help="stop after this epoch; the same command continues")
     p.set_defaults(run=run_base)
