@@ -258,6 +258,8 @@ def test_train_fit_refuses_a_base_network_without_its_record(tmp_path: Path):
         ("--look-alikes", "1"),
         ("--look-alikes", "two"),
         ("--balance", "1.5"),
+        ("--ema", "1"),
+        ("--ema", "-0.5"),
     ],
 )
 def test_train_base_refuses_a_triplet_setting_it_cannot_train_with_before_reading_faces(

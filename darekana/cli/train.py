@@ -169,6 +169,13 @@ def _training_arguments(p: argparse.ArgumentParser, tune: FinetuneConfig) -> Non
         metavar="SHARE",
         help="random erasing: this share of training faces get a rectangle set to the mean colour",
     )
+    p.add_argument(
+        "--ema",
+        type=_share,
+        default=tune.ema,
+        metavar="DECAY",
+        help="validate, keep and export a moving average of the weights at this decay per step (0: the weights)",
+    )
     add_head_arguments(p, tune.head)
     p.add_argument("--device", default=tune.device, help=DEVICE_HELP)
 
@@ -187,6 +194,7 @@ def _training(args: argparse.Namespace, tune: FinetuneConfig) -> FinetuneConfig:
         look_alikes=args.look_alikes,
         balance=args.balance,
         erase=args.erase,
+        ema=args.ema,
         device=args.device,
         head=head_config(args),
     )

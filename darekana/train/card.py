@@ -55,7 +55,7 @@ def render(record: dict[str, Any]) -> str:
         "characters); "
         f"{'stem frozen' if tune['freeze_stem'] else 'every layer trained'}{_triplet(tune)}{_exposure(record)}"
         f"{_slimmed(record)}; "
-        "the last epoch is kept.",
+        f"the last epoch{_averaged(tune)} is kept.",
         *_lineage(record.get("started_from")),
         f"- **Training**: {record['training_seconds'] / 3600:.2f} h on {record['machine']} ({record['device']}); "
         f"last epoch's loss {history[-1]['loss']:.3f}, validation top-1 {history[-1]['val_accuracy']:.4f} "
@@ -98,6 +98,11 @@ def _head(tune: dict[str, Any]) -> str:
 def _erasing(tune: dict[str, Any]) -> str:
     share = tune.get("erase", 0.0)  # records made before random erasing existed lack it
     return f", random erasing of {share:.0%} of the faces" if share else ""
+
+
+def _averaged(tune: dict[str, Any]) -> str:
+    decay = tune.get("ema", 0.0)  # records made before weight averaging existed lack it
+    return f"'s moving average of the weights (decay {decay} per step)" if decay else ""
 
 
 def _triplet(tune: dict[str, Any]) -> str:

@@ -82,6 +82,9 @@ class FinetuneConfig:
     # With the triplet loss: a character with n training faces gets a share of each epoch in proportion to
     # n^(1 - balance): 0, each face once; 1, every character alike (hololive-20's have 7× moeimouto-85's faces).
     balance: float = 0.0
+    # Above 0: validate, keep and export an exponential moving average of the weights at this decay per step
+    # (ramped up over the first steps) rather than the weights themselves.
+    ema: float = 0.0
 
     @classmethod
     def study(cls, epochs: int = 25, **overrides) -> FinetuneConfig:

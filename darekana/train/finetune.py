@@ -20,6 +20,10 @@ own character; validation, like the exported model, sees the logits without marg
 
 With ``FinetuneConfig.triplet_weight`` a batch-hard triplet loss on the unit embedding joins the loss, on
 batches of K faces per character (:mod:`darekana.train.metric`).
+
+With ``FinetuneConfig.ema`` an exponential moving average of the weights (and BatchNorm statistics) follows
+every step (``torch.optim.swa_utils.AveragedModel``); validation, the kept epoch and so the exported network
+are the average's.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from darekana.progress import progress, say
 from darekana.recognizer.layout import partial, publish
@@ -155,6 +161,28 @@ def mix_half(x: torch.Tensor, targets: torch.Tensor, generator: torch.Generator)
     return mixed, torch.cat([targets[:first], torch.full_like(targets[first:], -1)])
 
 
+Tensors = list[torch.Tensor] | tuple[torch.Tensor, ...]
+
+
+def ema_update(decay: float) -> Callable[[Tensors, Tensors, torch.Tensor | int], None]:
+    """An ``AveragedModel`` update: each step the average moves ``1 - decay`` of the way to the weights, the decay
+    ramped up as ``(1 + n) / (10 + n)`` over the first steps (as timm's ModelEmaV2 warm-up), since a fixed one would
+    keep a share of the newly drawn head's first weights through a short run. Integer buffers (BatchNorm's batch
+    count) are copied."""
+
+    @torch.no_grad()
+    def update(averaged: Tensors, current: Tensors, steps: torch.Tensor | int) -> None:
+        n = float(steps)
+        rate = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
+        for mean, now in zip(averaged, current, strict=True):
+            if mean.is_floating_point():
+                mean.lerp_(now, rate)
+            else:
+                mean.copy_(now)
+
+    return update
+
+
 def _optimizer(
     cfg: FinetuneConfig,
     params: list[nn.Parameter],
@@ -201,14 +229,24 @@ class Trainer:
         self.frozen = stem(net) if config.freeze_stem else []
         for module in self.frozen:
             module.requires_grad_(False)
+        self.average = (
+            AveragedModel(self.net, multi_avg_fn=ema_update(config.ema), use_buffers=True).eval()
+            if config.ema > 0
+            else None
+        )
+
+    @property
+    def judged(self) -> nn.Module:
+        """The network validated, kept and exported: the weights' average when there is one."""
+        return self.average.module if self.average is not None else self.net
 
     def logits(self, pixels: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        self.net.eval()
+        net = self.judged.eval()
         out = []
         with torch.inference_mode():
             for start in range(0, len(pixels), batch_size):
                 batch = torch.from_numpy(pixels[start : start + batch_size]).to(self.device)
-                out.append(self.net(normalize_batch(batch, self.mean, self.std)).cpu().numpy())
+                out.append(net(normalize_batch(batch, self.mean, self.std)).cpu().numpy())
         return np.concatenate(out)
 
     def fit(
@@ -253,7 +291,7 @@ class Trainer:
             # and a small validation split ties often.
             if accuracy >= result.best_val_accuracy or not cfg.keep_best:
                 result.best_epoch, result.best_val_accuracy, stale = epoch, accuracy, 0
-                torch.save(self.net.state_dict(), self.checkpoints / "best.pt")
+                torch.save(self.judged.state_dict(), self.checkpoints / "best.pt")
             else:
                 stale += 1
             self._save(epoch, stale, optimizer, schedule, generator, result)
@@ -279,6 +317,7 @@ class Trainer:
             "epoch": epoch,
             "stale": stale,
             "net": self.net.state_dict(),
+            "average": self.average.state_dict() if self.average is not None else None,
             "optimizer": optimizer.state_dict(),
             "schedule": schedule.state_dict(),
             "generator": generator.get_state(),
@@ -302,6 +341,8 @@ class Trainer:
         # on the CPU: the random states must stay CPU tensors; the optimizer and network move what they load
         state = torch.load(self.checkpoints / STATE_FILE, map_location="cpu", weights_only=True)
         self.net.load_state_dict(state["net"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         generator.set_state(state["generator"])
@@ -356,6 +397,8 @@ class Trainer:
             optimizer.step()
             if schedule is not None:
                 schedule.step()
+            if self.average is not None:
+                self.average.update_parameters(self.net)
             total, seen = total + loss.item() * len(idx), seen + len(idx)
             bar.set_postfix(loss=f"{total / seen:.3f}")
         return total / max(seen, 1)

@@ -27,7 +27,7 @@ from darekana.train.backbones import build_backbone, load_pretrained
 from darekana.train.base import train_base, work_folder
 from darekana.train.card import card_path, render
 from darekana.train.configs import BaseConfig, FinetuneConfig, FitConfig, HeadConfig
-from darekana.train.finetune import Trainer
+from darekana.train.finetune import STATE_FILE, Trainer, ema_update
 from darekana.train.fit import fit
 from darekana.train.network import EMBEDDING, load_network, record_path
 from darekana.train.shared import BASE_NETWORK, DATASETS, MOBILENET_V2_TRUNK
@@ -81,6 +81,7 @@ def _trainer(checkpoints: Path, epochs: int, taught: str = "", **tune: Any) -> T
         (False, "", {"erase": 0.5}),
         (False, "", {"head": HeadConfig(kind="bnneck"), "triplet_weight": 1.0}),
         (False, "", {"head": HeadConfig(kind="bnneck"), "triplet_weight": 1.0, "look_alikes": 2, "balance": 1.0}),
+        (False, "", {"head": HeadConfig(kind="bnneck"), "triplet_weight": 1.0, "ema": 0.9}),
     ],
     ids=[
         "plain",
@@ -91,6 +92,7 @@ def _trainer(checkpoints: Path, epochs: int, taught: str = "", **tune: Any) -> T
         "random erasing",
         "bnneck",
         "look-alikes, balanced",
+        "weights averaged",
     ],
 )
 def test_resuming_a_stopped_run_gives_the_same_next_epoch_as_not_stopping(
@@ -113,6 +115,30 @@ def test_resuming_a_stopped_run_gives_the_same_next_epoch_as_not_stopping(
     assert [h.loss for h in resumed.history] == [h.loss for h in whole.history]
     for (name, a), b in zip(straight.net.state_dict().items(), resumed_trainer.net.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_a_run_with_weights_averaged_keeps_and_validates_the_average_not_the_last_step_s_weights(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 3
+    trainer = _trainer(tmp_path, 1, ema=0.9)
+    result = trainer.fit(x, y, x[:8], y[:8])
+    state = torch.load(tmp_path / STATE_FILE, weights_only=True)
+    live, average = state["net"], {k.removeprefix("module."): v for k, v in state["average"].items()}
+    kept = trainer.net.state_dict()
+    assert all(torch.equal(kept[name], average[name]) for name in kept)
+    assert not torch.equal(kept["classifier.1.weight"], live["classifier.1.weight"])
+    assert torch.equal(kept["features.0.0.weight"], live["features.0.0.weight"])  # the frozen stem: one value
+    assert result.best_val_accuracy == float((trainer.logits(x[:8]).argmax(1) == y[:8]).mean())
+
+
+def test_the_average_starts_at_the_weights_and_follows_them_more_slowly_as_steps_accrue():
+    update = ema_update(0.9)
+    mean, count = torch.zeros(3), torch.tensor(5)
+    update([mean, count], [torch.ones(3), torch.tensor(7)], torch.tensor(0))
+    assert torch.allclose(mean, torch.full((3,), 0.9)) and count == 7  # (1 + 0) / (10 + 0) = 0.1 kept
+    mean.zero_()
+    update([mean], [torch.ones(3)], torch.tensor(1000))
+    assert torch.allclose(mean, torch.full((3,), 0.1))  # the decay itself, once the ramp passes it
 
 
 def test_the_record_lists_what_the_network_saw_and_holds_the_held_out_characters_out(base: Path):
@@ -319,12 +345,15 @@ def test_the_model_card_is_written_from_the_record_and_carries_the_report_s_figu
     assert "a batch-hard triplet loss on the unit embedding beside the classification loss, weight 1.0" in card
 
 
-def test_the_model_card_names_the_head_random_erasing_and_how_batches_are_drawn(base: Path):
+def test_the_model_card_names_the_head_random_erasing_weight_averaging_and_how_batches_are_drawn(base: Path):
     record = json.loads(record_path(base).read_text())
     assert "a BNNeck head" in render(record) and "random erasing" not in render(record)  # the recipe's default
     assert "look" not in render(record) and "groups of" not in render(record)
+    assert "the last epoch is kept" in render(record)
     record["recipe"]["finetune"] |= {"head": {"kind": "linear"}, "erase": 0.5, "look_alikes": 4, "balance": 0.5}
+    record["recipe"]["finetune"]["ema"] = 0.998
     card = render(record)
+    assert "the last epoch's moving average of the weights (decay 0.998 per step) is kept" in card
     assert "linear head" in card and "BNNeck" not in card and "random erasing of 50% of the faces" in card
     assert "in groups of 4 characters with the nearest classifier weights" in card
     assert "a character with n faces given n^0.5 of each epoch" in card
