@@ -230,9 +230,7 @@ class Trainer:
         for module in self.frozen:
             module.requires_grad_(False)
         self.average = (
-            AveragedModel(self.net, multi_avg_fn=ema_update(config.ema), use_buffers=True).eval()
-            if config.ema > 0
-            else None
+            AveragedModel(self.net, multi_avg_fn=ema_update(config.ema), use_buffers=True) if config.ema > 0 else None
         )
 
     @property

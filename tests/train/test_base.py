@@ -350,8 +350,8 @@ def test_the_model_card_names_the_head_random_erasing_weight_averaging_and_how_b
     assert "a BNNeck head" in render(record) and "random erasing" not in render(record)  # the recipe's default
     assert "look" not in render(record) and "groups of" not in render(record)
     assert "the last epoch is kept" in render(record)
-    record["recipe"]["finetune"] |= {"head": {"kind": "linear"}, "erase": 0.5, "look_alikes": 4, "balance": 0.5}
-    record["recipe"]["finetune"]["ema"] = 0.998
+    tune = {"head": {"kind": "linear"}, "erase": 0.5, "look_alikes": 4, "balance": 0.5, "ema": 0.998}
+    record["recipe"]["finetune"] |= tune
     card = render(record)
     assert "the last epoch's moving average of the weights (decay 0.998 per step) is kept" in card
     assert "linear head" in card and "BNNeck" not in card and "random erasing of 50% of the faces" in card
